@@ -1,0 +1,130 @@
+"""Recommendations and routes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from vigil.api.security import Allow, AppDep, Principal
+from vigil.audit.roles import DISPATCH, UNIT_REPORTERS, VIEWERS
+from vigil.dispatch.service import Recommendation
+
+router = APIRouter(tags=["dispatch"])
+
+
+class ChoiceOut(BaseModel):
+    """A recommended unit."""
+
+    unit_id: str
+    callsign: str
+    type: str
+    covers: str
+    eta_s: float
+    metres: float
+    why: str
+    route: dict[str, Any] | None
+
+
+class ShortfallOut(BaseModel):
+    """A run-card line that cannot be covered."""
+
+    capability: str
+    needed: int
+    covered: int
+    why: str
+
+
+class RecommendationOut(BaseModel):
+    """Units to send, with ETAs, routes and reasons."""
+
+    incident_id: str
+    incident_type: str
+    run_card: list[dict[str, Any]]
+    covered: bool
+    chosen: list[ChoiceOut]
+    shortfalls: list[ShortfallOut]
+    already_assigned: list[str]
+    considered: int
+    unreachable: list[str]
+    no_position: list[str]
+    compute_ms: float
+    method: str
+
+
+class RouteOut(BaseModel):
+    """A route as GeoJSON with its drive time and length."""
+
+    unit_id: str
+    incident_id: str
+    eta_s: float
+    metres: float
+    geometry: dict[str, Any]
+
+
+def _out(rec: Recommendation, routes: dict[str, dict[str, Any]]) -> RecommendationOut:
+    return RecommendationOut(
+        incident_id=rec.incident_id,
+        incident_type=rec.incident_type,
+        run_card=[{"capability": c, "count": n} for c, n in rec.run_card],
+        covered=not rec.shortfalls,
+        chosen=[
+            ChoiceOut(
+                unit_id=c.unit_id,
+                callsign=c.callsign,
+                type=c.type,
+                covers=c.covers,
+                eta_s=c.eta_s,
+                metres=c.metres,
+                why=c.why,
+                route=routes.get(c.unit_id),
+            )
+            for c in rec.chosen
+        ],
+        shortfalls=[
+            ShortfallOut(capability=s.capability, needed=s.needed, covered=s.covered, why=s.why)
+            for s in rec.shortfalls
+        ],
+        already_assigned=list(rec.already_assigned),
+        considered=rec.considered,
+        unreachable=list(rec.unreachable),
+        no_position=list(rec.no_position),
+        compute_ms=rec.compute_ms,
+        method=rec.method,
+    )
+
+
+@router.get("/incidents/{incident_id}/recommendations")
+def recommendations(
+    incident_id: str,
+    app: AppDep,
+    _: Annotated[Principal, Depends(Allow(DISPATCH))],
+    routes: bool = True,
+) -> RecommendationOut:
+    """Rank every available unit by drive time and cover the incident's run card."""
+    rec = app.dispatch.recommend(incident_id)
+    geometry = (
+        {c.unit_id: app.dispatch.route(incident_id, c.unit_id).geometry for c in rec.chosen}
+        if routes
+        else {}
+    )
+    return _out(rec, geometry)
+
+
+@router.get("/incidents/{incident_id}/routes/{unit_id}")
+def route(
+    incident_id: str,
+    unit_id: str,
+    app: AppDep,
+    _: Annotated[Principal, Depends(Allow(VIEWERS | UNIT_REPORTERS))],
+) -> RouteOut:
+    """Return the fastest legal route from a unit to an incident."""
+    r = app.dispatch.route(incident_id, unit_id)
+    return RouteOut(
+        unit_id=unit_id,
+        incident_id=incident_id,
+        eta_s=r.seconds,
+        metres=r.metres,
+        geometry=r.geometry,
+    )

@@ -1,0 +1,24 @@
+"""Health and the type catalogue."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from vigil.api.security import Allow, AppDep, Principal, Public
+from vigil.audit.roles import VIEWERS
+
+router = APIRouter(tags=["meta"])
+
+
+@router.get("/health", dependencies=[Depends(Public())])
+def health(app: AppDep) -> dict[str, Any]:
+    """Report liveness and the log position."""
+    return {"status": "ok", "last_seq": app.store.last_seq()}
+
+
+@router.get("/catalogue")
+def catalogue(app: AppDep, _: Annotated[Principal, Depends(Allow(VIEWERS))]) -> dict[str, Any]:
+    """Return incident types (with run cards) and unit types."""
+    return app.cad.catalogue.model_dump(mode="json")

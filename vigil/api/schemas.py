@@ -1,0 +1,389 @@
+"""Request and response bodies of the CAD API (validation sits here, at the edge)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from vigil.audit.roles import Role
+from vigil.core.events import Recorded
+from vigil.core.geometry import LatLon
+from vigil.incidents.model import Agency, Call, Incident, IncidentStatus
+from vigil.store.records import AuditEntry, ChainBreak
+from vigil.units.model import Unit, UnitStatus
+
+Text = Annotated[str, Field(max_length=4000)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class In(BaseModel):
+    """Base of request bodies: unknown fields are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Location(In):
+    """A WGS84 position."""
+
+    lat: float = Field(ge=-90, le=90, description="Latitude, decimal degrees.")
+    lon: float = Field(ge=-180, le=180, description="Longitude, decimal degrees.")
+
+    def to_domain(self) -> LatLon:
+        """Return the domain point."""
+        return LatLon(self.lat, self.lon)
+
+    @classmethod
+    def of(cls, point: LatLon | None) -> Location | None:
+        """Return the API form of a domain point."""
+        return None if point is None else cls(lat=point.lat, lon=point.lon)
+
+
+class LoginIn(In):
+    """Credentials."""
+
+    username: ShortText
+    password: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class TokenOut(BaseModel):
+    """A bearer token and who it belongs to."""
+
+    token: str
+    name: str
+    role: Role
+
+
+class UserIn(In):
+    """A new login."""
+
+    name: ShortText
+    role: Role
+    password: Annotated[str | None, Field(min_length=10, max_length=200)] = None
+
+
+class UserOut(BaseModel):
+    """A login (never its secrets)."""
+
+    name: str
+    role: Role
+    created_at: datetime
+    active: bool
+
+
+class CallIn(In):
+    """A call as the call-taker records it."""
+
+    received_at: AwareDatetime | None = Field(
+        default=None, description="When the call was received (default: now)."
+    )
+    location: Location | None = Field(default=None, description="Caller location, if known.")
+    accuracy_m: float | None = Field(
+        default=None, ge=0, le=100_000, description="Location accuracy radius in metres."
+    )
+    address: Annotated[str | None, Field(max_length=300)] = Field(
+        default=None, description="Free-text address; geocoded when no location is given."
+    )
+    nature: ShortText = Field(description="What the caller reports.")
+    notes: Text = Field(default="", description="Call-taker notes.")
+    caller_name: Annotated[str | None, Field(max_length=200)] = Field(
+        default=None, description="Personal data: kept apart, access-audited, purged."
+    )
+    caller_phone: Annotated[str | None, Field(max_length=40)] = Field(
+        default=None, description="Personal data: kept apart, access-audited, purged."
+    )
+    incident_id: str | None = Field(
+        default=None, description="Attach to this open incident instead of opening one."
+    )
+    incident_type: str | None = Field(
+        default=None, description="Type of the incident to open (see /catalogue)."
+    )
+    priority: int | None = Field(default=None, ge=1, le=5, description="Override the default.")
+
+
+class IncidentIn(In):
+    """An incident opened without a call."""
+
+    type: str
+    location: Location | None = None
+    address: Annotated[str | None, Field(max_length=300)] = None
+    description: Text = ""
+    priority: int | None = Field(default=None, ge=1, le=5)
+
+
+class IncidentPatch(In):
+    """Fields to change; absent fields stay."""
+
+    type: str | None = None
+    priority: int | None = Field(default=None, ge=1, le=5)
+    location: Location | None = None
+    address: Annotated[str | None, Field(max_length=300)] = None
+    description: Text | None = None
+    reason: Text = ""
+
+
+class CloseIn(In):
+    """How an incident ended."""
+
+    disposition: ShortText
+    notes: Text = ""
+
+
+class ReasonIn(In):
+    """Why."""
+
+    reason: ShortText
+
+
+class NoteIn(In):
+    """A timeline note."""
+
+    text: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class AssignIn(In):
+    """Units to send, or accept the recommendation."""
+
+    unit_ids: list[str] = Field(default_factory=list, max_length=50)
+    accept_recommendation: bool = Field(
+        default=False, description="Assign the recommended set (unit_ids must be empty)."
+    )
+
+
+class UnitIn(In):
+    """A unit joining the fleet."""
+
+    id: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+    callsign: Annotated[str | None, Field(max_length=64)] = None
+    type: str
+    station: Annotated[str | None, Field(max_length=120)] = None
+    location: Location | None = None
+    extra_capabilities: list[Annotated[str, Field(max_length=40)]] = Field(
+        default_factory=list, max_length=20
+    )
+
+
+class StatusIn(In):
+    """A status the unit reports."""
+
+    status: UnitStatus
+
+
+class PositionIn(In):
+    """An AVL fix."""
+
+    location: Location
+    fix_at: AwareDatetime | None = None
+    heading_deg: float | None = Field(default=None, ge=0, lt=360)
+    speed_mps: float | None = Field(default=None, ge=0, le=100)
+
+
+class PositionsIn(In):
+    """A batch of AVL fixes."""
+
+    fixes: list[UnitFix] = Field(min_length=1, max_length=5000)
+
+
+class UnitFix(PositionIn):
+    """An AVL fix naming its unit."""
+
+    unit_id: str
+
+
+PositionsIn.model_rebuild()
+
+
+class IncidentOut(BaseModel):
+    """An incident."""
+
+    id: str
+    type: str
+    priority: int
+    status: IncidentStatus
+    agency: Agency
+    location: Location | None
+    address: str | None
+    description: str
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    disposition: str | None
+    call_ids: list[str]
+    unit_ids: list[str]
+    units_ever: list[str]
+    caused_by_rule: str | None
+
+    @classmethod
+    def of(cls, i: Incident) -> IncidentOut:
+        """Return the API form."""
+        return cls(
+            id=i.id,
+            type=i.type,
+            priority=i.priority,
+            status=i.status,
+            agency=i.agency,
+            location=Location.of(i.location),
+            address=i.address,
+            description=i.description,
+            opened_at=i.opened_at,
+            updated_at=i.updated_at,
+            closed_at=i.closed_at,
+            disposition=i.disposition,
+            call_ids=list(i.call_ids),
+            unit_ids=list(i.unit_ids),
+            units_ever=list(i.units_ever),
+            caused_by_rule=i.caused_by_rule,
+        )
+
+
+class UnitOut(BaseModel):
+    """A unit."""
+
+    id: str
+    callsign: str
+    agency: Agency
+    type: str
+    capabilities: list[str]
+    station: str | None
+    status: UnitStatus
+    incident_id: str | None
+    location: Location | None
+    location_at: datetime | None
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, u: Unit) -> UnitOut:
+        """Return the API form."""
+        return cls(
+            id=u.id,
+            callsign=u.callsign,
+            agency=u.agency,
+            type=u.type,
+            capabilities=list(u.capabilities),
+            station=u.station,
+            status=u.status,
+            incident_id=u.incident_id,
+            location=Location.of(u.location),
+            location_at=u.location_at,
+            updated_at=u.updated_at,
+        )
+
+
+class CallOut(BaseModel):
+    """A call without its personal data."""
+
+    id: str
+    incident_id: str
+    received_at: datetime
+    location: Location | None
+    accuracy_m: float | None
+    address: str | None
+    nature: str
+    notes: str
+    call_taker: str
+    has_personal_data: bool
+
+    @classmethod
+    def of(cls, c: Call) -> CallOut:
+        """Return the API form."""
+        return cls(
+            id=c.id,
+            incident_id=c.incident_id,
+            received_at=c.received_at,
+            location=Location.of(c.location),
+            accuracy_m=c.accuracy_m,
+            address=c.address,
+            nature=c.nature,
+            notes=c.notes,
+            call_taker=c.call_taker,
+            has_personal_data=c.has_personal_data,
+        )
+
+
+class CallCreated(BaseModel):
+    """The outcome of taking a call."""
+
+    call: CallOut
+    incident: IncidentOut
+    opened_incident: bool
+
+
+class CallerOut(BaseModel):
+    """Caller identity (audited read)."""
+
+    call_id: str
+    caller_name: str | None
+    caller_phone: str | None
+    expires_at: datetime
+
+
+class EventOut(BaseModel):
+    """One recorded event: what, when, who, why."""
+
+    seq: int
+    id: str
+    type: str
+    stream: str
+    at: datetime
+    actor: str
+    cause: str | None
+    data: dict[str, Any]
+    hash: str
+
+    @classmethod
+    def of(cls, r: Recorded) -> EventOut:
+        """Return the API form."""
+        data = msgspec.to_builtins(r.event)
+        data.pop("event", None)
+        return cls(
+            seq=r.seq,
+            id=r.id,
+            type=r.type,
+            stream=r.stream,
+            at=r.at,
+            actor=r.actor,
+            cause=r.cause,
+            data=data,
+            hash=r.hash,
+        )
+
+
+class AuditOut(BaseModel):
+    """One audit entry."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    purpose: str
+    detail: str
+    hash: str
+
+    @classmethod
+    def of(cls, e: AuditEntry) -> AuditOut:
+        """Return the API form."""
+        return cls(
+            seq=e.seq,
+            at=e.at,
+            actor=e.actor,
+            action=e.action,
+            subject=e.subject,
+            purpose=e.purpose,
+            detail=e.detail,
+            hash=e.hash,
+        )
+
+
+class VerifyOut(BaseModel):
+    """Result of re-checking both hash chains."""
+
+    intact: bool
+    breaks: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, breaks: list[ChainBreak]) -> VerifyOut:
+        """Return the API form."""
+        return cls(intact=not breaks, breaks=[msgspec.to_builtins(b) for b in breaks])

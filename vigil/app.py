@@ -1,0 +1,123 @@
+"""The composition root: build(settings) -> App wires every part, and nothing else does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from vigil.audit.access import PersonalDataAccess
+from vigil.auth.users import Users
+from vigil.bus.memory import MemoryBus
+from vigil.cad.service import AddressResolver, Cad, Located
+from vigil.config import Settings
+from vigil.core.clock import Clock, SystemClock
+from vigil.core.ticker import Ticker
+from vigil.dispatch.service import Dispatcher, Network
+from vigil.incidents.catalogue import load_catalogue
+from vigil.ingest.service import Ingest
+from vigil.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from vigil.geo.geocode import Geocoder
+    from vigil.geo.network import RoadNetwork
+
+
+@dataclass(slots=True)
+class App:
+    """Every long-lived part of a running Vigil, built once."""
+
+    settings: Settings
+    clock: Clock
+    store: SqliteStore
+    bus: MemoryBus
+    cad: Cad
+    users: Users
+    access: PersonalDataAccess
+    dispatch: Dispatcher
+    ingest: Ingest
+    tickers: list[Ticker] = field(default_factory=list)
+    network: RoadNetwork | None = None
+    geocoder: Geocoder | None = None
+
+    def start(self) -> None:
+        """Start background services (retention purge, ingest, rules reload)."""
+        for ticker in self.tickers:
+            ticker.start()
+        self.ingest.start()
+
+    def close(self) -> None:
+        """Stop services and release every resource."""
+        for ticker in self.tickers:
+            ticker.stop()
+        self.ingest.close()
+        self.store.close()
+
+
+def build(settings: Settings, *, clock: Clock | None = None, network: Network | None = None) -> App:
+    """Build the application from settings (a prebuilt road network may be passed in)."""
+    clock = clock or SystemClock()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore(settings.data_dir / "vigil.sqlite3")
+    bus = MemoryBus()
+    catalogue = load_catalogue(settings.catalogue)
+    road, geocoder, resolve = _geo_parts(network)
+    cad = Cad(
+        store=store,
+        bus=bus,
+        clock=clock,
+        catalogue=catalogue,
+        personal_data_retention=timedelta(days=settings.audit.personal_data_retention_days),
+        resolve_address=resolve,
+    )
+    users = Users(store, clock, token_ttl=timedelta(hours=settings.auth.session_hours))
+    access = PersonalDataAccess(store, clock)
+    ingest = Ingest(
+        settings.ingest,
+        data_dir=settings.data_dir,
+        store=store,
+        bus=bus,
+        users=users,
+        clock=clock,
+    )
+    return App(
+        settings=settings,
+        clock=clock,
+        store=store,
+        bus=bus,
+        cad=cad,
+        users=users,
+        access=access,
+        dispatch=Dispatcher(cad, network, speed_factors=settings.geo.speed_factors),
+        ingest=ingest,
+        tickers=[
+            Ticker("purge-personal-data", settings.audit.purge_interval_s, access.purge_expired)
+        ],
+        network=road,
+        geocoder=geocoder,
+    )
+
+
+def _geo_parts(
+    network: Network | None,
+) -> tuple[RoadNetwork | None, Geocoder | None, AddressResolver | None]:
+    """Return the OSM road network, its geocoder and an address resolver, when loaded."""
+    if network is None:
+        return None, None, None
+    from vigil.geo.network import RoadNetwork  # noqa: PLC0415 - heavy; only with a network
+
+    if not isinstance(network, RoadNetwork):
+        return None, None, None
+    from vigil.core.errors import GeoError  # noqa: PLC0415
+    from vigil.geo.geocode import Geocoder  # noqa: PLC0415
+
+    geocoder = Geocoder(network)
+
+    def resolve(text: str) -> Located:
+        matches = geocoder.geocode(text, limit=1)
+        if not matches:
+            raise GeoError(f"no place matches the address {text!r}", field="address")
+        best = matches[0]
+        return Located(location=best.location, label=best.label, confidence=best.confidence)
+
+    return network, geocoder, resolve

@@ -1,0 +1,1 @@
+"""Accountability: roles, the personal-data access log, chain verification, retention."""

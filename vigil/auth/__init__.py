@@ -1,0 +1,1 @@
+"""Users, passwords (argon2) and API tokens."""

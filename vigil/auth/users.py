@@ -1,0 +1,112 @@
+"""User accounts: argon2 password hashes and opaque API tokens.
+
+Tokens are 256 random bits shown once; only their SHA-256 is stored, which is
+enough because they are high-entropy (argon2 is for low-entropy passwords).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from vigil.audit.roles import Role
+from vigil.auth.events import TokenIssued, UserAdded
+from vigil.core.clock import Clock
+from vigil.core.errors import AuthError, ValidationError
+from vigil.core.events import Pending
+from vigil.core.ids import new_event_id
+from vigil.store.records import UserRecord
+from vigil.store.sqlite import SqliteStore
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+TOKEN_PREFIX = "vgl_"  # noqa: S105 - a public marker, not a secret
+
+
+def hash_token(token: str) -> str:
+    """Return the stored form of a token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class Users:
+    """Create users, issue tokens, authenticate requests."""
+
+    def __init__(self, store: SqliteStore, clock: Clock, *, token_ttl: timedelta) -> None:
+        self._store = store
+        self._clock = clock
+        self._ttl = token_ttl
+        self._hasher = PasswordHasher()
+
+    def add(self, name: str, role: Role, password: str | None, *, actor: str) -> UserRecord:
+        """Create a user; a user without password logs in by token only."""
+        if not _NAME.match(name):
+            raise ValidationError(
+                "user names are 2-64 chars of a-z, 0-9, '.', '_', '-' starting alphanumeric",
+                field="name",
+            )
+        if password is not None and len(password) < 10:
+            raise ValidationError("password must have at least 10 characters", field="password")
+        now = self._clock.now()
+        pw_hash = self._hasher.hash(password) if password else "!"
+        user = UserRecord(name=name, role=role.value, password_hash=pw_hash, created_at=now)
+        self._store.add_user(
+            user,
+            Pending(
+                id=new_event_id(),
+                at=now,
+                actor=actor,
+                cause=None,
+                event=UserAdded(name=name, role=role.value),
+            ),
+        )
+        return user
+
+    def issue_token(self, name: str, *, label: str, actor: str, ttl: timedelta | None) -> str:
+        """Issue an API token (shown once); `ttl` None means it never expires."""
+        if self._store.user(name) is None:
+            raise ValidationError(f"no user named {name!r}", field="name")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self._clock.now()
+        expires = None if ttl is None else now + ttl
+        self._store.add_token(
+            token_hash=hash_token(token), user=name, label=label, created_at=now, expires_at=expires
+        )
+        self._store.append(
+            [
+                Pending(
+                    id=new_event_id(),
+                    at=now,
+                    actor=actor,
+                    cause=None,
+                    event=TokenIssued(name=name, label=label),
+                )
+            ]
+        )
+        return token
+
+    def login(self, name: str, password: str) -> str:
+        """Check a password and issue a session token."""
+        user = self._store.user(name)
+        # Verify against a dummy hash for unknown users so timing does not reveal names.
+        stored = user.password_hash if user and user.active else _DUMMY_HASH
+        try:
+            self._hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            raise AuthError("wrong user name or password") from None
+        if user is None or not user.active:
+            raise AuthError("wrong user name or password")
+        return self.issue_token(name, label="session", actor=name, ttl=self._ttl)
+
+    def authenticate(self, token: str) -> UserRecord:
+        """Return the user behind a bearer token."""
+        user = self._store.user_for_token(hash_token(token), self._clock.now())
+        if user is None:
+            raise AuthError("invalid or expired token")
+        return user
+
+
+_DUMMY_HASH = PasswordHasher().hash("not-a-real-password-" + secrets.token_hex(8))

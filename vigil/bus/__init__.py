@@ -1,0 +1,1 @@
+"""The event bus: delivers recorded events to in-process subscribers after commit."""

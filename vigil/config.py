@@ -1,0 +1,94 @@
+"""The one settings model: YAML file + VIGIL_* environment variables.
+
+Secrets never go in the YAML; they come from the environment (or files named
+there). `vigil config check FILE` validates a file against this model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vigil.core.errors import ConfigError
+from vigil.geo.settings import GeoSettings
+from vigil.ingest.settings import IngestSettings
+from vigil.rules.settings import RulesSettings
+from vigil.web.settings import UiSettings
+
+
+class ServerSettings(BaseModel):
+    """The HTTP server."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    host: str = Field(default="127.0.0.1", description="Address to listen on.")
+    port: int = Field(default=8080, ge=1, le=65535, description="TCP port to listen on.")
+
+
+class AuthSettings(BaseModel):
+    """Logins and tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="Lifetime of a token issued at login."
+    )
+
+
+class AuditSettings(BaseModel):
+    """Personal data and its audit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    personal_data_retention_days: float = Field(
+        default=90.0,
+        gt=0,
+        description="Days a caller's name and phone are kept after the call; then purged.",
+    )
+    purge_interval_s: float = Field(
+        default=3600.0, gt=0, description="How often `vigil serve` purges expired personal data."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything a deployment configures."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid", env_prefix="VIGIL_", env_nested_delimiter="__", frozen=True
+    )
+    data_dir: Path = Field(
+        default=Path("var"), description="Directory of the store, caches and dead-letter files."
+    )
+    catalogue: Path | None = Field(
+        default=None, description="Incident/unit type catalogue (YAML); None uses the built-in one."
+    )
+    server: ServerSettings = Field(default_factory=ServerSettings, description="HTTP server.")
+    auth: AuthSettings = Field(default_factory=AuthSettings, description="Logins and tokens.")
+    audit: AuditSettings = Field(default_factory=AuditSettings, description="Personal data.")
+    geo: GeoSettings = Field(default_factory=GeoSettings, description="Road network and routing.")
+    ingest: IngestSettings = Field(default_factory=IngestSettings, description="Device ingest.")
+    rules: RulesSettings = Field(default_factory=RulesSettings, description="Rules engine.")
+    ui: UiSettings = Field(default_factory=UiSettings, description="Command-centre UI.")
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read settings from a YAML file (optional) and the environment; overrides win."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text("utf-8"))
+        except OSError as err:
+            raise ConfigError(f"cannot read {path}: {err}") from err
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of settings")
+        data = loaded or {}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**data)
+    except PydanticValidationError as err:
+        lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
+        raise ConfigError(f"{path or 'settings'}: " + "; ".join(lines)) from err

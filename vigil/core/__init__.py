@@ -1,0 +1,1 @@
+"""Core types shared by every domain: ids, clock, geometry, events, errors."""

@@ -1,0 +1,1 @@
+"""Dispatch: unit recommendation by drive time, run cards, routes."""

@@ -1,0 +1,646 @@
+"""Contraction hierarchy with PHAST many-to-one queries, compiled with numba.
+
+Why hand-written: dispatch needs the drive time from *every* available unit to
+one incident. A plain Dijkstra over a 250k-node city costs tens of milliseconds
+in scipy; no maintained Python package offers a contraction hierarchy with a
+one-to-all (PHAST) query, and pure Python would be a hundred times slower. So
+this module implements the two published algorithms, in numba (``cache=True``):
+
+* Geisberger et al., "Contraction Hierarchies" (WEA 2008): nodes are contracted
+  in order of a lazily updated priority (edge difference + contracted
+  neighbours + level); a shortcut u->w is added only when a bounded witness
+  search finds no path u->w avoiding v at most as short. A bounded search can
+  only add *extra* shortcuts, never miss one, so distances stay exact.
+* Delling et al., "PHAST: Hardware-accelerated shortest path trees" (IPDPS
+  2011): one upward search from the target in the reverse hierarchy, then one
+  linear sweep over all nodes in descending rank, which gives the exact
+  distance from every node to the target. Nodes are renumbered by descending
+  rank so the sweep reads memory in order.
+
+Each edge carries its travel time (the weight) and its length in metres; the
+sweep carries the metres of the chosen fastest path alongside the time.
+Correctness is checked against scipy and networkx by property tests.
+"""
+
+# numba kernels take their arrays positionally (no keyword-only calls in nopython
+# mode is the convention here), and the contraction loop is one long function on purpose.
+# ruff: noqa: PLR0917, PLR0912, PLR0915
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+F64 = NDArray[np.float64]
+I32 = NDArray[np.int32]
+I64 = NDArray[np.int64]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+INF = np.inf
+# Settled-node limits of witness searches: smaller while estimating priorities,
+# larger when actually contracting (fewer superfluous shortcuts).
+SIM_SETTLE_LIMIT = 30
+CONTRACT_SETTLE_LIMIT = 200
+
+
+def _jit(fn: _F) -> _F:
+    """Compile with numba in nopython mode, cached on disk."""
+    return cast(_F, numba.njit(cache=True, nogil=True)(fn))
+
+
+# ---------------------------------------------------------------- binary heap
+@_jit
+def _heap_push(keys: F64, vals: I64, size: int, key: float, val: int) -> int:
+    i = size
+    keys[i] = key
+    vals[i] = val
+    while i > 0:
+        parent = (i - 1) >> 1
+        if keys[parent] <= keys[i]:
+            break
+        keys[parent], keys[i] = keys[i], keys[parent]
+        vals[parent], vals[i] = vals[i], vals[parent]
+        i = parent
+    return size + 1
+
+
+@_jit
+def _heap_pop(keys: F64, vals: I64, size: int) -> int:
+    """Remove the root (read keys[0], vals[0] before calling); return the new size."""
+    size -= 1
+    keys[0] = keys[size]
+    vals[0] = vals[size]
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= size:
+            break
+        child = left
+        if left + 1 < size and keys[left + 1] < keys[left]:
+            child = left + 1
+        if keys[i] <= keys[child]:
+            break
+        keys[child], keys[i] = keys[i], keys[child]
+        vals[child], vals[i] = vals[i], vals[child]
+        i = child
+    return size
+
+
+# ---------------------------------------------------------- plain Dijkstra
+@_jit
+def dijkstra(
+    indptr: I64,
+    head: I32,
+    weight: F64,
+    seeds: I64,
+    seed_cost: F64,
+    targets: I64,
+) -> tuple[F64, I64]:
+    """Return (cost, predecessor edge) from the seeds; stop once all targets are settled.
+
+    The graph is CSR: the edges leaving node x are indptr[x]..indptr[x+1], edge e
+    goes to head[e]. An empty ``targets`` searches the whole graph.
+    """
+    n = indptr.shape[0] - 1
+    cost = np.full(n, INF)
+    pred = np.full(n, -1, np.int64)
+    done = np.zeros(n, np.bool_)
+    is_target = np.zeros(n, np.bool_)
+    remaining = 0
+    for t in targets:
+        if not is_target[t]:
+            is_target[t] = True
+            remaining += 1
+    cap = head.shape[0] + seeds.shape[0] + 1
+    keys = np.empty(cap)
+    vals = np.empty(cap, np.int64)
+    size = 0
+    for i in range(seeds.shape[0]):
+        s = seeds[i]
+        if seed_cost[i] < cost[s]:
+            cost[s] = seed_cost[i]
+            size = _heap_push(keys, vals, size, seed_cost[i], s)
+    while size > 0:
+        d = keys[0]
+        x = vals[0]
+        size = _heap_pop(keys, vals, size)
+        if done[x]:
+            continue
+        done[x] = True
+        if is_target[x]:
+            remaining -= 1
+            if remaining == 0:
+                break
+        for e in range(indptr[x], indptr[x + 1]):
+            y = head[e]
+            nd = d + weight[e]
+            if nd < cost[y]:
+                cost[y] = nd
+                pred[y] = e
+                size = _heap_push(keys, vals, size, nd, y)
+    return cost, pred
+
+
+# ---------------------------------------------------------- contraction
+@_jit
+def _witness(
+    start: int,
+    skip: int,
+    max_cost: float,
+    limit: int,
+    head_out: I64,
+    nxt_out: I64,
+    e_to: I64,
+    e_w: F64,
+    contracted: NDArray[np.bool_],
+    dist: F64,
+    touched: I64,
+    keys: F64,
+    vals: I64,
+    is_target: NDArray[np.bool_],
+    n_targets: int,
+) -> int:
+    """Run a bounded Dijkstra from start avoiding skip; fill dist; return #touched.
+
+    It stops early once every node flagged in ``is_target`` is settled.
+    """
+    n_touched = 0
+    dist[start] = 0.0
+    touched[n_touched] = start
+    n_touched += 1
+    size = _heap_push(keys, vals, 0, 0.0, start)
+    settled = 0
+    while size > 0:
+        d = keys[0]
+        x = vals[0]
+        size = _heap_pop(keys, vals, size)
+        if d > dist[x]:
+            continue
+        if d > max_cost:
+            break
+        settled += 1
+        if settled > limit:
+            break
+        if is_target[x]:
+            n_targets -= 1
+            if n_targets <= 0:
+                break
+        e = head_out[x]
+        while e >= 0:
+            y = e_to[e]
+            if y != skip and not contracted[y]:
+                nd = d + e_w[e]
+                if nd < dist[y]:
+                    if dist[y] == INF:
+                        if n_touched >= touched.shape[0]:
+                            return n_touched
+                        touched[n_touched] = y
+                        n_touched += 1
+                    dist[y] = nd
+                    if size < keys.shape[0]:
+                        size = _heap_push(keys, vals, size, nd, y)
+            e = nxt_out[e]
+    return n_touched
+
+
+@_jit
+def _neighbours(
+    v: int,
+    head: I64,
+    nxt: I64,
+    other: I64,
+    e_w: F64,
+    contracted: NDArray[np.bool_],
+    out_node: I64,
+    out_edge: I64,
+) -> int:
+    """Collect v's live neighbours on one side (cheapest edge each); return count."""
+    # Lists hold no parallel edges (shortcuts update an existing u->w edge), so no
+    # de-duplication is needed; dead edges are unlinked by _prune after contraction.
+    k = 0
+    e = head[v]
+    while e >= 0:
+        y = other[e]
+        if not contracted[y] and y != v:
+            if k >= out_node.shape[0]:
+                raise ValueError("node degree exceeds the contraction scratch size")
+            out_node[k] = y
+            out_edge[k] = e
+            k += 1
+        e = nxt[e]
+    return k
+
+
+@_jit
+def _prune(x: int, head: I64, nxt: I64, other: I64, contracted: NDArray[np.bool_]) -> None:
+    """Unlink x's edges to contracted nodes so later scans skip them."""
+    prev = -1
+    e = head[x]
+    while e >= 0:
+        following = nxt[e]
+        if contracted[other[e]]:
+            if prev < 0:
+                head[x] = following
+            else:
+                nxt[prev] = following
+        else:
+            prev = e
+        e = following
+
+
+@_jit
+def _simulate(
+    v: int,
+    limit: int,
+    head_in: I64,
+    nxt_in: I64,
+    e_from: I64,
+    head_out: I64,
+    nxt_out: I64,
+    e_to: I64,
+    e_w: F64,
+    contracted: NDArray[np.bool_],
+    deleted_nb: I64,
+    level: I64,
+    dist: F64,
+    touched: I64,
+    wkeys: F64,
+    wvals: I64,
+    in_node: I64,
+    in_edge: I64,
+    out_node: I64,
+    out_edge: I64,
+    is_target: NDArray[np.bool_],
+) -> float:
+    """Return v's priority: 2 x (shortcuts needed - edges removed) + neighbours + level."""
+    k_in = _neighbours(v, head_in, nxt_in, e_from, e_w, contracted, in_node, in_edge)
+    k_out = _neighbours(v, head_out, nxt_out, e_to, e_w, contracted, out_node, out_edge)
+    shortcuts = 0
+    max_out = 0.0
+    for j in range(k_out):
+        max_out = max(max_out, e_w[out_edge[j]])
+        is_target[out_node[j]] = True
+    for i in range(k_in):
+        u = in_node[i]
+        wu = e_w[in_edge[i]]
+        nt = _witness(
+            u, v, wu + max_out, limit, head_out, nxt_out, e_to, e_w,
+            contracted, dist, touched, wkeys, wvals, is_target, k_out,
+        )  # fmt: skip
+        for j in range(k_out):
+            w = out_node[j]
+            if w != u and dist[w] > wu + e_w[out_edge[j]]:
+                shortcuts += 1
+        for t in range(nt):
+            dist[touched[t]] = INF
+    for j in range(k_out):
+        is_target[out_node[j]] = False
+    return float(2.0 * (shortcuts - (k_in + k_out)) + deleted_nb[v] + level[v])
+
+
+@_jit
+def _contract_ch(
+    n: int,
+    src: I64,
+    dst: I64,
+    weight: F64,
+    length: F64,
+) -> tuple[I64, I64, I64, F64, F64, I64]:
+    """Contract every node; return (rank, edge from, to, weight, length, middle)."""
+    m0 = src.shape[0]
+    cap = max(16, 3 * m0)
+    e_from = np.empty(cap, np.int64)
+    e_to = np.empty(cap, np.int64)
+    e_w = np.empty(cap)
+    e_len = np.empty(cap)
+    e_mid = np.full(cap, -1, np.int64)
+    nxt_out = np.empty(cap, np.int64)
+    nxt_in = np.empty(cap, np.int64)
+    head_out = np.full(n, -1, np.int64)
+    head_in = np.full(n, -1, np.int64)
+    m = 0
+    for i in range(m0):
+        e_from[m] = src[i]
+        e_to[m] = dst[i]
+        e_w[m] = weight[i]
+        e_len[m] = length[i]
+        nxt_out[m] = head_out[src[i]]
+        head_out[src[i]] = m
+        nxt_in[m] = head_in[dst[i]]
+        head_in[dst[i]] = m
+        m += 1
+
+    contracted = np.zeros(n, np.bool_)
+    level = np.zeros(n, np.int64)
+    deleted_nb = np.zeros(n, np.int64)
+    rank = np.full(n, -1, np.int64)
+    prio = np.zeros(n)
+    dist = np.full(n, INF)
+    is_target = np.zeros(n, np.bool_)
+    touched = np.empty(4096, np.int64)
+    wkeys = np.empty(8192)
+    wvals = np.empty(8192, np.int64)
+    max_deg = 4096
+    in_node = np.empty(max_deg, np.int64)
+    in_edge = np.empty(max_deg, np.int64)
+    out_node = np.empty(max_deg, np.int64)
+    out_edge = np.empty(max_deg, np.int64)
+    # Separate scratch for priority updates, which run while in_/out_ lists are in use.
+    sn_in = np.empty(max_deg, np.int64)
+    se_in = np.empty(max_deg, np.int64)
+    sn_out = np.empty(max_deg, np.int64)
+    se_out = np.empty(max_deg, np.int64)
+
+    hkeys = np.empty(8 * n + 16)
+    hvals = np.empty(8 * n + 16, np.int64)
+    hsize = 0
+    for v in range(n):
+        prio[v] = _simulate(
+            v, SIM_SETTLE_LIMIT, head_in, nxt_in, e_from, head_out, nxt_out, e_to, e_w,
+            contracted, deleted_nb, level, dist, touched, wkeys, wvals,
+            sn_in, se_in, sn_out, se_out, is_target,
+        )  # fmt: skip
+        hsize = _heap_push(hkeys, hvals, hsize, prio[v], v)
+
+    next_rank = 0
+    while hsize > 0:
+        key = hkeys[0]
+        v = hvals[0]
+        hsize = _heap_pop(hkeys, hvals, hsize)
+        if contracted[v] or key != prio[v]:
+            continue
+        # Lazy update: re-evaluate, and requeue if it is no longer the minimum.
+        p = _simulate(
+            v, SIM_SETTLE_LIMIT, head_in, nxt_in, e_from, head_out, nxt_out, e_to, e_w,
+            contracted, deleted_nb, level, dist, touched, wkeys, wvals,
+            sn_in, se_in, sn_out, se_out, is_target,
+        )  # fmt: skip
+        if hsize > 0 and p > hkeys[0]:
+            prio[v] = p
+            hsize = _heap_push(hkeys, hvals, hsize, p, v)
+            continue
+        k_in = _neighbours(v, head_in, nxt_in, e_from, e_w, contracted, in_node, in_edge)
+        k_out = _neighbours(v, head_out, nxt_out, e_to, e_w, contracted, out_node, out_edge)
+        if m + k_in * k_out >= cap:
+            new_cap = 2 * cap + k_in * k_out
+            e_from = np.concatenate((e_from, np.empty(new_cap - cap, np.int64)))
+            e_to = np.concatenate((e_to, np.empty(new_cap - cap, np.int64)))
+            e_w = np.concatenate((e_w, np.empty(new_cap - cap)))
+            e_len = np.concatenate((e_len, np.empty(new_cap - cap)))
+            e_mid = np.concatenate((e_mid, np.full(new_cap - cap, -1, np.int64)))
+            nxt_out = np.concatenate((nxt_out, np.empty(new_cap - cap, np.int64)))
+            nxt_in = np.concatenate((nxt_in, np.empty(new_cap - cap, np.int64)))
+            cap = new_cap
+        max_out = 0.0
+        for j in range(k_out):
+            max_out = max(max_out, e_w[out_edge[j]])
+            is_target[out_node[j]] = True
+        for i in range(k_in):
+            u = in_node[i]
+            wu = e_w[in_edge[i]]
+            lu = e_len[in_edge[i]]
+            nt = _witness(
+                u, v, wu + max_out, CONTRACT_SETTLE_LIMIT, head_out, nxt_out, e_to, e_w,
+                contracted, dist, touched, wkeys, wvals, is_target, k_out,
+            )  # fmt: skip
+            for j in range(k_out):
+                w = out_node[j]
+                sw = wu + e_w[out_edge[j]]
+                if w == u or dist[w] <= sw:
+                    continue
+                # Reuse an existing u->w edge if there is one, else append a shortcut.
+                found = -1
+                e = head_out[u]
+                while e >= 0:
+                    if e_to[e] == w:
+                        found = e
+                        break
+                    e = nxt_out[e]
+                if found >= 0:
+                    if sw < e_w[found]:
+                        e_w[found] = sw
+                        e_len[found] = lu + e_len[out_edge[j]]
+                        e_mid[found] = v
+                    continue
+                e_from[m] = u
+                e_to[m] = w
+                e_w[m] = sw
+                e_len[m] = lu + e_len[out_edge[j]]
+                e_mid[m] = v
+                nxt_out[m] = head_out[u]
+                head_out[u] = m
+                nxt_in[m] = head_in[w]
+                head_in[w] = m
+                m += 1
+            for t in range(nt):
+                dist[touched[t]] = INF
+        for j in range(k_out):
+            is_target[out_node[j]] = False
+        contracted[v] = True
+        rank[v] = next_rank
+        next_rank += 1
+        # Neighbours: update level and contracted-neighbour count, then re-prioritise.
+        for i in range(k_in):
+            u = in_node[i]
+            deleted_nb[u] += 1
+            level[u] = max(level[u], level[v] + 1)
+        for j in range(k_out):
+            w = out_node[j]
+            deleted_nb[w] += 1
+            level[w] = max(level[w], level[v] + 1)
+        for i in range(k_in + k_out):
+            u = in_node[i] if i < k_in else out_node[i - k_in]
+            _prune(u, head_out, nxt_out, e_to, contracted)
+            _prune(u, head_in, nxt_in, e_from, contracted)
+        for i in range(k_in + k_out):
+            u = in_node[i] if i < k_in else out_node[i - k_in]
+            if contracted[u]:
+                continue
+            newp = _simulate(
+                u, SIM_SETTLE_LIMIT, head_in, nxt_in, e_from, head_out, nxt_out, e_to, e_w,
+                contracted, deleted_nb, level, dist, touched, wkeys, wvals,
+                sn_in, se_in, sn_out, se_out, is_target,
+            )  # fmt: skip
+            if newp != prio[u]:
+                prio[u] = newp
+                if hsize >= hkeys.shape[0]:
+                    hkeys = np.concatenate((hkeys, np.empty(hkeys.shape[0])))
+                    hvals = np.concatenate((hvals, np.empty(hvals.shape[0], np.int64)))
+                hsize = _heap_push(hkeys, hvals, hsize, newp, u)
+    return (
+        rank,
+        e_from[:m].copy(),
+        e_to[:m].copy(),
+        e_w[:m].copy(),
+        e_len[:m].copy(),
+        e_mid[:m].copy(),
+    )
+
+
+# ---------------------------------------------------------- PHAST query
+@_jit
+def _phast(
+    up_ptr: I64,
+    up_to: I64,
+    up_w: F64,
+    up_len: F64,
+    sw_ptr: I64,
+    sw_to: I64,
+    sw_w: F64,
+    sw_len: F64,
+    seeds: I64,
+    seed_cost: F64,
+    seed_len: F64,
+) -> tuple[F64, F64]:
+    """Return (seconds, metres) from every node to the seeds, in position space."""
+    n = up_ptr.shape[0] - 1
+    cost = np.full(n, INF)
+    metres = np.full(n, INF)
+    cap = up_to.shape[0] + seeds.shape[0] + 1
+    keys = np.empty(cap)
+    vals = np.empty(cap, np.int64)
+    size = 0
+    for i in range(seeds.shape[0]):
+        s = seeds[i]
+        if seed_cost[i] < cost[s]:
+            cost[s] = seed_cost[i]
+            metres[s] = seed_len[i]
+            size = _heap_push(keys, vals, size, seed_cost[i], s)
+    # Upward search in the reverse hierarchy: from x to higher-ranked y along y->x.
+    while size > 0:
+        d = keys[0]
+        x = vals[0]
+        size = _heap_pop(keys, vals, size)
+        if d > cost[x]:
+            continue
+        for e in range(up_ptr[x], up_ptr[x + 1]):
+            y = up_to[e]
+            nd = d + up_w[e]
+            if nd < cost[y]:
+                cost[y] = nd
+                metres[y] = metres[x] + up_len[e]
+                size = _heap_push(keys, vals, size, nd, y)
+    # Downward sweep: positions ascend as ranks descend, so every sw_to[e] < x is final.
+    for x in range(n):
+        best = cost[x]
+        best_len = metres[x]
+        for e in range(sw_ptr[x], sw_ptr[x + 1]):
+            c = sw_w[e] + cost[sw_to[e]]
+            if c < best:
+                best = c
+                best_len = sw_len[e] + metres[sw_to[e]]
+        cost[x] = best
+        metres[x] = best_len
+    return cost, metres
+
+
+def _csr(n: int, keys: I64, *columns: NDArray[Any]) -> tuple[I64, list[NDArray[Any]]]:
+    order = np.argsort(keys, kind="stable")
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(keys, minlength=n), out=ptr[1:])
+    return ptr, [np.ascontiguousarray(c[order]) for c in columns]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hierarchy:
+    """A contracted graph arranged for PHAST; arrays are in position space."""
+
+    position: I64  # node id -> position (0 = highest rank)
+    up_ptr: I64
+    up_to: I64
+    up_w: F64
+    up_len: F64
+    sw_ptr: I64
+    sw_to: I64
+    sw_w: F64
+    sw_len: F64
+    shortcuts: int
+
+    def arrays(self) -> dict[str, NDArray[Any]]:
+        """Return the arrays to save."""
+        return {
+            "position": self.position,
+            "up_ptr": self.up_ptr,
+            "up_to": self.up_to,
+            "up_w": self.up_w,
+            "up_len": self.up_len,
+            "sw_ptr": self.sw_ptr,
+            "sw_to": self.sw_to,
+            "sw_w": self.sw_w,
+            "sw_len": self.sw_len,
+            "shortcuts": np.asarray([self.shortcuts], np.int64),
+        }
+
+    @classmethod
+    def from_arrays(cls, data: dict[str, NDArray[Any]]) -> Hierarchy:
+        """Rebuild from saved arrays."""
+        return cls(
+            position=data["position"],
+            up_ptr=data["up_ptr"],
+            up_to=data["up_to"],
+            up_w=data["up_w"],
+            up_len=data["up_len"],
+            sw_ptr=data["sw_ptr"],
+            sw_to=data["sw_to"],
+            sw_w=data["sw_w"],
+            sw_len=data["sw_len"],
+            shortcuts=int(data["shortcuts"][0]),
+        )
+
+    def distances_to(self, seeds: I64, seed_cost: F64, seed_len: F64) -> tuple[F64, F64]:
+        """Return (seconds, metres) from every node (by node id) to the seeds.
+
+        A seed is a node id with the cost (and metres) still to go from it to the
+        target; several seeds model a target in the middle of a two-way street.
+        """
+        cost, metres = _phast(
+            self.up_ptr, self.up_to, self.up_w, self.up_len,
+            self.sw_ptr, self.sw_to, self.sw_w, self.sw_len,
+            self.position[seeds], seed_cost, seed_len,
+        )  # fmt: skip
+        return cost[self.position], metres[self.position]
+
+    def distances_to_nodes(
+        self, seeds: I64, seed_cost: F64, seed_len: F64, nodes: I64
+    ) -> tuple[F64, F64]:
+        """Return (seconds, metres) from the given nodes only (avoids an n-sized gather)."""
+        cost, metres = _phast(
+            self.up_ptr, self.up_to, self.up_w, self.up_len,
+            self.sw_ptr, self.sw_to, self.sw_w, self.sw_len,
+            self.position[seeds], seed_cost, seed_len,
+        )  # fmt: skip
+        pos = self.position[nodes]
+        return cost[pos], metres[pos]
+
+
+def build_hierarchy(n: int, src: I32, dst: I32, weight: F64, length: F64) -> Hierarchy:
+    """Contract the graph and lay it out for PHAST queries."""
+    rank, e_from, e_to, e_w, e_len, e_mid = _contract_ch(
+        n, src.astype(np.int64), dst.astype(np.int64), weight, length
+    )
+    position = (n - 1 - rank).astype(np.int64)
+    pf = position[e_from]
+    pt = position[e_to]
+    down = pf < pt  # from a higher-ranked node to a lower-ranked one
+    # Reverse-upward edges: stored at the lower node (e_to), pointing up to e_from.
+    up_ptr, (up_to, up_w, up_len) = _csr(n, pt[down], pf[down], e_w[down], e_len[down])
+    up = ~down
+    sw_ptr, (sw_to, sw_w, sw_len) = _csr(n, pf[up], pt[up], e_w[up], e_len[up])
+    return Hierarchy(
+        position=position,
+        up_ptr=up_ptr,
+        up_to=up_to,
+        up_w=up_w,
+        up_len=up_len,
+        sw_ptr=sw_ptr,
+        sw_to=sw_to,
+        sw_w=sw_w,
+        sw_len=sw_len,
+        shortcuts=int((e_mid >= 0).sum()),
+    )

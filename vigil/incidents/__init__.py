@@ -1,0 +1,1 @@
+"""Calls and incidents: the lifecycle of an emergency from first call to close."""

@@ -1,0 +1,68 @@
+"""Configuration of device ingest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MqttSettings(BaseModel):
+    """Connection to the city's MQTT broker."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = Field(default=False, description="Subscribe to the broker at start-up.")
+    host: str = Field(default="127.0.0.1", description="Broker host name or address.")
+    port: int = Field(default=1883, ge=1, le=65535, description="Broker TCP port.")
+    site: str = Field(default="+", description="Site segment of vigil/<site>/devices/#; + = all.")
+    client_id: str = Field(
+        default="vigil-ingest", description="Client id of the persistent session."
+    )
+    keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keep-alive, seconds.")
+    reconnect_min_s: int = Field(
+        default=1, ge=1, le=60, description="First reconnect delay; doubles on each failure."
+    )
+    reconnect_max_s: int = Field(
+        default=30, ge=1, le=600, description="Longest delay between reconnect attempts."
+    )
+
+
+class IngestSettings(BaseModel):
+    """Device ingest settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings, description="MQTT adapter.")
+    max_payload_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="Larger messages are rejected and dead-lettered."
+    )
+    max_batch: int = Field(
+        default=100, ge=1, le=10_000, description="Most observations one gateway message may carry."
+    )
+    max_future_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="Readings stamped further than this in the future are rejected.",
+    )
+    max_age_s: float | None = Field(
+        default=None, gt=0, description="Readings older than this are rejected; None = no limit."
+    )
+    devices_file: Path | None = Field(
+        default=None, description="YAML devices file registered at start-up (devices: [...])."
+    )
+    offline_grace: float = Field(
+        default=3.0,
+        ge=1.0,
+        description="A device is offline after interval_s x this factor of silence.",
+    )
+    offline_check_s: float = Field(
+        default=10.0, gt=0, description="How often silent devices are looked for."
+    )
+    commit_batch: int = Field(
+        default=5000, ge=1, description="Most observations written in one transaction."
+    )
+    synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL",
+        description="SQLite synchronous mode of the observation store: FULL survives power "
+        "loss; NORMAL survives a process crash only.",
+    )

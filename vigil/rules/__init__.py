@@ -1,0 +1,1 @@
+"""Rules: operator-readable YAML rules that turn patterns of events into actions."""

@@ -1,0 +1,40 @@
+"""Run Vigil as a server: build the app, start its services, serve HTTP until stopped."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from vigil.api.http import create_api
+from vigil.app import App, build
+from vigil.audit.roles import Role
+from vigil.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def ensure_admin(app: App, name: str = "admin") -> str | None:
+    """Create the admin login if missing; return a fresh token for it."""
+    if app.store.user(name) is None:
+        app.users.add(name, Role.ADMIN, None, actor="serve")
+    return app.users.issue_token(name, label="serve", actor="serve", ttl=None)
+
+
+def run(settings: Settings, *, admin_token: bool = False) -> None:
+    """Serve until interrupted, then stop every service cleanly."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = build(settings)
+    try:
+        api = create_api(app)
+        if admin_token:
+            token = ensure_admin(app)
+            print(f"admin API token: {token}", flush=True)  # noqa: T201 - shown to the operator
+        app.start()
+        url = f"http://{settings.server.host}:{settings.server.port}"
+        print(f"Vigil serving on {url}  (API docs: {url}/docs)", flush=True)  # noqa: T201
+        uvicorn.run(api, host=settings.server.host, port=settings.server.port, log_level="warning")
+    finally:
+        app.close()

@@ -1,0 +1,1 @@
+"""Durable storage: the append-only, hash-chained event log and its projections."""

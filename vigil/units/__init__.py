@@ -1,0 +1,1 @@
+"""Response units: capabilities, status machine, positions (AVL)."""

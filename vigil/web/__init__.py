@@ -1,0 +1,1 @@
+"""The command-centre web UI: static single-page app built from TypeScript sources."""

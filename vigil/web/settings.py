@@ -1,0 +1,16 @@
+"""Configuration of the command-centre UI."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class UiSettings(BaseModel):
+    """Web UI settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    tile_url: str | None = Field(
+        default=None,
+        description="Raster/vector tile URL template of a city tile server; None draws the "
+        "offline basemap from the city's own OSM data.",
+    )
