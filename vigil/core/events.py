@@ -78,7 +78,7 @@ def decode_event(data: bytes | str) -> Event:
         _decoder = msgspec.json.Decoder(type=union[0] if len(union) == 1 else _union(union))
     try:
         result: Event = _decoder.decode(data)
-    except msgspec.ValidationError as err:
+    except msgspec.DecodeError as err:  # includes msgspec.ValidationError
         raise ValidationError(f"undecodable event: {err}", field="type") from err
     return result
 

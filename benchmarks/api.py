@@ -1,0 +1,178 @@
+"""Foundation benchmark: event-log write rate and API latency on this machine.
+
+Measures, in one run:
+- events/s written by the CAD service straight to the store (each command its
+  own fsynced transaction, as in production), and by batched AVL reports;
+- p50/p99 latency of `POST /api/v1/calls` and `GET /api/v1/incidents?active=true`
+  against a real `vigil serve` process, with 8 concurrent clients.
+
+Writes benchmarks/results/api.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from vigil.app import build
+from vigil.cad.service import NewCall
+from vigil.config import load_settings
+from vigil.core.geometry import LatLon
+
+RESULTS = Path(__file__).parent / "results" / "api.json"
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def store_rates(n_commands: int = 2000) -> dict[str, float]:
+    """Return events/s for single-command transactions and for batched AVL fixes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        app = build(load_settings(data_dir=Path(tmp)))
+        try:
+            for i in range(100):
+                app.cad.register_unit(
+                    actor="bench",
+                    unit_id=f"U{i}",
+                    callsign=None,
+                    type="patrol",
+                    station=None,
+                    location=LatLon(60.17, 24.94),
+                )
+            before = app.store.last_seq()
+            t0 = time.perf_counter()
+            for i in range(n_commands):
+                app.cad.take_call(
+                    NewCall(
+                        nature=f"bench {i}", location=LatLon(60.17, 24.94), incident_type="medical"
+                    ),
+                    actor="bench",
+                )
+            single = (app.store.last_seq() - before) / (time.perf_counter() - t0)
+            before = app.store.last_seq()
+            now = datetime.now(UTC)
+            t0 = time.perf_counter()
+            for _ in range(50):
+                app.cad.report_positions(
+                    [(f"U{i}", LatLon(60.17, 24.94), now, None, None) for i in range(100)],
+                    actor="bench",
+                )
+            batched = (app.store.last_seq() - before) / (time.perf_counter() - t0)
+        finally:
+            app.close()
+    return {"events_per_s_single_command": single, "events_per_s_avl_batch_100": batched}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def api_latency(clients: int = 8, seconds: float = 15.0) -> dict[str, float]:
+    """Return p50/p99 latency of creating calls and listing incidents over HTTP."""
+    with tempfile.TemporaryDirectory() as tmp:
+        port = _free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vigil",
+                "serve",
+                "--data-dir",
+                tmp,
+                "--port",
+                str(port),
+                "--admin-token",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert proc.stdout is not None
+        token = ""
+        for line in proc.stdout:
+            if line.startswith("admin API token: "):
+                token = line.split(": ", 1)[1].strip()
+            if "serving on" in line:
+                break
+        url = f"http://127.0.0.1:{port}"
+        headers = {"Authorization": f"Bearer {token}"}
+        for _ in range(100):
+            try:
+                httpx.get(f"{url}/api/v1/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        posts: list[float] = []
+        gets: list[float] = []
+        stop = time.monotonic() + seconds
+
+        def client(n: int) -> None:
+            with httpx.Client(base_url=url, headers=headers, timeout=10) as c:
+                i = 0
+                while time.monotonic() < stop:
+                    i += 1
+                    t0 = time.perf_counter()
+                    r = c.post(
+                        "/api/v1/calls",
+                        json={
+                            "nature": f"c{n}-{i}",
+                            "incident_type": "medical",
+                            "location": {"lat": 60.17, "lon": 24.94},
+                        },
+                    )
+                    posts.append((time.perf_counter() - t0) * 1000)
+                    r.raise_for_status()
+                    if i % 5 == 0:
+                        t0 = time.perf_counter()
+                        c.get("/api/v1/incidents", params={"active": "true"}).raise_for_status()
+                        gets.append((time.perf_counter() - t0) * 1000)
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        t_start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t_start
+        proc.terminate()
+        proc.wait(timeout=20)
+        proc.stdout.close()
+    return {
+        "clients": clients,
+        "calls_created": len(posts),
+        "calls_per_s": len(posts) / elapsed,
+        "post_call_p50_ms": statistics.median(posts),
+        "post_call_p99_ms": _pct(posts, 0.99),
+        "list_active_p50_ms": statistics.median(gets),
+        "list_active_p99_ms": _pct(gets, 0.99),
+    }
+
+
+def main() -> None:
+    """Run both measurements, print them and save them."""
+    figures: dict[str, float] = {**store_rates(), **api_latency()}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    width = max(len(k) for k in figures)
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value:10.1f}")
+    print(f"saved {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
