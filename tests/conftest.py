@@ -15,6 +15,7 @@ from vigil.app import App, build
 from vigil.audit.roles import HUMAN_ROLES, Role
 from vigil.config import load_settings
 from vigil.core.clock import ManualClock
+from vigil.geo import GeoSettings, RoadNetwork, load_network
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("VIGIL_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -69,3 +70,17 @@ def client(app: App) -> Iterator[TestClient]:
     """An HTTP client on the real API (in-process ASGI)."""
     with TestClient(create_api(app)) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def road_network(tmp_path_factory: pytest.TempPathFactory) -> RoadNetwork:
+    """The central-Helsinki road network (the default city), built once per session."""
+    return load_network(GeoSettings(cache_dir=tmp_path_factory.mktemp("geo-cache")))
+
+
+@pytest.fixture
+def city_app(tmp_path: Path, clock: ManualClock, road_network: RoadNetwork) -> Iterator[App]:
+    """A built App with the Helsinki road network and geocoder."""
+    built = build(load_settings(data_dir=tmp_path / "data"), clock=clock, network=road_network)
+    yield built
+    built.close()

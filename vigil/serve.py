@@ -10,6 +10,7 @@ from vigil.api.http import create_api
 from vigil.app import App, build
 from vigil.audit.roles import Role
 from vigil.config import Settings
+from vigil.geo import load_network
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,9 @@ def run(settings: Settings, *, admin_token: bool = False) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    app = build(settings)
+    # The road network is built once per OSM file and cached; a bar shows the build.
+    network = load_network(settings.geo, progress=True)
+    app = build(settings, network=network)
     try:
         api = create_api(app)
         if admin_token:
