@@ -129,16 +129,13 @@ class Cad:
             Pending(id=f"{command_id}/{i}", at=now, actor=actor, cause=cause, event=e)
             for i, e in enumerate(events)
         ]
-        # Apply to a scratch copy first: the projection rows must be written in
-        # the same transaction as the events, and the live state may change only
-        # once that transaction has committed.
-        scratch = CadState(
-            incidents=dict(self.state.incidents),
-            calls=dict(self.state.calls),
-            units=dict(self.state.units),
-        )
+        # Apply to a copy-on-write overlay first: the projection rows must be
+        # written in the same transaction as the events, and the live state may
+        # change only once that transaction has committed. The overlay costs
+        # O(changes), not O(all incidents ever).
+        scratch = self.state.overlay()
         touched: set[tuple[str, str]] = set()
-        for i, p in enumerate(pending, start=1):
+        for i, p in enumerate(pending, start=self.state.last_seq + 1):
             provisional = Recorded(
                 seq=i,
                 id=p.id,
@@ -153,8 +150,7 @@ class Cad:
         recorded = self._store.append(
             pending, projection=projection_rows(scratch, touched), personal=personal
         )
-        scratch.last_seq = recorded[-1].seq if recorded else self.state.last_seq
-        self.state = scratch
+        self.state.merge(scratch, last_seq=recorded[-1].seq if recorded else self.state.last_seq)
         self._bus.publish(recorded)
         return Outcome(records=tuple(recorded))
 

@@ -8,6 +8,8 @@ the live system had.
 
 from __future__ import annotations
 
+from collections import ChainMap
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 
 import msgspec
@@ -39,10 +41,30 @@ from vigil.units.model import Unit, UnitStatus
 class CadState:
     """Incidents, calls and units by id, and the last applied log position."""
 
-    incidents: dict[str, Incident] = field(default_factory=dict)
-    calls: dict[str, Call] = field(default_factory=dict)
-    units: dict[str, Unit] = field(default_factory=dict)
+    incidents: MutableMapping[str, Incident] = field(default_factory=dict)
+    calls: MutableMapping[str, Call] = field(default_factory=dict)
+    units: MutableMapping[str, Unit] = field(default_factory=dict)
     last_seq: int = 0
+
+    def overlay(self) -> CadState:
+        """Return a copy-on-write view: writes land in the view, reads fall through."""
+        return CadState(
+            incidents=ChainMap({}, self.incidents),
+            calls=ChainMap({}, self.calls),
+            units=ChainMap({}, self.units),
+            last_seq=self.last_seq,
+        )
+
+    def merge(self, overlay: CadState, *, last_seq: int) -> None:
+        """Take the writes of an overlay made by `overlay()` into this state."""
+        for mine, theirs in (
+            (self.incidents, overlay.incidents),
+            (self.calls, overlay.calls),
+            (self.units, overlay.units),
+        ):
+            assert isinstance(theirs, ChainMap)
+            mine.update(theirs.maps[0])
+        self.last_seq = last_seq
 
     def apply(self, rec: Recorded) -> set[tuple[str, str]]:
         """Apply one recorded event; return the (kind, id) keys it touched."""
