@@ -197,40 +197,9 @@ class SqliteStore:
             for p in batch:
                 if conn.execute("SELECT 1 FROM events WHERE id = ?", (p.id,)).fetchone():
                     continue
-                seq += 1
-                data = encode_event(p.event)
-                h = _event_hash(prev, seq, _row_fields(p, data))
-                conn.execute(
-                    "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        seq,
-                        p.id,
-                        p.event.type_name(),
-                        p.event.stream(),
-                        p.at.isoformat(),
-                        p.actor,
-                        p.cause,
-                        data,
-                        prev,
-                        h,
-                    ),
-                )
-                conn.executemany(
-                    "INSERT INTO event_refs VALUES (?, ?)", [(r, seq) for r in p.event.related()]
-                )
-                recorded.append(
-                    Recorded(
-                        seq=seq,
-                        id=p.id,
-                        at=p.at,
-                        actor=p.actor,
-                        cause=p.cause,
-                        event=p.event,
-                        prev_hash=prev,
-                        hash=h,
-                    )
-                )
-                prev = h
+                rec = self._write_event(conn, p, seq + 1, prev)
+                recorded.append(rec)
+                seq, prev = rec.seq, rec.hash
             if recorded:
                 self._set_head(conn, "events", seq, prev)
             self._write_projection(conn, projection, seq)
@@ -498,35 +467,33 @@ class SqliteStore:
         )
 
     def _append_with(self, pending: Pending, sql: str, params: tuple[object, ...]) -> Recorded:
+        """Append one event and run one more statement in the same transaction."""
         with self._tx() as conn:
             seq, prev = self._head(conn, "events")
-            seq += 1
-            data = encode_event(pending.event)
-            h = _event_hash(prev, seq, _row_fields(pending, data))
             conn.execute(sql, params)
-            conn.execute(
-                "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    seq,
-                    pending.id,
-                    pending.event.type_name(),
-                    pending.event.stream(),
-                    pending.at.isoformat(),
-                    pending.actor,
-                    pending.cause,
-                    data,
-                    prev,
-                    h,
-                ),
-            )
-            self._set_head(conn, "events", seq, h)
+            rec = self._write_event(conn, pending, seq + 1, prev)
+            self._set_head(conn, "events", rec.seq, rec.hash)
+        return rec
+
+    @staticmethod
+    def _write_event(conn: sqlite3.Connection, p: Pending, seq: int, prev: str) -> Recorded:
+        """Insert one event row (and its timeline refs) chained after `prev`."""
+        data = encode_event(p.event)
+        h = _event_hash(prev, seq, _row_fields(p, data))
+        conn.execute(
+            "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (seq, *_row_fields(p, data), prev, h),
+        )
+        conn.executemany(
+            "INSERT INTO event_refs VALUES (?, ?)", [(r, seq) for r in p.event.related()]
+        )
         return Recorded(
             seq=seq,
-            id=pending.id,
-            at=pending.at,
-            actor=pending.actor,
-            cause=pending.cause,
-            event=pending.event,
+            id=p.id,
+            at=p.at,
+            actor=p.actor,
+            cause=p.cause,
+            event=p.event,
             prev_hash=prev,
             hash=h,
         )
