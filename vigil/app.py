@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from vigil.audit.access import PersonalDataAccess
 from vigil.auth.users import Users
@@ -12,15 +11,14 @@ from vigil.bus.memory import MemoryBus
 from vigil.cad.service import AddressResolver, Cad, Located
 from vigil.config import Settings
 from vigil.core.clock import Clock, SystemClock
+from vigil.core.errors import GeoError
 from vigil.core.ticker import Ticker
-from vigil.dispatch.service import Dispatcher, Network
+from vigil.dispatch.service import Dispatcher
+from vigil.geo import Geocoder, RoadNetwork, is_ambiguous
 from vigil.incidents.catalogue import load_catalogue
 from vigil.ingest.service import Ingest
+from vigil.rules.engine import RulesEngine, create_engine
 from vigil.store.sqlite import SqliteStore
-
-if TYPE_CHECKING:
-    from vigil.geo.geocode import Geocoder
-    from vigil.geo.network import RoadNetwork
 
 
 @dataclass(slots=True)
@@ -36,6 +34,7 @@ class App:
     access: PersonalDataAccess
     dispatch: Dispatcher
     ingest: Ingest
+    rules: RulesEngine
     tickers: list[Ticker] = field(default_factory=list)
     network: RoadNetwork | None = None
     geocoder: Geocoder | None = None
@@ -51,17 +50,20 @@ class App:
         for ticker in self.tickers:
             ticker.stop()
         self.ingest.close()
+        self.rules.close()
         self.store.close()
 
 
-def build(settings: Settings, *, clock: Clock | None = None, network: Network | None = None) -> App:
+def build(
+    settings: Settings, *, clock: Clock | None = None, network: RoadNetwork | None = None
+) -> App:
     """Build the application from settings (a prebuilt road network may be passed in)."""
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqliteStore(settings.data_dir / "vigil.sqlite3")
     bus = MemoryBus()
     catalogue = load_catalogue(settings.catalogue)
-    road, geocoder, resolve = _geo_parts(network)
+    geocoder, resolve = _geo_parts(network)
     cad = Cad(
         store=store,
         bus=bus,
@@ -80,6 +82,12 @@ def build(settings: Settings, *, clock: Clock | None = None, network: Network | 
         users=users,
         clock=clock,
     )
+    dispatch = Dispatcher(cad, network, speed_factors=settings.geo.speed_factors)
+    rules = create_engine(
+        settings=settings.rules, cad=cad, dispatch=dispatch, store=store, bus=bus, clock=clock
+    )
+    bus.subscribe(None, rules.on_record)
+    ingest.subscribe(rules.on_observations)
     return App(
         settings=settings,
         clock=clock,
@@ -88,36 +96,48 @@ def build(settings: Settings, *, clock: Clock | None = None, network: Network | 
         cad=cad,
         users=users,
         access=access,
-        dispatch=Dispatcher(cad, network, speed_factors=settings.geo.speed_factors),
+        dispatch=dispatch,
         ingest=ingest,
+        rules=rules,
         tickers=[
-            Ticker("purge-personal-data", settings.audit.purge_interval_s, access.purge_expired)
+            Ticker("purge-personal-data", settings.audit.purge_interval_s, access.purge_expired),
+            rules.ticker(settings.rules.reload_interval_s),
         ],
-        network=road,
+        network=network,
         geocoder=geocoder,
     )
 
 
 def _geo_parts(
-    network: Network | None,
-) -> tuple[RoadNetwork | None, Geocoder | None, AddressResolver | None]:
-    """Return the OSM road network, its geocoder and an address resolver, when loaded."""
+    network: RoadNetwork | None,
+) -> tuple[Geocoder | None, AddressResolver | None]:
+    """Return the geocoder and the call-taker's address resolver over the road network."""
     if network is None:
-        return None, None, None
-    from vigil.geo.network import RoadNetwork  # noqa: PLC0415 - heavy; only with a network
-
-    if not isinstance(network, RoadNetwork):
-        return None, None, None
-    from vigil.core.errors import GeoError  # noqa: PLC0415
-    from vigil.geo.geocode import Geocoder  # noqa: PLC0415
-
+        return None, None
     geocoder = Geocoder(network)
 
     def resolve(text: str) -> Located:
-        matches = geocoder.geocode(text, limit=1)
+        matches = geocoder.geocode(text, limit=5)
         if not matches:
             raise GeoError(f"no place matches the address {text!r}", field="address")
+        if is_ambiguous(matches):
+            raise GeoError(
+                f"the address {text!r} is ambiguous; choose one of the candidates",
+                field="address",
+                extra={
+                    "candidates": [
+                        {
+                            "label": m.label,
+                            "lat": m.location.lat,
+                            "lon": m.location.lon,
+                            "confidence": round(m.confidence, 3),
+                            "kind": m.kind,
+                        }
+                        for m in matches
+                    ]
+                },
+            )
         best = matches[0]
         return Located(location=best.location, label=best.label, confidence=best.confidence)
 
-    return network, geocoder, resolve
+    return geocoder, resolve

@@ -15,6 +15,9 @@ from vigil.config import Settings, load_settings
 from vigil.core.errors import VigilError
 from vigil.geo.cli import app as geo_cli
 from vigil.ingest.cli import app as ingest_cli
+from vigil.rules.cli import app as rules_cli
+from vigil.sim.cli import app as sim_cli
+from vigil.sim.cli import demo as demo_command
 
 cli = typer.Typer(
     help="Vigil: open, accountable public-safety platform.",
@@ -32,6 +35,9 @@ cli.add_typer(config_cli, name="config")
 # Domain command groups plug in here.
 cli.add_typer(geo_cli, name="geo", help="Road network: build, route, geocode.")
 cli.add_typer(ingest_cli, name="ingest", help="Device ingest: stats, devices, CSV replay.")
+cli.add_typer(rules_cli, name="rules", help="Rules: check files, list loaded rules.")
+cli.add_typer(sim_cli, name="sim", help="City simulator: run and check scenarios.")
+cli.command("demo")(demo_command)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="Settings file (YAML).", exists=True)

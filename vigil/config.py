@@ -27,6 +27,11 @@ class ServerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     host: str = Field(default="127.0.0.1", description="Address to listen on.")
     port: int = Field(default=8080, ge=1, le=65535, description="TCP port to listen on.")
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="Larger request bodies are refused with 413 before being read.",
+    )
 
 
 class AuthSettings(BaseModel):

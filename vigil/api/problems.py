@@ -49,6 +49,7 @@ def install(api: FastAPI) -> None:
             kind=_slug(type(err).__name__.removesuffix("Error") or "error"),
             instance=request.url.path,
             field=err.field,
+            **err.extra,
         )
 
     @api.exception_handler(RequestValidationError)

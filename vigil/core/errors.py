@@ -13,10 +13,13 @@ class VigilError(Exception):
     status = 500
     title = "Internal error"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, extra: dict[str, object] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.extra = extra or {}  # more members for the problem document (e.g. candidates)
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message

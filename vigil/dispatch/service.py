@@ -5,54 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from vigil.cad.service import Cad
 from vigil.core.errors import GeoError, StoreError, ValidationError
 from vigil.core.geometry import LatLon
 from vigil.dispatch.recommend import Candidate, Choice, Shortfall, choose
+from vigil.geo import RoadNetwork, Route, Snap
 from vigil.units.model import UnitStatus
-
-
-class EtaLike(Protocol):
-    """A drive time and road distance."""
-
-    @property
-    def seconds(self) -> float:
-        """Drive time in seconds."""
-        ...
-
-    @property
-    def metres(self) -> float:
-        """Road distance in metres."""
-        ...
-
-
-class RouteLike(EtaLike, Protocol):
-    """A route with its GeoJSON geometry."""
-
-    @property
-    def geometry(self) -> dict[str, Any]:
-        """GeoJSON LineString."""
-        ...
-
-
-class Network(Protocol):
-    """What dispatch needs from the road network."""
-
-    def etas_to(
-        self,
-        target: LatLon,
-        sources: Mapping[str, LatLon],
-        *,
-        speed_factor: Mapping[str, float] | None = None,
-    ) -> Mapping[str, EtaLike]:
-        """Drive times from every source to one target, in one search."""
-        ...
-
-    def route(self, origin: LatLon, target: LatLon, *, speed_factor: float = 1.0) -> RouteLike:
-        """The fastest legal route."""
-        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,13 +39,27 @@ class Dispatcher:
     """Ranks every available unit by drive time and covers run cards."""
 
     def __init__(
-        self, cad: Cad, network: Network | None, *, speed_factors: Mapping[str, float]
+        self, cad: Cad, network: RoadNetwork | None, *, speed_factors: Mapping[str, float]
     ) -> None:
         self._cad = cad
         self._network = network
         self._factors = dict(speed_factors)
+        # Each unit is snapped to the road once per position it reports, not once
+        # per recommendation: snapping hundreds of points costs more than the search.
+        self._snaps: dict[str, tuple[LatLon, Snap | None]] = {}
 
-    def _need_network(self) -> Network:
+    def _snap(self, network: RoadNetwork, unit_id: str, where: LatLon) -> Snap | None:
+        cached = self._snaps.get(unit_id)
+        if cached is not None and cached[0] == where:
+            return cached[1]
+        try:
+            snap: Snap | None = network.snap(where)
+        except GeoError:
+            snap = None  # too far from any road: reported as unreachable
+        self._snaps[unit_id] = (where, snap)
+        return snap
+
+    def _need_network(self) -> RoadNetwork:
         if self._network is None:
             raise StoreError("the road network is not loaded; recommendations are unavailable")
         return self._network
@@ -105,9 +78,14 @@ class Dispatcher:
         available = self._cad.units(status=UnitStatus.AVAILABLE)
         located = {u.id: u.location for u in available if u.location is not None}
         no_position = tuple(sorted(u.id for u in available if u.location is None))
-        etas = network.etas_to(
-            inc.location,
-            located,
+        snapped = {
+            uid: snap
+            for uid, where in located.items()
+            if (snap := self._snap(network, uid, where)) is not None
+        }
+        etas = network.etas_to_snapped(
+            network.snap(inc.location),
+            snapped,
             speed_factor={u.id: self._factors.get(u.type, 1.0) for u in available},
         )
         candidates = [
@@ -151,7 +129,7 @@ class Dispatcher:
             "optimal run-card cover (Hungarian method)",
         )
 
-    def route(self, incident_id: str, unit_id: str) -> RouteLike:
+    def route(self, incident_id: str, unit_id: str) -> Route:
         """Return the route a unit would drive to an incident."""
         network = self._need_network()
         inc = self._cad.incident(incident_id)

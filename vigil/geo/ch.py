@@ -45,8 +45,8 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 INF = np.inf
 # Settled-node limits of witness searches: smaller while estimating priorities,
 # larger when actually contracting (fewer superfluous shortcuts).
-SIM_SETTLE_LIMIT = 30
-CONTRACT_SETTLE_LIMIT = 200
+SIM_SETTLE_LIMIT = 5
+CONTRACT_SETTLE_LIMIT = 20
 
 
 def _jit(fn: _F) -> _F:
@@ -311,8 +311,13 @@ def _contract_ch(
     dst: I64,
     weight: F64,
     length: F64,
-) -> tuple[I64, I64, I64, F64, F64, I64]:
-    """Contract every node; return (rank, edge from, to, weight, length, middle)."""
+    core_target: int,
+) -> tuple[I64, I64, I64, F64, F64, I64, int]:
+    """Contract all but a core of about ``core_target`` nodes.
+
+    Return (rank, edge from, to, weight, length, middle, core size); the core
+    nodes get the highest ranks, in no particular order.
+    """
     m0 = src.shape[0]
     cap = max(16, 3 * m0)
     e_from = np.empty(cap, np.int64)
@@ -369,7 +374,7 @@ def _contract_ch(
         hsize = _heap_push(hkeys, hvals, hsize, prio[v], v)
 
     next_rank = 0
-    while hsize > 0:
+    while hsize > 0 and n - next_rank > core_target:
         key = hkeys[0]
         v = hvals[0]
         hsize = _heap_pop(hkeys, hvals, hsize)
@@ -473,6 +478,11 @@ def _contract_ch(
                     hkeys = np.concatenate((hkeys, np.empty(hkeys.shape[0])))
                     hvals = np.concatenate((hvals, np.empty(hvals.shape[0], np.int64)))
                 hsize = _heap_push(hkeys, hvals, hsize, newp, u)
+    n_core = n - next_rank
+    for v in range(n):
+        if not contracted[v]:
+            rank[v] = next_rank
+            next_rank += 1
     return (
         rank,
         e_from[:m].copy(),
@@ -480,25 +490,27 @@ def _contract_ch(
         e_w[:m].copy(),
         e_len[:m].copy(),
         e_mid[:m].copy(),
+        n_core,
     )
 
 
 # ---------------------------------------------------------- PHAST query
 @_jit
-def _phast(
+def _upward(
     up_ptr: I64,
     up_to: I64,
     up_w: F64,
     up_len: F64,
-    sw_ptr: I64,
-    sw_to: I64,
-    sw_w: F64,
-    sw_len: F64,
     seeds: I64,
     seed_cost: F64,
     seed_len: F64,
 ) -> tuple[F64, F64]:
-    """Return (seconds, metres) from every node to the seeds, in position space."""
+    """Dijkstra from the seeds over reverse-upward edges and the core; position space.
+
+    A non-core node's list holds the edges from higher-ranked nodes into it; a
+    core node's list holds the edges from the other core nodes into it, so the
+    search finishes with exact distances for the whole core.
+    """
     n = up_ptr.shape[0] - 1
     cost = np.full(n, INF)
     metres = np.full(n, INF)
@@ -512,7 +524,6 @@ def _phast(
             cost[s] = seed_cost[i]
             metres[s] = seed_len[i]
             size = _heap_push(keys, vals, size, seed_cost[i], s)
-    # Upward search in the reverse hierarchy: from x to higher-ranked y along y->x.
     while size > 0:
         d = keys[0]
         x = vals[0]
@@ -526,8 +537,15 @@ def _phast(
                 cost[y] = nd
                 metres[y] = metres[x] + up_len[e]
                 size = _heap_push(keys, vals, size, nd, y)
-    # Downward sweep: positions ascend as ranks descend, so every sw_to[e] < x is final.
-    for x in range(n):
+    return cost, metres
+
+
+@_jit
+def _sweep(
+    cost: F64, metres: F64, core: int, sw_ptr: I64, sw_to: I64, sw_w: F64, sw_len: F64
+) -> None:
+    """Downward sweep in place: positions ascend as ranks descend, so sw_to[e] < x is final."""
+    for x in range(core, cost.shape[0]):
         best = cost[x]
         best_len = metres[x]
         for e in range(sw_ptr[x], sw_ptr[x + 1]):
@@ -537,7 +555,91 @@ def _phast(
                 best_len = sw_len[e] + metres[sw_to[e]]
         cost[x] = best
         metres[x] = best_len
-    return cost, metres
+
+
+@_jit
+def _select(sw_ptr: I64, sw_to: I64, core: int, starts: I64) -> I64:
+    """Return, ascending, the non-core positions reachable upward from the starts (RPHAST)."""
+    n = sw_ptr.shape[0] - 1
+    mark = np.zeros(n, np.bool_)
+    stack = np.empty(n, np.int64)
+    top = 0
+    for s in starts:
+        if s >= core and not mark[s]:
+            mark[s] = True
+            stack[top] = s
+            top += 1
+    while top > 0:
+        top -= 1
+        x = stack[top]
+        for e in range(sw_ptr[x], sw_ptr[x + 1]):
+            y = sw_to[e]
+            if y >= core and not mark[y]:
+                mark[y] = True
+                stack[top] = y
+                top += 1
+    return np.flatnonzero(mark).astype(np.int64)
+
+
+@_jit
+def _restricted_arrays(
+    sw_ptr: I64, sw_to: I64, sw_w: F64, sw_len: F64, core: int, sel: I64
+) -> tuple[I64, I64, F64, F64]:
+    """Re-index the selected nodes' upward edges to local slots (core p -> p, sel[i] -> core+i)."""
+    n = sw_ptr.shape[0] - 1
+    local = np.empty(n, np.int64)
+    for p in range(core):
+        local[p] = p
+    m = 0
+    for i in range(sel.shape[0]):
+        local[sel[i]] = core + i
+        m += sw_ptr[sel[i] + 1] - sw_ptr[sel[i]]
+    ptr = np.empty(sel.shape[0] + 1, np.int64)
+    to = np.empty(m, np.int64)
+    w = np.empty(m)
+    ln = np.empty(m)
+    k = 0
+    ptr[0] = 0
+    for i in range(sel.shape[0]):
+        x = sel[i]
+        for e in range(sw_ptr[x], sw_ptr[x + 1]):
+            to[k] = local[sw_to[e]]
+            w[k] = sw_w[e]
+            ln[k] = sw_len[e]
+            k += 1
+        ptr[i + 1] = k
+    return ptr, to, w, ln
+
+
+@_jit
+def _restricted_sweep(
+    cost: F64,
+    metres: F64,
+    core: int,
+    sel: I64,
+    ptr: I64,
+    to: I64,
+    w: F64,
+    ln: F64,
+    wanted: I64,
+) -> tuple[F64, F64]:
+    """Sweep only the selected nodes; return (seconds, metres) at the wanted local slots."""
+    k = sel.shape[0]
+    lc = np.empty(core + k)
+    lm = np.empty(core + k)
+    lc[:core] = cost[:core]
+    lm[:core] = metres[:core]
+    for i in range(k):
+        best = cost[sel[i]]
+        best_len = metres[sel[i]]
+        for e in range(ptr[i], ptr[i + 1]):
+            c = w[e] + lc[to[e]]
+            if c < best:
+                best = c
+                best_len = ln[e] + lm[to[e]]
+        lc[core + i] = best
+        lm[core + i] = best_len
+    return lc[wanted], lm[wanted]
 
 
 def _csr(n: int, keys: I64, *columns: NDArray[Any]) -> tuple[I64, list[NDArray[Any]]]:
@@ -548,8 +650,30 @@ def _csr(n: int, keys: I64, *columns: NDArray[Any]) -> tuple[I64, list[NDArray[A
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Restriction:
+    """The part of the sweep that a fixed set of source nodes needs (RPHAST)."""
+
+    sources: I64  # sorted distinct positions the restriction was built for
+    slot: I64  # local slot of each of ``sources``
+    sel: I64
+    ptr: I64
+    to: I64
+    w: F64
+    ln: F64
+
+    @property
+    def nodes(self) -> int:
+        """Return the number of non-core nodes the restricted sweep visits."""
+        return int(self.sel.shape[0])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Hierarchy:
-    """A contracted graph arranged for PHAST; arrays are in position space."""
+    """A contracted graph arranged for PHAST; arrays are in position space.
+
+    Positions 0..core-1 hold the uncontracted core; the rest follow in
+    descending rank.
+    """
 
     position: I64  # node id -> position (0 = highest rank)
     up_ptr: I64
@@ -561,6 +685,7 @@ class Hierarchy:
     sw_w: F64
     sw_len: F64
     shortcuts: int
+    core: int
 
     def arrays(self) -> dict[str, NDArray[Any]]:
         """Return the arrays to save."""
@@ -575,6 +700,7 @@ class Hierarchy:
             "sw_w": self.sw_w,
             "sw_len": self.sw_len,
             "shortcuts": np.asarray([self.shortcuts], np.int64),
+            "core": np.asarray([self.core], np.int64),
         }
 
     @classmethod
@@ -591,44 +717,77 @@ class Hierarchy:
             sw_w=data["sw_w"],
             sw_len=data["sw_len"],
             shortcuts=int(data["shortcuts"][0]),
+            core=int(data["core"][0]),
         )
 
+    def _upward(self, seeds: I64, seed_cost: F64, seed_len: F64) -> tuple[F64, F64]:
+        return _upward(
+            self.up_ptr, self.up_to, self.up_w, self.up_len,
+            self.position[seeds], seed_cost, seed_len,
+        )  # fmt: skip
+
     def distances_to(self, seeds: I64, seed_cost: F64, seed_len: F64) -> tuple[F64, F64]:
-        """Return (seconds, metres) from every node (by node id) to the seeds.
+        """Return (seconds, metres) from every node (by node id) to the seeds (full PHAST).
 
         A seed is a node id with the cost (and metres) still to go from it to the
         target; several seeds model a target in the middle of a two-way street.
         """
-        cost, metres = _phast(
-            self.up_ptr, self.up_to, self.up_w, self.up_len,
-            self.sw_ptr, self.sw_to, self.sw_w, self.sw_len,
-            self.position[seeds], seed_cost, seed_len,
-        )  # fmt: skip
+        cost, metres = self._upward(seeds, seed_cost, seed_len)
+        _sweep(cost, metres, self.core, self.sw_ptr, self.sw_to, self.sw_w, self.sw_len)
         return cost[self.position], metres[self.position]
 
+    def restriction(self, nodes: I64) -> Restriction:
+        """Return the restricted sweep for these source node ids (build once per unit set)."""
+        sources = np.unique(self.position[nodes])
+        sel = _select(self.sw_ptr, self.sw_to, self.core, sources)
+        ptr, to, w, ln = _restricted_arrays(
+            self.sw_ptr, self.sw_to, self.sw_w, self.sw_len, self.core, sel
+        )
+        slot = np.where(sources < self.core, sources, self.core + np.searchsorted(sel, sources))
+        return Restriction(sources=sources, slot=slot, sel=sel, ptr=ptr, to=to, w=w, ln=ln)
+
     def distances_to_nodes(
-        self, seeds: I64, seed_cost: F64, seed_len: F64, nodes: I64
+        self,
+        seeds: I64,
+        seed_cost: F64,
+        seed_len: F64,
+        nodes: I64,
+        restriction: Restriction | None = None,
     ) -> tuple[F64, F64]:
-        """Return (seconds, metres) from the given nodes only (avoids an n-sized gather)."""
-        cost, metres = _phast(
-            self.up_ptr, self.up_to, self.up_w, self.up_len,
-            self.sw_ptr, self.sw_to, self.sw_w, self.sw_len,
-            self.position[seeds], seed_cost, seed_len,
-        )  # fmt: skip
+        """Return (seconds, metres) from the given node ids only.
+
+        With a ``restriction`` built for a superset of ``nodes`` only the part of
+        the sweep those nodes depend on runs (RPHAST); without, the full sweep.
+        """
+        cost, metres = self._upward(seeds, seed_cost, seed_len)
         pos = self.position[nodes]
-        return cost[pos], metres[pos]
+        if restriction is None:
+            _sweep(cost, metres, self.core, self.sw_ptr, self.sw_to, self.sw_w, self.sw_len)
+            return cost[pos], metres[pos]
+        r = restriction
+        idx = np.searchsorted(r.sources, pos)
+        if pos.shape[0] and (idx.max() >= r.sources.shape[0] or (r.sources[idx] != pos).any()):
+            raise ValueError("the restriction was built for other source nodes")
+        return _restricted_sweep(
+            cost, metres, self.core, r.sel, r.ptr, r.to, r.w, r.ln, r.slot[idx]
+        )  # fmt: skip
 
 
-def build_hierarchy(n: int, src: I32, dst: I32, weight: F64, length: F64) -> Hierarchy:
-    """Contract the graph and lay it out for PHAST queries."""
-    rank, e_from, e_to, e_w, e_len, e_mid = _contract_ch(
-        n, src.astype(np.int64), dst.astype(np.int64), weight, length
+def build_hierarchy(
+    n: int, src: I32, dst: I32, weight: F64, length: F64, *, core_fraction: float = 0.0
+) -> Hierarchy:
+    """Contract the graph (leaving a core of ``core_fraction`` x n nodes) for PHAST."""
+    core_target = int(core_fraction * n)
+    rank, e_from, e_to, e_w, e_len, e_mid, core = _contract_ch(
+        n, src.astype(np.int64), dst.astype(np.int64), weight, length, core_target
     )
     position = (n - 1 - rank).astype(np.int64)
     pf = position[e_from]
     pt = position[e_to]
-    down = pf < pt  # from a higher-ranked node to a lower-ranked one
-    # Reverse-upward edges: stored at the lower node (e_to), pointing up to e_from.
+    # Edges between two core nodes feed the query's core Dijkstra.
+    in_core = (pf < core) & (pt < core)
+    down = (pf < pt) | in_core  # from a higher-ranked node to a lower-ranked one
+    # Reverse-upward (and core) edges: stored at e_to, pointing to e_from.
     up_ptr, (up_to, up_w, up_len) = _csr(n, pt[down], pf[down], e_w[down], e_len[down])
     up = ~down
     sw_ptr, (sw_to, sw_w, sw_len) = _csr(n, pf[up], pt[up], e_w[up], e_len[up])
@@ -643,4 +802,5 @@ def build_hierarchy(n: int, src: I32, dst: I32, weight: F64, length: F64) -> Hie
         sw_w=sw_w,
         sw_len=sw_len,
         shortcuts=int((e_mid >= 0).sum()),
+        core=int(core),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import tempfile
 import time
@@ -166,18 +167,18 @@ class RoadNetwork:
         """
         target_snap = self.snap(target)
         keys = list(sources)
-        snaps: dict[str, Snap] = {}
-        if keys:
-            lat = np.asarray([sources[k].lat for k in keys])
-            lon = np.asarray([sources[k].lon for k in keys])
-            seg, frac, dist, _ = self.snapper.snap_many(lat, lon)
-            ok = dist <= self.settings.max_snap_distance_m
-            good = [k for k, flag in zip(keys, ok.tolist(), strict=True) if flag]
-            if good:
-                for key, snap in zip(good, self.snap_many([sources[k] for k in good]), strict=True):
-                    snaps[key] = snap
-            del seg, frac
-        return self.etas_to_snapped(target_snap, snaps, speed_factor=speed_factor)
+        if not keys:
+            return {}
+        lat = np.fromiter((sources[k].lat for k in keys), np.float64, count=len(keys))
+        lon = np.fromiter((sources[k].lon for k in keys), np.float64, count=len(keys))
+        seg, frac, dist, _ = self.snapper.snap_many(lat, lon)
+        sn = self.snapper
+        seconds, metres = self._etas(
+            target_snap, sn.seg_a[seg], sn.seg_b[seg], frac, sn.fwd[seg], sn.bwd[seg]
+        )
+        # Sources too far from any road cannot be placed: leave them out.
+        seconds[dist > self.settings.max_snap_distance_m] = np.inf
+        return self._eta_dict(keys, seconds, metres, speed_factor)
 
     def etas_to_snapped(
         self,
@@ -189,14 +190,43 @@ class RoadNetwork:
         """Return ETAs for sources already snapped (e.g. cached per unit position)."""
         if not sources:
             return {}
-        g = self.graph
         keys = list(sources)
         snaps = [sources[k] for k in keys]
-        a = np.asarray([s.node_a for s in snaps], np.int64)
-        b = np.asarray([s.node_b for s in snaps], np.int64)
-        f = np.asarray([s.fraction for s in snaps])
-        fe = np.asarray([s.forward_edge for s in snaps], np.int64)
-        be = np.asarray([s.backward_edge for s in snaps], np.int64)
+        seconds, metres = self._etas(
+            target,
+            np.asarray([s.node_a for s in snaps], np.int64),
+            np.asarray([s.node_b for s in snaps], np.int64),
+            np.asarray([s.fraction for s in snaps]),
+            np.asarray([s.forward_edge for s in snaps], np.int64),
+            np.asarray([s.backward_edge for s in snaps], np.int64),
+        )
+        return self._eta_dict(keys, seconds, metres, speed_factor)
+
+    @staticmethod
+    def _eta_dict(
+        keys: list[str],
+        seconds: NDArray[np.float64],
+        metres: NDArray[np.float64],
+        speed_factor: Mapping[str, float] | None,
+    ) -> dict[str, Eta]:
+        factors = speed_factor or {}
+        out: dict[str, Eta] = {}
+        for key, sec, m in zip(keys, seconds.tolist(), metres.tolist(), strict=True):
+            if math.isfinite(sec):
+                out[key] = Eta(seconds=sec / factors.get(key, 1.0), metres=m)
+        return out
+
+    def _etas(  # noqa: PLR0917 - the five per-source arrays travel together
+        self,
+        target: Snap,
+        a: NDArray[np.int64],
+        b: NDArray[np.int64],
+        f: NDArray[np.float64],
+        fe: NDArray[np.int64],
+        be: NDArray[np.int64],
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Return (seconds, metres) to the target for sources on segments a-b at fraction f."""
+        g = self.graph
         seeds, seed_cost, seed_len = self._target_seeds(target)
         cost, metres = self.hierarchy.distances_to_nodes(
             seeds, seed_cost, seed_len, np.concatenate((a, b))
@@ -233,14 +263,7 @@ class RoadNetwork:
                 if direct < best[i]:
                     best[i] = direct
                     best_len[i] = (f[i] - t) * g.length_m[be[i]]
-        factors = speed_factor or {}
-        out: dict[str, Eta] = {}
-        for i, key in enumerate(keys):
-            if np.isfinite(best[i]):
-                out[key] = Eta(
-                    seconds=float(best[i]) / factors.get(key, 1.0), metres=float(best_len[i])
-                )
-        return out
+        return best, best_len
 
     # ------------------------------------------------------------ routes
     def route(self, origin: LatLon, target: LatLon, *, speed_factor: float = 1.0) -> Route:

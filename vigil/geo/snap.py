@@ -22,6 +22,8 @@ from vigil.core.geometry import EARTH_RADIUS_M, LatLon
 from vigil.geo.graph import RoadGraph
 
 SAMPLE_SPACING_M = 10.0
+# Nearest samples examined per point before falling back to a radius query.
+CANDIDATES = 12
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,8 +79,8 @@ class Snapper:
         b = np.maximum(graph.src, graph.dst).astype(np.int64)
         key = a * graph.n_nodes + b
         seg_key, seg_first = np.unique(key, return_index=True)
-        self._seg_a = a[seg_first]
-        self._seg_b = b[seg_first]
+        self.seg_a = a[seg_first]
+        self.seg_b = b[seg_first]
         edge_of = dict(
             zip(
                 zip(graph.src.tolist(), graph.dst.tolist(), strict=True),
@@ -86,26 +88,26 @@ class Snapper:
                 strict=True,
             )
         )
-        self._fwd = np.asarray(
+        self.fwd = np.asarray(
             [
                 edge_of.get((int(u), int(v)), -1)
-                for u, v in zip(self._seg_a, self._seg_b, strict=True)
+                for u, v in zip(self.seg_a, self.seg_b, strict=True)
             ],
             np.int64,
         )
-        self._bwd = np.asarray(
+        self.bwd = np.asarray(
             [
                 edge_of.get((int(v), int(u)), -1)
-                for u, v in zip(self._seg_a, self._seg_b, strict=True)
+                for u, v in zip(self.seg_a, self.seg_b, strict=True)
             ],
             np.int64,
         )
         del seg_key
-        pa = xy[self._seg_a]
-        pb = xy[self._seg_b]
+        pa = xy[self.seg_a]
+        pb = xy[self.seg_b]
         seg_len = np.hypot(*(pb - pa).T)
         counts = np.maximum(1, np.ceil(seg_len / SAMPLE_SPACING_M).astype(np.int64)) + 1
-        owner = np.repeat(np.arange(self._seg_a.shape[0]), counts)
+        owner = np.repeat(np.arange(self.seg_a.shape[0]), counts)
         starts = np.cumsum(counts) - counts
         step = np.arange(owner.shape[0]) - np.repeat(starts, counts)
         t = step / np.repeat(counts - 1, counts)
@@ -116,35 +118,55 @@ class Snapper:
     @property
     def segments(self) -> int:
         """Return the number of undirected road segments."""
-        return int(self._seg_a.shape[0])
+        return int(self.seg_a.shape[0])
 
     def snap_many(
         self, lat: NDArray[np.float64], lon: NDArray[np.float64]
     ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
         """Return (segment, fraction, distance m, projected xy) for each point."""
         pts = self.projection.to_xy(lat, lon)
-        d0, _ = self._tree.query(pts)
-        radius = np.asarray(d0) + SAMPLE_SPACING_M / 2 + 1e-6
         n = pts.shape[0]
+        n_samples = self._owner.shape[0]
         seg = np.empty(n, np.int64)
         frac = np.empty(n)
         dist = np.empty(n)
         on = np.empty((n, 2))
-        for i, cand in enumerate(self._tree.query_ball_point(pts, radius)):
-            segs = np.unique(self._owner[np.asarray(cand, np.int64)])
-            pa = self._xy[self._seg_a[segs]]
-            pb = self._xy[self._seg_b[segs]]
-            ab = pb - pa
-            denom = np.maximum((ab * ab).sum(axis=1), 1e-12)
-            t = np.clip(((pts[i] - pa) * ab).sum(axis=1) / denom, 0.0, 1.0)
-            proj = pa + ab * t[:, None]
-            dd = np.hypot(*(proj - pts[i]).T)
-            j = int(np.argmin(dd))
-            seg[i] = segs[j]
-            frac[i] = t[j]
-            dist[i] = dd[j]
-            on[i] = proj[j]
+        todo = np.arange(n)
+        # Exact only if every sample within (nearest sample + half spacing) was among
+        # the k returned; retry the others with a larger k, then a radius query.
+        for wanted in (CANDIDATES, 8 * CANDIDATES):
+            if todo.shape[0] == 0:
+                break
+            k = min(wanted, n_samples)
+            dk, ik = self._tree.query(pts[todo], k=k)
+            dk = np.asarray(dk, np.float64).reshape(todo.shape[0], k)
+            ik = np.asarray(ik, np.int64).reshape(todo.shape[0], k)
+            s_, f_, d_, o_ = self._nearest_of(pts[todo], self._owner[ik])
+            seg[todo], frac[todo], dist[todo], on[todo] = s_, f_, d_, o_
+            radius = dk[:, 0] + SAMPLE_SPACING_M / 2 + 1e-6
+            todo = todo[(dk[:, -1] <= radius) & (k < n_samples)]
+        for i in todo.tolist():
+            d0, _ = self._tree.query(pts[i])
+            ball = self._tree.query_ball_point(pts[i], float(d0) + SAMPLE_SPACING_M / 2 + 1e-6)
+            cand = np.unique(self._owner[np.asarray(ball, np.int64)])
+            s1, f1, d1, o1 = self._nearest_of(pts[i : i + 1], cand[None, :])
+            seg[i], frac[i], dist[i], on[i] = s1[0], f1[0], d1[0], o1[0]
         return seg, frac, dist, on
+
+    def _nearest_of(
+        self, pts: NDArray[np.float64], cand: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """Return the nearest of each row's candidate segments (vectorised projection)."""
+        pa = self._xy[self.seg_a[cand]]
+        pb = self._xy[self.seg_b[cand]]
+        ab = pb - pa
+        denom = np.maximum((ab * ab).sum(axis=2), 1e-12)
+        t = np.clip(((pts[:, None, :] - pa) * ab).sum(axis=2) / denom, 0.0, 1.0)
+        proj = pa + ab * t[:, :, None]
+        dd = np.hypot(proj[:, :, 0] - pts[:, None, 0], proj[:, :, 1] - pts[:, None, 1])
+        j = np.argmin(dd, axis=1)
+        rows = np.arange(pts.shape[0])
+        return cand[rows, j], t[rows, j], dd[rows, j], proj[rows, j]
 
     def snap(self, point: LatLon, *, max_distance_m: float) -> Snap:
         """Snap one point; raise GeoError if it is farther than max_distance_m from any road."""
@@ -167,16 +189,16 @@ class Snapper:
                     field="location",
                 )
             s = int(seg[i])
-            fwd = int(self._fwd[s])
-            bwd = int(self._bwd[s])
+            fwd = int(self.fwd[s])
+            bwd = int(self.bwd[s])
             way = int(g.way[fwd if fwd >= 0 else bwd])
             out.append(
                 Snap(
                     point=point,
                     on_road=self.projection.to_latlon(float(on[i, 0]), float(on[i, 1])),
                     distance_m=float(dist[i]),
-                    node_a=int(self._seg_a[s]),
-                    node_b=int(self._seg_b[s]),
+                    node_a=int(self.seg_a[s]),
+                    node_b=int(self.seg_b[s]),
                     fraction=float(frac[i]),
                     forward_edge=fwd,
                     backward_edge=bwd,

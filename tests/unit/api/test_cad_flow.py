@@ -380,3 +380,25 @@ def test_login_and_openapi(client: TestClient, tokens: dict[Role, str]) -> None:
     doc = client.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     assert "/api/v1/calls" in doc["paths"]
+
+
+def test_oversized_bodies_are_refused(client: TestClient, h: dict[str, dict[str, str]]) -> None:
+    big = {
+        "nature": "x",
+        "notes": "n" * 3_000_000,
+        "location": HELSINKI,
+        "incident_type": "medical",
+    }
+    body = _problem(client.post("/api/v1/calls", json=big, headers=h["taker"]), 413, "body")
+    assert "exceeds the limit" in body["detail"]
+
+    def chunks() -> Any:
+        for _ in range(40):
+            yield b"x" * 100_000
+
+    streamed = client.post(
+        "/api/v1/calls",
+        content=chunks(),
+        headers={**h["taker"], "content-type": "application/json"},
+    )
+    _problem(streamed, 413, "body")

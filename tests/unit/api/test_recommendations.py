@@ -154,3 +154,18 @@ def test_address_only_call_is_geocoded(
     )
     assert nowhere.status_code == 422
     assert nowhere.json()["field"] == "address"
+
+
+def test_ambiguous_address_returns_the_candidates(client: TestClient, disp: dict[str, str]) -> None:
+    r = client.post(
+        "/api/v1/calls",
+        json={"nature": "fall", "incident_type": "medical", "address": "Esplanadi"},
+        headers=disp,
+    )
+    assert r.status_code == 422
+    body = r.json()
+    assert body["field"] == "address"
+    assert "ambiguous" in body["detail"]
+    labels = {c["label"] for c in body["candidates"]}
+    assert {"Eteläesplanadi", "Pohjoisesplanadi"} <= labels
+    assert all(-90 <= c["lat"] <= 90 and 0 < c["confidence"] <= 1 for c in body["candidates"])

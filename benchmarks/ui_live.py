@@ -1,0 +1,314 @@
+"""Command-centre UI under load: first render and live-change delay in headless Chromium.
+
+A real server (uvicorn, embedded store, the Helsinki road graph) holds 1,000 open
+incidents and 300 units that keep moving (AVL fixes, each unit every 5 s). The
+browser (Debian's Chromium, software WebGL) opens the command centre with a
+dispatcher session; we measure
+
+* ``first_render_ms``: navigation start -> queue rows and map (basemap, every
+  incident and unit) drawn, from the page's own performance marks;
+* ``live_p50_ms`` / ``live_p99_ms``: while 20 changes per second are committed
+  on the server (incident updates whose new description carries a marker), the
+  delay from the commit returning on the server to the marker's text appearing
+  in the queue's DOM (a MutationObserver stamps it; both clocks are this
+  machine's wall clock).
+
+Usage: ``python benchmarks/ui_live.py [--seconds 30] [--rate 20]``; writes
+benchmarks/results/ui_live.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import sync_playwright
+
+# Run as a script (python benchmarks/ui_live.py): the repo root holds `tests`.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.e2e.server import CHROMIUM, CHROMIUM_ARGS, LiveServer, road_points
+from vigil.audit.roles import Role
+from vigil.cad.service import NewCall
+from vigil.core.geometry import LatLon
+from vigil.incidents.events import IncidentOpened
+from vigil.web.static import built
+
+RESULTS = Path(__file__).resolve().parent / "results" / "ui_live.json"
+TYPES = [
+    "structure_fire",
+    "medical",
+    "traffic_collision",
+    "disturbance",
+    "welfare_check",
+    "alarm_fire",
+    "crime_in_progress",
+    "infrastructure",
+]
+UNIT_TYPES = ["engine", "ladder", "medic_als", "medic_bls", "patrol", "rescue", "chief"]
+
+OBSERVER = """
+window.__seen = {};
+window.__long = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    window.__long.push([Math.round(e.startTime), Math.round(e.duration)]);
+  }
+}).observe({type: 'longtask', buffered: true});
+window.__arrived = {};
+const addEL = EventSource.prototype.addEventListener;
+EventSource.prototype.addEventListener = function (type, fn, opts) {
+  if (type !== 'incident.updated') return addEL.call(this, type, fn, opts);
+  return addEL.call(this, type, (ev) => {
+    const hit = /mk(\\d+)k/.exec(ev.data);
+    if (hit && !(hit[1] in window.__arrived)) window.__arrived[hit[1]] = Date.now();
+    fn(ev);
+  }, opts);
+};
+const startObserver = () => {
+  const list = document.getElementById('queue-list');
+  if (!list) { setTimeout(startObserver, 50); return; }
+  new MutationObserver((muts) => {
+    const now = Date.now();
+    for (const m of muts) for (const n of m.addedNodes) {
+      const text = n.textContent || '';
+      for (const hit of text.matchAll(/mk(\\d+)k/g)) {
+        if (!(hit[1] in window.__seen)) window.__seen[hit[1]] = now;
+      }
+    }
+  }).observe(list, {childList: true, subtree: true});
+};
+startObserver();
+"""
+
+
+def pct(values: list[float], q: float) -> float:
+    """Return the q-quantile (0..1) by nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def seed(server: LiveServer, incidents: int, units: int) -> list[str]:
+    """Register units and open incidents through the CAD service; return incident ids."""
+    app = server.app
+    points = road_points(server.network, units + incidents, seed=1)
+    for i in range(units):
+        app.cad.register_unit(
+            actor="bench",
+            unit_id=f"U{i:03d}",
+            callsign=f"Unit {i:03d}",
+            type=UNIT_TYPES[i % len(UNIT_TYPES)],
+            station=f"Station {i % 12}",
+            location=points[i],
+            extra_capabilities=(),
+        )
+    ids: list[str] = []
+    rng = random.Random(2)
+    for j in range(incidents):
+        out = app.cad.take_call(
+            NewCall(
+                location=points[units + j],
+                nature=f"benchmark call {j}",
+                incident_type=rng.choice(TYPES),
+            ),
+            actor="bench",
+        )
+        ids.extend(r.event.incident_id for r in out.records if isinstance(r.event, IncidentOpened))
+    return ids
+
+
+class Mover(threading.Thread):
+    """Move every unit a little, each every `period_s`, in batches each second."""
+
+    def __init__(self, server: LiveServer, units: int, period_s: float = 5.0) -> None:
+        super().__init__(name="bench-mover", daemon=True)
+        self.server = server
+        self.units = units
+        self.period_s = period_s
+        self.stop_event = threading.Event()
+        self.fixes = 0
+        graph = server.network.graph
+        self.nodes = [(float(graph.lat[i]), float(graph.lon[i])) for i in range(graph.n_nodes)]
+
+    def run(self) -> None:
+        """Report positions until stopped."""
+        rng = random.Random(3)
+        per_tick = max(1, round(self.units / self.period_s))
+        cursor = 0
+        while not self.stop_event.wait(1.0):
+            now = self.server.app.clock.now()
+            batch = []
+            for _ in range(per_tick):
+                lat, lon = rng.choice(self.nodes)
+                batch.append((f"U{cursor % self.units:03d}", LatLon(lat, lon), now, None, None))
+                cursor += 1
+            self.server.app.cad.report_positions(batch, actor="avl")
+            self.fixes += len(batch)
+
+
+def live_phase(
+    page: Any, server: LiveServer, ids: list[str], units: int, seconds: float, rate: float, tag: str
+) -> dict[str, Any]:
+    """Commit `rate` marked incident updates per second while units move; return delays."""
+    page.evaluate("() => { window.__seen = {}; window.__arrived = {}; window.__long = []; }")
+    mover = Mover(server, units)
+    mover.start()
+    committed: dict[int, float] = {}
+    rng = random.Random(4)
+    n = int(seconds * rate)
+    start = time.perf_counter()
+    for k in range(n):
+        due = start + k / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        inc = rng.choice(ids)
+        server.app.cad.update_incident(
+            inc, actor="bench", description=f"update {tag} mk{k}k", reason="benchmark"
+        )
+        committed[k] = time.time() * 1000
+    time.sleep(2.0)
+    mover.stop_event.set()
+    mover.join()
+    seen: dict[str, float] = page.evaluate("() => window.__seen")
+    arrived: dict[str, float] = page.evaluate("() => window.__arrived")
+    longtasks: list[list[int]] = page.evaluate("() => window.__long")
+    delays = [seen[str(k)] - t0 for k, t0 in committed.items() if str(k) in seen]
+    wire = [arrived[str(k)] - t0 for k, t0 in committed.items() if str(k) in arrived]
+    busy = [d for _, d in longtasks]
+    return {
+        "p50": round(statistics.median(delays), 1),
+        "p99": round(pct(delays, 0.99), 1),
+        "max": round(max(delays), 1),
+        "feed_p50": round(statistics.median(wire), 1),
+        "feed_p99": round(pct(wire, 0.99), 1),
+        "changes": len(committed),
+        "missing": len(committed) - len(delays),
+        "fixes": mover.fixes,
+        "long_task_ms_per_s": round(sum(busy) / (seconds + 2), 1),
+        "longest_task_ms": max(busy, default=0),
+    }
+
+
+def measure(seconds: float, rate: float, incidents: int, units: int) -> dict[str, Any]:
+    """Run the scenario and return the figures."""
+    if not CHROMIUM.is_file():
+        raise SystemExit(f"{CHROMIUM} is missing: apt-get install chromium")
+    if not built():
+        raise SystemExit("the UI is not built: run scripts/build-web")
+    with tempfile.TemporaryDirectory() as tmp:
+        server = LiveServer(Path(tmp) / "data").start()
+        try:
+            token = server.add_user("bench-dispatcher", Role.DISPATCHER)
+            t = time.perf_counter()
+            ids = seed(server, incidents, units)
+            print(f"seeded {incidents} incidents, {units} units in {time.perf_counter() - t:.1f} s")
+            session = json.dumps({"token": token, "name": "bench-dispatcher", "role": "dispatcher"})
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                context = browser.new_context(viewport={"width": 1600, "height": 900})
+                context.add_init_script(
+                    f"sessionStorage.setItem('vigil.session', {json.dumps(session)});" + OBSERVER
+                )
+                page = context.new_page()
+                page.goto(server.url)
+                page.wait_for_selector(
+                    "body[data-map-ready='1']", state="attached", timeout=120_000
+                )
+                marks = page.evaluate(
+                    "() => Object.fromEntries(performance.getEntriesByType('mark')"
+                    ".map(m => [m.name, m.startTime]))"
+                )
+                rows = page.locator("#queue-list li").count()
+                drawn = page.evaluate(
+                    "() => ({inc: window.vigil.mapView.map.getSource('incidents')"
+                    ".serialize().data.features.length, units: window.vigil.mapView.map"
+                    ".getSource('units').serialize().data.features.length})"
+                )
+                assert rows == incidents, f"queue shows {rows} of {incidents}"
+                assert drawn == {"inc": incidents, "units": units}, drawn
+                first_render = max(marks["vigil:queue-ready"], marks["vigil:map-ready"])
+                print({k: round(v) for k, v in marks.items()})
+                print(
+                    f"first render: queue {marks['vigil:queue-ready']:.0f} ms, "
+                    f"map {marks['vigil:map-ready']:.0f} ms"
+                )
+                page.wait_for_function("() => window.vigil.live.state === 'live'")
+
+                phases: dict[str, dict[str, Any]] = {}
+                for phase in ("map", "no_map"):
+                    if phase == "no_map":
+                        # Same load with the map torn down: what the feed and DOM cost alone.
+                        page.evaluate(
+                            "() => { const m = window.vigil.mapView;"
+                            " window.vigil.mapView = null; m.destroy(); }"
+                        )
+                    phases[phase] = live_phase(page, server, ids, units, seconds, rate, phase)
+                context.close()
+                browser.close()
+        finally:
+            server.stop()
+    m, nm = phases["map"], phases["no_map"]
+    return {
+        "incidents": incidents,
+        "units": units,
+        "first_render_ms": round(first_render, 1),
+        "queue_ready_ms": round(marks["vigil:queue-ready"], 1),
+        "map_ready_ms": round(marks["vigil:map-ready"], 1),
+        "live_p50_ms": m["p50"],
+        "live_p99_ms": m["p99"],
+        "live_max_ms": m["max"],
+        "feed_p50_ms": m["feed_p50"],
+        "feed_p99_ms": m["feed_p99"],
+        "changes_missing_from_dom": m["missing"],
+        "main_thread_long_task_ms_per_s": m["long_task_ms_per_s"],
+        "main_thread_longest_task_ms": m["longest_task_ms"],
+        "no_map_live_p50_ms": nm["p50"],
+        "no_map_live_p99_ms": nm["p99"],
+        "no_map_feed_p99_ms": nm["feed_p99"],
+        "no_map_main_thread_long_task_ms_per_s": nm["long_task_ms_per_s"],
+        "changes_per_s": rate,
+        "changes_per_phase": m["changes"],
+        "avl_fixes_per_s": round(m["fixes"] / (seconds + 2), 1),
+        "seconds_per_phase": seconds,
+        "viewport": "1600x900",
+        "browser": "Debian chromium, headless, SwiftShader (software WebGL)",
+        "machine": f"{platform.machine()}, {platform.python_implementation()} "
+        f"{platform.python_version()}",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def main() -> None:
+    """Run the benchmark, print a table and write the JSON results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--incidents", type=int, default=1000)
+    parser.add_argument("--units", type=int, default=300)
+    args = parser.parse_args()
+    result = measure(args.seconds, args.rate, args.incidents, args.units)
+    width = max(len(k) for k in result)
+    for key, value in result.items():
+        print(f"{key:<{width}}  {value}")
+    targets = {"first_render_ms": 2000.0, "live_p99_ms": 500.0}
+    for key, limit in targets.items():
+        verdict = "ok" if float(result[key]) <= limit else "OVER TARGET"
+        print(f"target {key} <= {limit:.0f}: {verdict}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,368 @@
+"""The live feed: one serialisation, order, resume from ring or store, roles, slow clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import pytest
+from fastapi.testclient import TestClient
+
+from vigil.api.live import HEARTBEAT, LiveFeed, encode_frame, visible
+from vigil.app import App
+from vigil.audit.roles import Role
+from vigil.core.geometry import LatLon
+
+HELSINKI = LatLon(60.1699, 24.9384)
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on a fresh loop in its own thread, joined before returning.
+
+    A thread, because another test's live Playwright session may own a running
+    loop on the main thread.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-test") as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=60)
+
+
+def open_incidents(app: App, n: int) -> None:
+    """Commit n incidents (one event each) through the real CAD service."""
+    for i in range(n):
+        app.cad.open_incident(
+            actor="dispatcher", type="structure_fire", location=HELSINKI, description=f"#{i}"
+        )
+
+
+async def take(stream: AsyncIterator[bytes], n: int, timeout: float = 5.0) -> list[bytes]:
+    """Read n event frames (skipping the retry line and heartbeats)."""
+    out: list[bytes] = []
+
+    async def read() -> None:
+        async for chunk in stream:
+            if chunk.startswith((b"retry:", b":")):
+                continue
+            out.append(chunk)
+            if len(out) == n:
+                return
+
+    await asyncio.wait_for(read(), timeout)
+    return out
+
+
+def seqs(frames: list[bytes]) -> list[int]:
+    """Return the id: line of each frame."""
+    return [int(f.split(b"\n", 1)[0].removeprefix(b"id: ")) for f in frames]
+
+
+async def settle() -> None:
+    """Let call_soon_threadsafe callbacks run."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+# ------------------------------------------------------------------ framing
+
+
+def test_frame_is_sse_with_id_type_and_json(app: App) -> None:
+    open_incidents(app, 1)
+    rec = next(iter(app.store.read()))
+    frame = encode_frame(rec)
+    lines = frame.data.decode().split("\n")
+    assert lines[0] == f"id: {rec.seq}"
+    assert lines[1] == "event: incident.opened"
+    body = json.loads(lines[2].removeprefix("data: "))
+    assert body["type"] == "incident.opened"
+    assert body["data"]["incident_id"] == rec.stream.removeprefix("incident/")
+    assert "event" not in body["data"]
+    assert frame.data.endswith(b"\n\n")
+
+
+def test_call_frames_carry_no_caller_identity(app: App) -> None:
+    from vigil.cad.service import NewCall  # noqa: PLC0415
+
+    app.cad.take_call(
+        NewCall(
+            location=HELSINKI,
+            nature="smoke from a window",
+            caller_name="Maija Meikäläinen",
+            caller_phone="+358401234567",
+            incident_type="structure_fire",
+        ),
+        actor="call-taker",
+    )
+    frames = [encode_frame(r).data for r in app.store.read()]
+    assert frames
+    for data in frames:
+        assert b"Meik" not in data
+        assert b"358401234567" not in data
+
+
+# ---------------------------------------------------------- serialise once
+
+
+def test_each_change_is_serialised_once_and_shared(app: App) -> None:
+    async def scenario() -> tuple[list[bytes], list[bytes], int]:
+        feed = LiveFeed(app.store, app.bus)
+        feed.start(asyncio.get_running_loop())
+        try:
+            a = feed.stream(Role.DISPATCHER, feed.head)
+            b = feed.stream(Role.SUPERVISOR, feed.head)
+            # Start both generators so they are subscribed before the commits.
+            assert await anext(a) == b"retry: 1000\n\n"
+            assert await anext(b) == b"retry: 1000\n\n"
+            await asyncio.to_thread(open_incidents, app, 5)
+            fa, fb = await take(a, 5), await take(b, 5)
+            await a.aclose()
+            await b.aclose()
+            return fa, fb, feed.frames_encoded
+        finally:
+            feed.close()
+
+    fa, fb, encoded = run(scenario())
+    assert encoded == 5
+    assert seqs(fa) == seqs(fb)
+    assert all(x is y for x, y in zip(fa, fb, strict=True))
+
+
+# ------------------------------------------------------------------- order
+
+
+def test_out_of_order_publication_is_delivered_in_log_order(app: App) -> None:
+    open_incidents(app, 4)
+    recs = list(app.store.read())
+
+    async def scenario() -> list[int]:
+        feed = LiveFeed(app.store, app.bus)
+        feed.start(asyncio.get_running_loop())
+        feed.head = recs[0].seq - 1  # as if the feed had started before these commits
+        try:
+            s = feed.stream(Role.DISPATCHER, feed.head)
+            await anext(s)
+            for i in (2, 0, 3, 1):  # two services committing from two threads
+                feed._on_record(recs[i])
+            got = await take(s, 4)
+            await s.aclose()
+            return seqs(got)
+        finally:
+            feed.close()
+
+    assert run(scenario()) == [r.seq for r in recs]
+
+
+def test_hole_left_by_an_event_not_on_the_bus_is_read_from_the_store(app: App) -> None:
+    async def scenario() -> tuple[list[bytes], int]:
+        feed = LiveFeed(app.store, app.bus, gap_wait_s=0.05)
+        feed.start(asyncio.get_running_loop())
+        try:
+            s = feed.stream(Role.ADMIN, feed.head)
+            await anext(s)
+            # Adding a login appends to the log without publishing on the bus.
+            await asyncio.to_thread(
+                app.users.add, "new-dispatcher", Role.DISPATCHER, None, actor="admin"
+            )
+            await asyncio.to_thread(open_incidents, app, 1)
+            got = await take(s, 2)
+            await s.aclose()
+            return got, feed.store_reads
+        finally:
+            feed.close()
+
+    got, reads = run(scenario())
+    assert seqs(got) == [1, 2]
+    assert b"event: user.added" in got[0]
+    assert b"event: incident.opened" in got[1]
+    assert reads == 1
+
+
+# ------------------------------------------------------------------ resume
+
+
+def test_resume_from_the_ring_then_live(app: App) -> None:
+    async def scenario() -> list[int]:
+        feed = LiveFeed(app.store, app.bus)
+        feed.start(asyncio.get_running_loop())
+        try:
+            await asyncio.to_thread(open_incidents, app, 6)
+            await settle()
+            assert feed.head == 6
+            s = feed.stream(Role.DISPATCHER, 2)  # the browser saw 1..2, then dropped
+            first = await take(s, 4)
+            await asyncio.to_thread(open_incidents, app, 2)
+            more = await take(s, 2)
+            await s.aclose()
+            assert feed.store_reads == 0
+            return seqs(first + more)
+        finally:
+            feed.close()
+
+    assert run(scenario()) == [3, 4, 5, 6, 7, 8]
+
+
+def test_resume_older_than_the_ring_is_served_from_the_store(app: App) -> None:
+    async def scenario() -> tuple[list[int], int]:
+        feed = LiveFeed(app.store, app.bus, ring_size=5)
+        feed.start(asyncio.get_running_loop())
+        try:
+            await asyncio.to_thread(open_incidents, app, 20)
+            await settle()
+            s = feed.stream(Role.DISPATCHER, 3)
+            got = await take(s, 17)
+            await asyncio.to_thread(open_incidents, app, 1)
+            got += await take(s, 1)
+            await s.aclose()
+            return seqs(got), feed.store_reads
+        finally:
+            feed.close()
+
+    got, reads = run(scenario())
+    assert got == list(range(4, 22))
+    assert reads == 1
+
+
+def test_events_committed_before_the_feed_started_are_resumable(app: App) -> None:
+    open_incidents(app, 3)
+
+    async def scenario() -> list[int]:
+        feed = LiveFeed(app.store, app.bus)
+        feed.start(asyncio.get_running_loop())
+        try:
+            s = feed.stream(Role.DISPATCHER, 0)
+            got = await take(s, 3)
+            await s.aclose()
+            return seqs(got)
+        finally:
+            feed.close()
+
+    assert run(scenario()) == [1, 2, 3]
+
+
+# ------------------------------------------------------------------- roles
+
+
+@pytest.mark.parametrize(
+    ("role", "event_type", "seen"),
+    [
+        (Role.DISPATCHER, "incident.opened", True),
+        (Role.DISPATCHER, "user.added", False),
+        (Role.ANALYST, "rule.fired", True),
+        (Role.ANALYST, "user.token_issued", False),
+        (Role.FIELD_UNIT, "unit.status_changed", True),
+        (Role.FIELD_UNIT, "incident.updated", True),
+        (Role.FIELD_UNIT, "rule.fired", False),
+        (Role.FIELD_UNIT, "alert.drafted", False),
+        (Role.FIELD_UNIT, "user.added", False),
+        (Role.ADMIN, "user.added", True),
+        (Role.DEVICE, "incident.opened", False),
+    ],
+)
+def test_visibility_by_role(role: Role, event_type: str, seen: bool) -> None:
+    assert visible(role, event_type) is seen
+
+
+def test_stream_filters_by_role_server_side(app: App) -> None:
+    async def scenario() -> tuple[list[bytes], list[bytes]]:
+        feed = LiveFeed(app.store, app.bus, gap_wait_s=0.05)
+        feed.start(asyncio.get_running_loop())
+        try:
+            admin = feed.stream(Role.ADMIN, 0)
+            field = feed.stream(Role.FIELD_UNIT, 0)
+            await anext(admin)
+            await anext(field)
+            await asyncio.to_thread(app.users.add, "analyst-2", Role.ANALYST, None, actor="a")
+            await asyncio.to_thread(open_incidents, app, 1)
+            got_admin = await take(admin, 2)
+            got_field = await take(field, 1)
+            await admin.aclose()
+            await field.aclose()
+            return got_admin, got_field
+        finally:
+            feed.close()
+
+    got_admin, got_field = run(scenario())
+    assert [f.split(b"\n")[1] for f in got_admin] == [
+        b"event: user.added",
+        b"event: incident.opened",
+    ]
+    assert [f.split(b"\n")[1] for f in got_field] == [b"event: incident.opened"]
+
+
+# ------------------------------------------------------------ slow clients
+
+
+def test_a_slow_subscriber_is_disconnected_and_resumes_without_loss(app: App) -> None:
+    async def scenario() -> tuple[list[int], int]:
+        feed = LiveFeed(app.store, app.bus, queue_size=3)
+        feed.start(asyncio.get_running_loop())
+        try:
+            s = feed.stream(Role.DISPATCHER, 0)
+            await anext(s)
+            await asyncio.to_thread(open_incidents, app, 10)
+            await settle()
+            got: list[bytes] = [c async for c in s if not c.startswith(b":")]
+            assert feed.subscribers == 0
+            last = seqs(got)[-1] if got else 0
+            again = feed.stream(Role.DISPATCHER, last)
+            rest = await take(again, 10 - last)
+            await again.aclose()
+            return seqs(got + rest), feed.overflows
+        finally:
+            feed.close()
+
+    got, overflows = run(scenario())
+    assert got == list(range(1, 11))
+    assert overflows == 1
+
+
+def test_heartbeat_when_idle(app: App) -> None:
+    async def scenario() -> bytes:
+        feed = LiveFeed(app.store, app.bus, heartbeat_s=0.01)
+        feed.start(asyncio.get_running_loop())
+        try:
+            s = feed.stream(Role.DISPATCHER, 0)
+            await anext(s)
+            beat = await asyncio.wait_for(anext(s), 2)
+            await s.aclose()
+            return beat
+        finally:
+            feed.close()
+
+    assert run(scenario()) == HEARTBEAT
+
+
+def test_close_ends_streams_and_unsubscribes(app: App) -> None:
+    async def scenario() -> list[bytes]:
+        feed = LiveFeed(app.store, app.bus)
+        feed.start(asyncio.get_running_loop())
+        s = feed.stream(Role.DISPATCHER, 0)
+        await anext(s)
+        await settle()
+        feed.close()
+        rest = [c async for c in s]
+        open_incidents(app, 1)  # no handler left on the bus to call the closed loop
+        return rest
+
+    assert run(scenario()) == []
+
+
+# ---------------------------------------------------------------- endpoint
+
+
+def test_live_endpoint_requires_a_viewer(client: TestClient, tokens: dict[Role, str]) -> None:
+    assert client.get("/api/v1/live").status_code == 401
+    assert client.get(f"/api/v1/live?access_token={tokens[Role.AUDITOR]}").status_code == 403
+
+
+def test_live_endpoint_rejects_a_bad_last_event_id(
+    client: TestClient, tokens: dict[Role, str]
+) -> None:
+    r = client.get(
+        "/api/v1/live",
+        headers={"Authorization": f"Bearer {tokens[Role.DISPATCHER]}", "Last-Event-ID": "x"},
+    )
+    assert r.status_code == 422
+    assert "Last-Event-ID" in r.text

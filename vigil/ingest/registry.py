@@ -1,0 +1,274 @@
+"""The device registry: devices as registered in the event log, and their tokens.
+
+The log is the truth: each registration is a `DeviceRegistered` event carrying
+the whole definition (the latest one wins), so the registry is rebuilt from the
+log at start-up. Event ids are derived from the definition, so loading the same
+devices file twice appends nothing.
+
+A device that posts over HTTP authenticates as the user ``device-<id>`` (role
+``device``) with a token shown once at registration. Another ``device``-role
+user that is not a registered device (a gateway, an NGSI-LD context broker)
+may report for any registered device.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+
+from vigil.audit.roles import Role
+from vigil.auth.users import Users
+from vigil.bus.memory import Bus
+from vigil.core.clock import Clock
+from vigil.core.errors import ConfigError, NotFoundError, ValidationError
+from vigil.core.events import Pending
+from vigil.core.geometry import LatLon
+from vigil.ingest.events import DeviceRegistered
+from vigil.ingest.model import Device, DeviceKind
+from vigil.ingest.streams import COMMON, default_streams
+from vigil.ingest.units import is_canonical
+from vigil.store.sqlite import SqliteStore
+
+DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,55}$")
+STREAM = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+ID_PREFIX = "devreg:"
+USER_PREFIX = "device-"
+
+
+class DeviceIn(BaseModel):
+    """A device definition as given over HTTP or in a devices file."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: Annotated[str, Field(pattern=DEVICE_ID.pattern, description="Unique device id.")]
+    kind: DeviceKind = Field(description="What the device is.")
+    lat: float = Field(ge=-90, le=90, description="Latitude, decimal degrees (WGS84).")
+    lon: float = Field(ge=-180, le=180, description="Longitude, decimal degrees (WGS84).")
+    zone: str | None = Field(default=None, max_length=100, description="Zone it watches.")
+    site: str = Field(
+        default="default", pattern=r"^[A-Za-z0-9._-]{1,64}$", description="MQTT site segment."
+    )
+    streams: dict[str, str] | None = Field(
+        default=None, description="Stream -> SI unit; omitted: the kind's conventional streams."
+    )
+    interval_s: float = Field(
+        gt=0, le=7 * 86400, description="Expected reporting interval, seconds."
+    )
+    label: str = Field(default="", max_length=200, description="Human label.")
+
+    def to_domain(self) -> Device:
+        """Return the validated domain device."""
+        return make_device(
+            id=self.id,
+            kind=self.kind,
+            location=LatLon(self.lat, self.lon),
+            zone=self.zone,
+            site=self.site,
+            streams=self.streams,
+            interval_s=self.interval_s,
+            label=self.label,
+        )
+
+
+class DevicesFile(BaseModel):
+    """A YAML devices file: ``devices: [ {id, kind, lat, lon, ...}, ... ]``."""
+
+    model_config = ConfigDict(extra="forbid")
+    devices: list[DeviceIn] = Field(description="The devices.")
+
+
+def make_device(
+    *,
+    id: str,  # noqa: A002 - the domain's name for it
+    kind: DeviceKind,
+    location: LatLon,
+    zone: str | None,
+    site: str,
+    streams: Mapping[str, str] | None,
+    interval_s: float,
+    label: str = "",
+) -> Device:
+    """Validate a device definition and fill in the kind's conventional streams."""
+    if not DEVICE_ID.match(id):
+        raise ValidationError(
+            "device ids are 1-56 characters of A-Z a-z 0-9 . _ - starting alphanumeric",
+            field="id",
+        )
+    if not interval_s > 0:
+        raise ValidationError("interval_s must be positive", field="interval_s")
+    chosen = dict(streams) if streams else default_streams(kind)
+    for name, spec in COMMON.items():
+        chosen.setdefault(name, spec.unit)
+    for name, unit in chosen.items():
+        if not STREAM.match(name):
+            raise ValidationError(
+                f"stream name {name!r} must be 1-32 characters of a-z 0-9 _", field="streams"
+            )
+        if not is_canonical(unit):
+            raise ValidationError(
+                f"stream {name!r}: {unit!r} is not a canonical SI unit", field="streams"
+            )
+    return Device(
+        id=id,
+        kind=kind,
+        location=location,
+        zone=zone,
+        site=site,
+        streams=chosen,
+        interval_s=float(interval_s),
+        label=label,
+    )
+
+
+def load_devices_file(path: Path) -> list[Device]:
+    """Read a YAML devices file."""
+    try:
+        data: Any = yaml.safe_load(path.read_text("utf-8"))
+    except OSError as err:
+        raise ConfigError(f"cannot read devices file {path}: {err}") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    try:
+        parsed = DevicesFile.model_validate(data)
+    except PydanticValidationError as err:
+        e = err.errors()[0]
+        where = ".".join(str(p) for p in e["loc"])
+        raise ConfigError(f"{path}: {where}: {e['msg']}", field=where) from err
+    try:
+        return [d.to_domain() for d in parsed.devices]
+    except ValidationError as err:
+        raise ConfigError(f"{path}: {err}", field=err.field) from err
+
+
+def _definition(device: Device) -> bytes:
+    return msgspec.json.encode(device)
+
+
+def _event(device: Device) -> DeviceRegistered:
+    return DeviceRegistered(
+        device_id=device.id,
+        kind=device.kind,
+        location=device.location,
+        zone=device.zone,
+        site=device.site,
+        streams=device.streams,
+        interval_s=device.interval_s,
+        label=device.label,
+    )
+
+
+def _device(e: DeviceRegistered) -> Device:
+    return Device(
+        id=e.device_id,
+        kind=e.kind,
+        location=e.location,
+        zone=e.zone,
+        site=e.site,
+        streams=dict(e.streams),
+        interval_s=e.interval_s,
+        label=e.label,
+    )
+
+
+def user_name(device_id: str) -> str:
+    """Return the login of a device."""
+    return USER_PREFIX + device_id.lower()
+
+
+class DeviceRegistry:
+    """Registered devices; `devices` is the live id -> Device mapping the parser reads."""
+
+    def __init__(self, store: SqliteStore, bus: Bus, users: Users, clock: Clock) -> None:
+        self._store = store
+        self._bus = bus
+        self._users = users
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.devices: dict[str, Device] = {}
+        self._by_user: dict[str, str] = {}
+        self._last_event: dict[str, str] = {}
+        self.load()
+
+    def load(self) -> None:
+        """Rebuild the registry from the device.registered events in the log."""
+        for rec in self._store.events_with_prefix(ID_PREFIX):
+            if isinstance(rec.event, DeviceRegistered):
+                self._put(_device(rec.event), rec.id)
+
+    def _put(self, device: Device, event_id: str) -> None:
+        self.devices[device.id] = device
+        self._by_user[user_name(device.id)] = device.id
+        self._last_event[device.id] = event_id
+
+    def get(self, device_id: str) -> Device:
+        """Return a device or raise NotFoundError."""
+        device = self.devices.get(device_id)
+        if device is None:
+            raise NotFoundError(f"no device {device_id!r}", field="device_id")
+        return device
+
+    def all(self) -> list[Device]:
+        """Return every device, by id."""
+        return sorted(self.devices.values(), key=lambda d: d.id)
+
+    def device_of_user(self, name: str) -> Device | None:
+        """Return the device a login belongs to (None for gateways and brokers)."""
+        ident = self._by_user.get(name)
+        return None if ident is None else self.devices.get(ident)
+
+    def register(self, devices: Iterable[Device], *, actor: str) -> list[Device]:
+        """Register or redefine devices in one log append; return those that changed."""
+        with self._lock:
+            pending: list[Pending] = []
+            changed: list[Device] = []
+            seen: dict[str, str] = {}  # lower-case id -> id, within this call
+            now = self._clock.now()
+            for device in devices:
+                lower = device.id.lower()
+                other = self._by_user.get(user_name(device.id))
+                if (other is not None and other != device.id) or seen.get(
+                    lower, device.id
+                ) != device.id:
+                    raise ValidationError(
+                        f"device id {device.id!r} differs only in case from another device",
+                        field="id",
+                    )
+                seen[lower] = device.id
+                if self.devices.get(device.id) == device:
+                    continue
+                prev = self._last_event.get(device.id, "")
+                digest = hashlib.sha256(prev.encode() + _definition(device)).hexdigest()[:20]
+                event_id = f"{ID_PREFIX}{device.id}:{digest}"
+                pending.append(
+                    Pending(id=event_id, at=now, actor=actor, cause=None, event=_event(device))
+                )
+                changed.append(device)
+            if not pending:
+                return []
+            recorded = self._store.append(pending)
+            for p, device in zip(pending, changed, strict=True):
+                self._put(device, p.id)
+        self._bus.publish(recorded)
+        return changed
+
+    def issue_token(self, device_id: str, *, actor: str) -> str:
+        """Create the device's login if needed, revoke its old tokens, issue a new one."""
+        self.get(device_id)
+        name = user_name(device_id)
+        if self._store.user(name) is None:
+            self._users.add(name, Role.DEVICE, None, actor=actor)
+        self._store.revoke_tokens(name)
+        return self._users.issue_token(name, label=f"device {device_id}", actor=actor, ttl=None)
+
+
+def register_file(registry: DeviceRegistry, path: Path, *, actor: str) -> Sequence[Device]:
+    """Register the devices of a YAML file; return those that changed."""
+    return registry.register(load_devices_file(path), actor=actor)

@@ -1,0 +1,354 @@
+"""The rules engine: feeds inputs to the evaluator, runs firings, reloads rule files.
+
+Inputs arrive from two places: committed observation batches from device
+ingest (``on_observations``) and CAD events from the bus (``on_record``).
+Evaluation happens under one lock; actions run after it is released, so an
+action that records events (which the bus hands straight back to
+``on_record``) never deadlocks, and a slow action never holds up evaluation.
+
+Rule files are re-read when they change (size, mtime, then content hash), on
+the reload ticker: the new version is validated completely before it replaces
+the old one in one assignment; an invalid file leaves the old rules running and
+its error is kept for ``GET /api/v1/rules`` and the log. A rule whose text
+changed without a new ``version`` is refused: a version must name one text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from vigil.bus.memory import Bus
+from vigil.cad.service import Cad
+from vigil.core.clock import Clock
+from vigil.core.events import Recorded
+from vigil.core.ticker import Ticker
+from vigil.incidents.catalogue import Catalogue
+from vigil.ingest.model import Observation
+from vigil.rules.actions import ActionRunner, Recommender, Result
+from vigil.rules.evaluate import Evaluator, Firing, RuleStats
+from vigil.rules.events import RuleFired
+from vigil.rules.facts import fact_of
+from vigil.rules.load import (
+    RuleFileError,
+    RuleProblem,
+    compile_texts,
+    read_rule_files,
+)
+from vigil.rules.notify import Outbox
+from vigil.rules.rule import RuleSet
+from vigil.rules.settings import RulesSettings
+from vigil.store.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+
+Execute = Callable[[Firing], Result]
+"""Run a firing's actions (``ActionRunner.run`` in production)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """A loaded rule and its counters, as the API and CLI show it."""
+
+    name: str
+    version: int
+    digest: str
+    file: str
+    description: str
+    match: str
+    actions: tuple[str, ...]
+    stats: RuleStats
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadStatus:
+    """When rules were last loaded and the last reload error, if any."""
+
+    loaded_at: datetime | None
+    reloads: int
+    failed_reloads: int
+    last_error: str | None
+    last_error_at: datetime | None
+    problems: tuple[RuleProblem, ...]
+
+
+class RulesEngine:
+    """Matches inputs against the loaded rules and acts on what fires."""
+
+    def __init__(
+        self,
+        *,
+        paths: Sequence[Path],
+        catalogue: Catalogue,
+        clock: Clock,
+        execute: Execute,
+        is_active: Callable[[str], bool],
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self._paths = tuple(paths)
+        self._catalogue = catalogue
+        self._clock = clock
+        self._execute = execute
+        self._lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        texts = read_rule_files(self._paths)
+        rules = compile_texts(texts, catalogue)  # an invalid file at start-up is fatal
+        self._signature = self._signatures()
+        self._texts = {source: _hash(text) for source, text in texts}
+        self._evaluator = Evaluator(rules, now=clock.now, is_active=is_active)
+        self._loaded_at: datetime | None = clock.now()
+        self._reloads = 0
+        self._failed_reloads = 0
+        self._last_error: str | None = None
+        self._last_error_at: datetime | None = None
+        self._problems: tuple[RuleProblem, ...] = ()
+        self._on_close = on_close
+        self.input_count = 0
+        self.firing_errors = 0
+
+    # ----------------------------------------------------------------- inputs
+
+    @property
+    def rules(self) -> RuleSet:
+        """Return the rule set in force."""
+        return self._evaluator.rules
+
+    def on_observations(self, batch: Sequence[Observation]) -> None:
+        """Evaluate a committed batch of observations (ingest calls this)."""
+        firings: list[Firing] = []
+        with self._lock:
+            observe = self._evaluator.observe
+            for obs in batch:
+                observe(obs, firings)
+            self.input_count += len(batch)
+        self._run(firings)
+
+    def on_record(self, rec: Recorded) -> None:
+        """Evaluate a recorded CAD event (the bus calls this)."""
+        rules = self._evaluator.rules
+        tag = rec.event.type_name()
+        if (tag, "") not in rules.by_match and (tag, "") not in rules.correlating:
+            return
+        fact = fact_of(rec)
+        if fact is None:
+            return
+        firings: list[Firing] = []
+        with self._lock:
+            self._evaluator.observe(fact, firings)
+            self.input_count += 1
+        self._run(firings)
+
+    def _run(self, firings: list[Firing]) -> None:
+        for f in firings:
+            try:
+                result = self._execute(f)
+            except Exception as err:  # a failing firing must never stop the engine
+                self.firing_errors += 1
+                self._count_errors(f, 1, f"firing failed: {type(err).__name__}: {err}")
+                log.exception("rule %s: firing on key %s failed", f.rule.ref, f.key)
+                continue
+            if result.failures:
+                failed = [o for o in result.outcomes if ": failed: " in o]
+                self._count_errors(f, result.failures, failed[-1] if failed else None)
+            if result.opened and result.incident_id is not None:
+                with self._lock:
+                    self._evaluator.opened(f.rule.name, f.key, result.incident_id)
+
+    def _count_errors(self, f: Firing, errors: int, message: str | None) -> None:
+        with self._lock:
+            st = self._evaluator.states.get(f.rule.name)
+            if st is not None:
+                st.stats.action_errors += errors
+                st.stats.last_error = message
+
+    def close(self) -> None:
+        """Release what the engine's actions hold (the notification worker)."""
+        if self._on_close is not None:
+            self._on_close()
+
+    # ----------------------------------------------------------------- reload
+
+    def _signatures(self) -> tuple[tuple[str, int, int], ...]:
+        out: list[tuple[str, int, int]] = []
+        for path in self._paths:
+            try:
+                st = path.stat()
+            except OSError:
+                out.append((str(path), -1, -1))
+            else:
+                out.append((str(path), st.st_mtime_ns, st.st_size))
+        return tuple(out)
+
+    def reload_if_changed(self) -> bool:
+        """Reload rule files that changed on disk; return whether new rules were swapped in."""
+        with self._reload_lock:
+            signature = self._signatures()
+            if signature == self._signature:
+                return False
+            self._signature = signature
+            try:
+                texts = read_rule_files(self._paths)
+            except RuleFileError as err:
+                self._fail(err)
+                return False
+            hashes = {source: _hash(text) for source, text in texts}
+            if hashes == self._texts:
+                return False  # touched, not changed
+            return self._swap(texts, hashes)
+
+    def reload(self) -> bool:
+        """Reload the rule files now, changed or not; return whether it succeeded."""
+        with self._reload_lock:
+            self._signature = self._signatures()
+            try:
+                texts = read_rule_files(self._paths)
+            except RuleFileError as err:
+                self._fail(err)
+                return False
+            return self._swap(texts, {source: _hash(text) for source, text in texts})
+
+    def _swap(self, texts: list[tuple[str, str]], hashes: dict[str, str]) -> bool:
+        try:
+            rules = compile_texts(texts, self._catalogue)
+            self._refuse_silent_edits(rules)
+        except RuleFileError as err:
+            self._fail(err)
+            return False
+        with self._lock:
+            self._evaluator.replace(rules)
+        self._texts = hashes
+        self._reloads += 1
+        self._loaded_at = self._clock.now()
+        self._last_error, self._last_error_at, self._problems = None, None, ()
+        log.info("rules reloaded: %d rule(s) from %s", len(rules.rules), ", ".join(rules.files))
+        return True
+
+    def _refuse_silent_edits(self, new: RuleSet) -> None:
+        old = {r.name: r for r in self._evaluator.rules.rules}
+        problems = [
+            RuleProblem(
+                rule.file,
+                1,
+                rule.name,
+                "version",
+                f"the rule changed but its version is still {rule.version}; bump the version",
+            )
+            for rule in new.rules
+            if (before := old.get(rule.name)) is not None
+            and before.version == rule.version
+            and before.digest != rule.digest
+        ]
+        if problems:
+            raise RuleFileError(problems)
+
+    def _fail(self, err: RuleFileError) -> None:
+        self._failed_reloads += 1
+        self._last_error = "; ".join(str(p) for p in err.problems) or str(err)
+        self._last_error_at = self._clock.now()
+        self._problems = err.problems
+        log.error("rule reload refused, previous rules stay active: %s", self._last_error)
+
+    # ----------------------------------------------------------------- upkeep
+
+    def tick(self) -> None:
+        """Reload changed files and drop idle state (the reload ticker calls this)."""
+        self.reload_if_changed()
+        with self._lock:
+            self._evaluator.sweep()
+
+    def ticker(self, interval_s: float) -> Ticker:
+        """Return the background ticker that keeps the rules fresh."""
+        return Ticker("rules-reload", interval_s, self.tick)
+
+    def restore(self, store: SqliteStore) -> int:
+        """Restore per-key cooldowns and open incidents from earlier `rule.fired` events."""
+        restored = 0
+        with self._lock:
+            for name in list(self._evaluator.states):
+                for rec in store.stream(f"rule/{name}"):
+                    ev = rec.event
+                    if not isinstance(ev, RuleFired):
+                        continue
+                    self._evaluator.restore_key(name, ev.key, rec.at, ev.incident_id)
+                    restored += 1
+        return restored
+
+    def status(self) -> ReloadStatus:
+        """Return the reload status."""
+        return ReloadStatus(
+            loaded_at=self._loaded_at,
+            reloads=self._reloads,
+            failed_reloads=self._failed_reloads,
+            last_error=self._last_error,
+            last_error_at=self._last_error_at,
+            problems=self._problems,
+        )
+
+    def info(self) -> list[RuleInfo]:
+        """Return the loaded rules with their counters."""
+        with self._lock:
+            return [
+                RuleInfo(
+                    name=st.rule.name,
+                    version=st.rule.version,
+                    digest=st.rule.digest,
+                    file=st.rule.file,
+                    description=st.rule.description,
+                    match="/".join(p for p in st.rule.match if p),
+                    actions=tuple(a.kind for a in st.rule.actions),
+                    stats=RuleStats(**{f: getattr(st.stats, f) for f in RuleStats.__slots__}),
+                )
+                for st in self._evaluator.states.values()
+            ]
+
+    @property
+    def evaluator(self) -> Evaluator:
+        """Return the evaluator (tests and diagnostics; hold no reference across reloads)."""
+        return self._evaluator
+
+
+def create_engine(
+    *,
+    settings: RulesSettings,
+    cad: Cad,
+    dispatch: Recommender,
+    store: SqliteStore,
+    bus: Bus,
+    clock: Clock,
+) -> RulesEngine:
+    """Build the engine with real actions; restore its cooldowns from the log."""
+    outbox = Outbox(
+        queue_size=settings.notify_queue_size,
+        retries=settings.notify_retries,
+        backoff_s=settings.notify_backoff_s,
+        timeout_s=settings.notify_timeout_s,
+        mqtt_host=settings.mqtt_host,
+        mqtt_port=settings.mqtt_port,
+    )
+    runner = ActionRunner(
+        cad=cad, dispatch=dispatch, store=store, bus=bus, clock=clock, outbox=outbox
+    )
+
+    def is_active(incident_id: str) -> bool:
+        inc = cad.state.incidents.get(incident_id)
+        return inc is not None and inc.active
+
+    engine = RulesEngine(
+        paths=settings.files,
+        catalogue=cad.catalogue,
+        clock=clock,
+        execute=runner.run,
+        is_active=is_active,
+        on_close=outbox.close,
+    )
+    engine.restore(store)
+    return engine
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,135 @@
+"""`vigil demo`: the whole platform with a simulated evening in a real city, in one command."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import tempfile
+import threading
+import webbrowser
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from vigil.audit.roles import Role
+from vigil.sim.runner import RunOptions, RunResult, SimRun
+from vigil.sim.scenario import load_scenario
+
+DEMO_USER = "demo"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoOptions:
+    """What `vigil demo` was asked for."""
+
+    data_dir: Path | None = None
+    scenario: Path | None = None
+    speed: float = 30.0
+    seed: int = 1
+    port: int = 8080
+    duration_s: float | None = None
+    manual: bool = False
+    open_browser: bool = True
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+
+
+def has_display() -> bool:
+    """Return whether a graphical session is there to open a browser in."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+@contextlib.contextmanager
+def _data_dir(given: Path | None) -> Iterator[Path]:
+    if given is not None:
+        given.mkdir(parents=True, exist_ok=True)
+        yield given
+        return
+    with tempfile.TemporaryDirectory(prefix="vigil-demo-") as tmp:
+        yield Path(tmp)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """Ctrl-C (and SIGTERM) ask the run to stop instead of killing it mid-request."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        stop()
+
+    old_int = signal.signal(signal.SIGINT, handler)
+    old_term = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def run_demo(options: DemoOptions, *, say: Callable[[str], None] = print) -> RunResult:
+    """Run the demo until Ctrl-C (or `duration_s` wall seconds); return the run's result."""
+    scenario = load_scenario(options.scenario)
+    with _data_dir(options.data_dir) as data_dir:
+        run = SimRun(
+            scenario,
+            RunOptions(
+                seed=options.seed,
+                speed=options.speed,
+                manual=options.manual,
+                data_dir=data_dir,
+                port=options.port,
+                mqtt_host=options.mqtt_host,
+                mqtt_port=options.mqtt_port,
+                progress=False,
+                # Tokens live in simulated time: keep a login valid for a day of wall time.
+                session_hours=min(720.0, 24.0 * options.speed),
+            ),
+        )
+        timer = (
+            threading.Timer(options.duration_s, run.stop_event.set)
+            if options.duration_s is not None
+            else None
+        )
+        password = secrets.token_urlsafe(12)
+
+        def ready(r: SimRun) -> None:
+            assert r.stack is not None
+            r.add_login(DEMO_USER, Role.DISPATCHER, password)
+            url = r.stack.url + "/"
+            say("")
+            say(f"Vigil demo: {scenario.name}")
+            say(f"  open        {url}")
+            say(f"  login       {DEMO_USER} / {password}   (role: dispatcher)")
+            say(f"  admin token {r.stack.admin_token}")
+            say(f"  API docs    {r.stack.url}/docs")
+            say(f"  data dir    {data_dir}")
+            mode = "you dispatch (--manual)" if options.manual else "the recommender dispatches"
+            say(
+                f"  time        {options.speed:g}x real time from {scenario.start:%a %H:%M}; {mode}"
+            )
+            say("  Ctrl-C stops everything.")
+            say("")
+            if timer is not None:
+                timer.start()
+            if options.open_browser and has_display():
+                webbrowser.open(url)
+
+        def done(r: SimRun, result: RunResult) -> None:
+            say(result.summary.render())
+            if not r.stop_event.is_set():
+                say("The simulated day is over; Vigil keeps serving until Ctrl-C.")
+                r.stop_event.wait()
+
+        try:
+            with _stop_on_signals(run.stop_event.set):
+                result = run.run(on_stage=lambda m: say(f"... {m}"), on_ready=ready, on_done=done)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        say("Vigil demo stopped.")
+        return result

@@ -1,0 +1,84 @@
+// Entry: log in (token kept in sessionStorage for this tab only), then the command centre.
+
+import "./style.css";
+
+import { Api, ApiError, type Session } from "./api";
+import { clear, h } from "./dom";
+import { CommandCentre } from "./ui";
+
+const KEY = "vigil.session";
+const root = document.getElementById("root")!;
+
+declare global {
+  interface Window {
+    vigil?: CommandCentre;
+  }
+}
+
+function saved(): Session | null {
+  const raw = sessionStorage.getItem(KEY);
+  if (!raw) return null;
+  try {
+    return JSON.parse(raw) as Session;
+  } catch {
+    return null;
+  }
+}
+
+function logout(): void {
+  sessionStorage.removeItem(KEY);
+  window.vigil?.live?.stop();
+  window.location.reload();
+}
+
+function login(message = ""): void {
+  clear(root);
+  const user = h("input", { id: "login-user", name: "username", autocomplete: "username", required: true });
+  const pass = h("input", { id: "login-password", name: "password", type: "password", autocomplete: "current-password", required: true });
+  const error = h("p", { class: "warn", role: "alert", id: "login-error" }, message);
+  const form = h(
+    "form",
+    { class: "login", "aria-labelledby": "login-title" },
+    h("h1", { id: "login-title" }, "Vigil"),
+    h("p", { class: "muted" }, "Command centre — sign in"),
+    h("label", { for: "login-user" }, "User name"),
+    user,
+    h("label", { for: "login-password" }, "Password"),
+    pass,
+    error,
+    h("button", { type: "submit", class: "primary", id: "login-submit" }, "Sign in"),
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    void (async () => {
+      try {
+        const s = await new Api().request<Session>("POST", "/auth/login", { username: user.value, password: pass.value });
+        sessionStorage.setItem(KEY, JSON.stringify({ token: s.token, name: s.name, role: s.role }));
+        await start({ token: s.token, name: s.name, role: s.role });
+      } catch (err) {
+        error.textContent = err instanceof ApiError ? err.message : String(err);
+        pass.select();
+      }
+    })();
+  });
+  root.append(h("main", { class: "login-wrap" }, form));
+  user.focus();
+}
+
+async function start(session: Session): Promise<void> {
+  const api = new Api(session);
+  try {
+    await api.get("/auth/me");
+  } catch {
+    sessionStorage.removeItem(KEY);
+    login("Your session has ended; sign in again.");
+    return;
+  }
+  const centre = new CommandCentre(root, api, session, logout);
+  window.vigil = centre;
+  await centre.start();
+}
+
+const s = saved();
+if (s) void start(s);
+else login();
