@@ -8,12 +8,10 @@ built-in Helsinki rule set. The MQTT tests use the system Mosquitto on
 
 from __future__ import annotations
 
-import gc
 import json
 import socket
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -258,11 +256,6 @@ def test_mqtt_publish_to_incident(tmp_path: Path) -> None:
         pytest.skip("Mosquitto is not running on 127.0.0.1:1883")
     inc = _mqtt_round_trip(tmp_path)
     assert inc.type == "alarm_fire" and inc.caused_by_rule == "smoke-panel-alarm@v1"
-    # MqttIngest.stop() leaves paho's loop wake-up socket pair to the garbage collector
-    # (reported to the ingest owner); collect it here rather than during a later test.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
 
 
 def test_mqtt_notify_publishes_qos1() -> None:

@@ -81,8 +81,7 @@ class MqttIngest:
         if not self._started:
             return
         self._started = False
-        self._client.disconnect()
-        self._client.loop_stop()
+        close_client(self._client)
         self.connected.clear()
 
     def _on_connect(
@@ -146,3 +145,15 @@ class MqttIngest:
                 client.ack(mid, qos)
 
         self._pipeline.submit(parsed, ack)
+
+
+def close_client(client: mqtt.Client) -> None:
+    """Disconnect, stop the network thread and release the client's sockets now.
+
+    paho has no public close: its socket and wake-up socket pair are otherwise
+    left to the garbage collector (eclipse-paho/paho.mqtt.python#627), which
+    leaks file descriptors and raises ResourceWarning at random times.
+    """
+    client.disconnect()
+    client.loop_stop()
+    client._reset_sockets()

@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from vigil.ingest.mqtt import close_client
+
 log = logging.getLogger(__name__)
 
 
@@ -108,11 +110,7 @@ class Outbox:
             self._http.close()
             self._http = None
         if self._mqtt is not None:
-            self._mqtt.disconnect()
-            self._mqtt.loop_stop()
-            # paho keeps the loop's wake-up socket pair open until garbage collection;
-            # reinitialise() closes it now.
-            self._mqtt.reinitialise()
+            close_client(self._mqtt)
             self._mqtt = None
 
     def _ensure_worker(self) -> None:
