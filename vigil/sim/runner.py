@@ -301,6 +301,7 @@ class SimRun:
 
         stage("loading the road network (built once, then cached)")
         network = load_network(settings.geo, progress=self.options.progress)
+        _warm_up(network)
         start = self.scenario.start
         clock: Clock = (
             ManualClock(start)
@@ -536,20 +537,36 @@ class SimRun:
             self.stack = None
 
 
+def _warm_up(network: RoadNetwork) -> None:
+    """Route once before the clock runs: the first search compiles the router's kernels,
+    which would otherwise stall the first recommendation by seconds (minutes of
+    simulated time at --speed)."""
+    g = network.graph
+    a = LatLon(float(g.lat[0]), float(g.lon[0]))
+    b = LatLon(float(g.lat[g.n_nodes - 1]), float(g.lon[g.n_nodes - 1]))
+    try:
+        network.etas_to(a, {"warm-up": b})
+        network.route(b, a)
+    except GeoError:
+        log.debug("warm-up route failed; the first real one will compile the kernels")
+
+
 class _Bar:
-    def __init__(self, total: float) -> None:
+    """Progress in simulated minutes."""
+
+    def __init__(self, total_s: float) -> None:
         from tqdm import tqdm  # noqa: PLC0415
 
         self._bar = tqdm(
-            total=round(total / 3600, 2), unit="sim h", desc="simulating", mininterval=0.5
+            total=int(total_s // 60), unit="sim min", desc="simulating", mininterval=0.5
         )
-        self._done = 0.0
+        self._done = 0
 
     def update_to(self, t_s: float) -> None:
-        h = round(t_s / 3600, 2)
-        if h > self._done:
-            self._bar.update(round(h - self._done, 2))
-            self._done = h
+        minutes = int(t_s // 60)
+        if minutes > self._done:
+            self._bar.update(minutes - self._done)
+            self._done = minutes
 
     def close(self) -> None:
         self._bar.close()
