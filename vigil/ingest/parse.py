@@ -21,15 +21,15 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
 import msgspec
 
 from vigil.ingest.model import Device, Observation
-from vigil.ingest.streams import IDENTITY_ATTRS, spec_for
-from vigil.ingest.units import UnitMismatch, convert
+from vigil.ingest.streams import IDENTITY_ATTRS, StreamSpec, spec_for
+from vigil.ingest.units import UNITS, UnitMismatch, convert
 
 
 class RejectReason(StrEnum):
@@ -120,6 +120,12 @@ class _WireBatch(msgspec.Struct, forbid_unknown_fields=True):
     observations: list[msgspec.Raw]
 
 
+class _TypedBatch(msgspec.Struct, forbid_unknown_fields=True):
+    """A whole gateway batch decoded in one call (the fast path)."""
+
+    observations: list[WireObservation]
+
+
 class Reject(Exception):  # noqa: N818 - a control-flow signal inside the parser
     """Raised inside the parser; always turned into a Rejection."""
 
@@ -137,6 +143,10 @@ _ID = re.compile(r"^[A-Za-z0-9._:@+-]{1,128}$")
 _MAX_SEQ = 2**63 - 1
 _DECODE_ITEM = msgspec.json.Decoder(WireObservation)
 _DECODE_BATCH = msgspec.json.Decoder(_WireBatch)
+_DECODE_TYPED_BATCH = msgspec.json.Decoder(_TypedBatch)
+
+# (device as registered, the stream's unit, its spec): the fast path's per-stream lookup.
+_StreamEntry = tuple[Device, str, StreamSpec]
 
 
 def schema_reject(err: msgspec.ValidationError, prefix: str = "") -> Reject:
@@ -174,9 +184,18 @@ def _join(prefix: str, path: str) -> str:
 class Parser:
     """Turn wire messages into observations, checked against the device registry."""
 
-    def __init__(self, devices: Mapping[str, Device], limits: Limits | None = None) -> None:
+    def __init__(
+        self, devices: Mapping[str, Device], limits: Limits | None = None, *, fast: bool = True
+    ) -> None:
         self._devices = devices
         self.limits = limits or Limits()
+        self._fast_path = fast  # False: the checked path only (tests compare the two)
+        self._streams: dict[tuple[str, str], _StreamEntry] = {}
+        self._factors: dict[tuple[str, str], tuple[float, float] | None] = {}
+        self._future = timedelta(seconds=self.limits.max_future_s)
+        self._max_age = (
+            None if self.limits.max_age_s is None else timedelta(seconds=self.limits.max_age_s)
+        )
 
     # ----------------------------------------------------------------- MQTT
 
@@ -189,6 +208,14 @@ class Parser:
         parts = topic.split("/")
         if len(parts) == 5 and parts[0] == "vigil" and parts[2] == "devices":
             site, device_id, stream = parts[1], parts[3], parts[4]
+            fast = (
+                self._fast_single(payload, device_id, stream, now, site)
+                if self._fast_path
+                else None
+            )
+            if fast is not None:
+                out.observations.append(fast)
+                return out
             try:
                 item = _decode_item(payload)
                 obs = self.build(item, device_id, stream, now, site=site, prefix="")
@@ -243,6 +270,9 @@ class Parser:
         only_device: str | None = None,
     ) -> Parsed:
         """Parse ``{"observations": [...]}``; each item is accepted or rejected on its own."""
+        fast = self._fast_batch(payload, now, site, only_device) if self._fast_path else None
+        if fast is not None:
+            return Parsed(observations=fast)
         out = Parsed()
         try:
             items = _DECODE_BATCH.decode(payload).observations
@@ -280,6 +310,150 @@ class Parser:
             else:
                 out.observations.append(obs)
         return out
+
+    # ------------------------------------------------------------- fast path
+    #
+    # The checked path (`build`) raises a `Reject` naming the reason and field;
+    # the fast path below accepts only what it can see is valid without raising
+    # and returns None otherwise, and the caller then takes the checked path
+    # (for a batch: the whole message, item by item, from its raw bytes). So a
+    # message yields exactly what the checked path alone would yield.
+
+    def _fast_single(
+        self, payload: bytes, device_id: str, stream: str, now: datetime, site: str
+    ) -> Observation | None:
+        try:
+            w = _DECODE_ITEM.decode(payload)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        if (w.device_id is not None and w.device_id != device_id) or (
+            w.stream is not None and w.stream != stream
+        ):
+            return None
+        window = self._window(now)
+        return self._fast(w, device_id, stream, now, window=window, site=site, only=None)
+
+    def _fast_batch(
+        self, payload: bytes, now: datetime, site: str | None, only: str | None
+    ) -> list[Observation] | None:
+        """Every observation of a batch, or None if any item needs the checked path."""
+        try:
+            items = _DECODE_TYPED_BATCH.decode(payload).observations
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        if len(items) > self.limits.max_batch:
+            return None
+        window = self._window(now)
+        fast = self._fast
+        out: list[Observation] = []
+        for w in items:
+            device_id, stream = w.device_id, w.stream
+            if device_id is None or stream is None:
+                return None
+            obs = fast(w, device_id, stream, now, window=window, site=site, only=only)
+            if obs is None:
+                try:  # valid but off the fast path (message ids, attrs, ...)
+                    obs = self.build(w, device_id, stream, now, site=site, prefix="", only=only)
+                except Reject:
+                    return None
+            out.append(obs)
+        return out
+
+    def _window(self, now: datetime) -> tuple[datetime, datetime | None]:
+        """Return the newest and oldest acceptable reading time at `now`."""
+        return now + self._future, None if self._max_age is None else now - self._max_age
+
+    def _entry(self, device: Device, stream: str) -> _StreamEntry | None:
+        key = (device.id, stream)
+        entry = self._streams.get(key)
+        if entry is not None and entry[0] is device:  # a redefined device is looked up again
+            return entry
+        unit = device.streams.get(stream)
+        if unit is None:
+            return None
+        entry = (device, unit, spec_for(device.kind, stream, unit))
+        self._streams[key] = entry
+        return entry
+
+    def _factor(self, unit: str, to: str) -> tuple[float, float] | None:
+        key = (unit, to)
+        if key in self._factors:
+            return self._factors[key]
+        d = UNITS.get(unit) or UNITS.get(unit.strip())
+        factor = None if d is None or d.canonical != to else (d.factor, d.offset)
+        self._factors[key] = factor
+        return factor
+
+    def _fast(
+        self,
+        w: WireObservation,
+        device_id: str,
+        stream: str,
+        now: datetime,
+        *,
+        window: tuple[datetime, datetime | None],
+        site: str | None,
+        only: str | None,
+    ) -> Observation | None:
+        device = self._devices.get(device_id)
+        entry = None if device is None else self._admit(device, stream, site, only)
+        if entry is None:
+            return None
+        device, unit, spec = entry
+        seq = w.seq
+        ts = _fast_ts(w.ts, window)
+        value = self._fast_value(w, unit, spec)
+        if seq is None or not 0 <= seq <= _MAX_SEQ or ts is None or value is None:
+            return None
+        attrs = w.attrs
+        if attrs and not self._attrs_ok(attrs, spec):
+            return None
+        return Observation(
+            id=f"{device_id}:{stream}:{seq}",
+            device_id=device_id,
+            kind=device.kind,
+            stream=stream,
+            value=value,
+            unit=unit,
+            observed_at=ts,
+            received_at=now,
+            location=device.location,
+            zone=device.zone,
+            attrs=attrs,
+        )
+
+    def _admit(
+        self, device: Device, stream: str, site: str | None, only: str | None
+    ) -> _StreamEntry | None:
+        if (only is not None and device.id != only) or (
+            site is not None and site not in {"+", device.site}
+        ):
+            return None
+        return self._entry(device, stream)
+
+    def _fast_value(self, w: WireObservation, unit: str, spec: StreamSpec) -> float | None:
+        raw = w.value
+        if isinstance(raw, bool):
+            return (1.0 if raw else 0.0) if spec.flag else None
+        if not math.isfinite(raw):
+            return None
+        if w.unit is not None and w.unit != unit:
+            factor = self._factor(w.unit, unit)
+            if factor is None:
+                return None
+            if factor != (1.0, 0.0):
+                raw = raw * factor[0] + factor[1]
+        value = float(raw)
+        if (spec.flag and value not in {0.0, 1.0}) or not spec.low <= value <= spec.high:
+            return None
+        return value
+
+    def _attrs_ok(self, attrs: dict[str, AttrValue], spec: StreamSpec) -> bool:
+        try:
+            self._check_attrs(attrs, spec.attr_values, "")
+        except Reject:
+            return False
+        return True
 
     # ------------------------------------------------------------ validation
 
@@ -489,6 +663,16 @@ class Parser:
         )
         r = Reject(RejectReason.OVERSIZED, None, detail)
         return self.reject(r, source, topic, payload)
+
+
+def _fast_ts(ts: datetime, window: tuple[datetime, datetime | None]) -> datetime | None:
+    """Return the reading's time in UTC if it is within the window, else None."""
+    if ts.tzinfo is not UTC:
+        ts = ts.astimezone(UTC)
+    latest, oldest = window
+    if ts > latest or (oldest is not None and ts < oldest):
+        return None
+    return ts
 
 
 def _decode_item(payload: bytes) -> WireObservation:

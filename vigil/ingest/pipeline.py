@@ -11,6 +11,13 @@ After each commit the stored observations (never duplicates) are handed to
 every subscriber, e.g. the rules engine: ``pipeline.subscribe(handler)`` with
 ``handler(observations: Sequence[Observation]) -> None``. A failing subscriber
 is logged and counted; it never undoes a commit or starves the others.
+
+Queued commits are fanned out by a thread of their own, in commit order, so
+the writer commits (and acknowledges) the next batch while subscribers work on
+the previous one. Its queue holds at most `fanout_depth` committed batches:
+when subscribers fall that far behind, the writer waits, acknowledgements
+stop, and the broker holds the backlog. `drain()` returns once everything
+submitted is committed *and* fanned out.
 """
 
 from __future__ import annotations
@@ -53,16 +60,22 @@ class IngestPipeline:
         *,
         max_batch_obs: int = 5000,
         retry_s: float = 0.5,
+        fanout_depth: int = 4,
     ) -> None:
         self._store = store
         self._clock = clock
         self._max_batch = max_batch_obs
         self._retry_s = retry_s
         self._handlers: list[ObservationHandler] = []
+        self._watchers: list[ObservationHandler] = []
         self._handlers_lock = threading.Lock()
         self._commit_lock = threading.Lock()
         self._queue: queue.SimpleQueue[tuple[Parsed, Ack | None] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._fanout: queue.Queue[tuple[list[Observation], int] | None] = queue.Queue(
+            maxsize=fanout_depth
+        )
+        self._fanout_thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._pending = 0
         self._idle = threading.Condition()
@@ -83,6 +96,15 @@ class IngestPipeline:
                     self._handlers.remove(handler)
 
         return unsubscribe
+
+    def watch_commits(self, handler: ObservationHandler) -> None:
+        """Call `handler` in the writer thread right after each queued commit (metrics only).
+
+        It sees the same observations as subscribers, before them and before the
+        fan-out queue; it must be quick and must not raise (errors are logged).
+        """
+        with self._handlers_lock:
+            self._watchers.append(handler)
 
     def _fan_out(self, stored: Sequence[Observation]) -> None:
         if not stored:
@@ -112,6 +134,10 @@ class IngestPipeline:
         """Start the writer thread (idempotent)."""
         if self._thread is None:
             self._stopping.clear()
+            self._fanout_thread = threading.Thread(
+                target=self._run_fanout, name="ingest-fanout", daemon=True
+            )
+            self._fanout_thread.start()
             self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
             self._thread.start()
 
@@ -139,6 +165,10 @@ class IngestPipeline:
             self._stopping.set()  # a failing store is not retried past close: nothing acked
             self._thread.join(timeout=30)
             self._thread = None
+        if self._fanout_thread is not None:
+            self._fanout.put(None)  # after everything the writer committed
+            self._fanout_thread.join(timeout=30)
+            self._fanout_thread = None
 
     def _run(self) -> None:
         stop = False
@@ -185,7 +215,21 @@ class IngestPipeline:
                     ack()
                 except Exception:
                     log.exception("acknowledging a message failed")
-        self._fan_out(result.stored)
-        with self._idle:
-            self._pending -= len(batch)
-            self._idle.notify_all()
+        if result.stored and self._watchers:
+            for watcher in list(self._watchers):
+                try:
+                    watcher(result.stored)
+                except Exception:
+                    log.exception("commit watcher %r failed", watcher)
+        self._fanout.put((result.stored, len(batch)))
+
+    def _run_fanout(self) -> None:
+        while True:
+            item = self._fanout.get()
+            if item is None:
+                return
+            stored, messages = item
+            self._fan_out(stored)
+            with self._idle:
+                self._pending -= messages
+                self._idle.notify_all()

@@ -251,3 +251,66 @@ def test_fuzz_clock_is_not_read(parser: Parser) -> None:
     a = parser.mqtt(TOPIC, payload, datetime(2026, 6, 1, 8, 0, tzinfo=UTC))
     b = parser.mqtt(TOPIC, payload, datetime(2026, 6, 1, 8, 0, tzinfo=UTC))
     assert a == b
+
+
+# ------------------------------------------------ fast path == checked path
+
+CHECKED = Parser(FUZZ_DEVICES, fast=False)
+_DEVICE_STREAMS = sorted((d.id, s) for d in FUZZ_DEVICES.values() for s in d.streams)
+_near_valid = st.fixed_dictionaries(
+    {
+        "device_id": st.sampled_from([*(d for d, _ in _DEVICE_STREAMS), "ghost"]),
+        "stream": st.sampled_from([*sorted({s for _, s in _DEVICE_STREAMS}), "nope"]),
+        "ts": st.sampled_from(
+            [
+                TS,
+                "2026-06-01T08:00:00Z",
+                "2026-06-01T08:04:59Z",
+                "2026-06-01T08:06:00Z",
+                "2026-06-01T08:00:00",
+                "2020-01-01T00:00:00+05:30",
+            ]
+        ),
+        "value": st.one_of(
+            st.booleans(),
+            st.integers(-5, 5),
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.sampled_from([0.0, 1.0, 55.5, 321.0, 1e13]),
+        ),
+    },
+    optional={
+        "seq": st.integers(-2, 2**63),
+        "id": st.sampled_from(["evt-1", "bad id!", ""]),
+        "unit": st.sampled_from(["cm", "dBA", "F", "m", "bogus", " m ", "", "people", "µg/m³"]),
+        "attrs": st.sampled_from(
+            [{}, {"class": "person"}, {"class": "face"}, {"plate": "X"}, {"kind": "fall"}]
+        ),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(items=st.lists(_near_valid, min_size=1, max_size=6), site=st.sampled_from(["hel", "+", "x"]))
+def test_fast_path_yields_exactly_what_the_checked_path_does(
+    items: list[dict[str, Any]], site: str
+) -> None:
+    topic = f"vigil/{site}/gateways/gw/batch"
+    payload = msgspec.json.encode({"observations": items})
+    assert FUZZ.mqtt(topic, payload, NOW) == CHECKED.mqtt(topic, payload, NOW)
+    for item in items:
+        single = {k: v for k, v in item.items() if k not in {"device_id", "stream"}}
+        topic = f"vigil/{site}/devices/{item['device_id']}/{item['stream']}"
+        raw = msgspec.json.encode(single)
+        assert FUZZ.mqtt(topic, raw, NOW) == CHECKED.mqtt(topic, raw, NOW)
+
+
+def test_fast_path_sees_a_redefined_device(devices: dict[str, Any]) -> None:
+    parser = Parser(devices)
+    item = {"device_id": "noise-meter", "stream": "laeq", "seq": 1, "ts": TS, "value": 55}
+    assert parser.mqtt("vigil/hel/gateways/gw/batch", _batch([item]), NOW).observations
+    devices["noise-meter"] = device("noise-meter", DeviceKind.NOISE_METER, site="espoo")
+    out = parser.mqtt("vigil/hel/gateways/gw/batch", _batch([item]), NOW)
+    assert [r.reason for r in out.rejections] == [RejectReason.WRONG_SITE]
+    del devices["noise-meter"]
+    out = parser.mqtt("vigil/+/gateways/gw/batch", _batch([item]), NOW)
+    assert [r.reason for r in out.rejections] == [RejectReason.UNKNOWN_DEVICE]

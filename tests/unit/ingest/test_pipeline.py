@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -109,3 +112,40 @@ def test_store_failure_is_retried_and_nothing_acked_meanwhile(
         pipeline.close()
     assert acked == [1]
     assert pipeline.store_failures == 2
+
+
+def test_slow_subscribers_hold_back_acks_by_at_most_the_fanout_depth(
+    store: ObservationStore, parser: Parser
+) -> None:
+    pipeline = IngestPipeline(store, ManualClock(NOW), max_batch_obs=1, fanout_depth=1)
+    release = threading.Event()
+    seen: list[str] = []
+    watched: list[str] = []
+
+    def slow(batch: Sequence[Observation]) -> None:
+        release.wait(10)
+        seen.extend(o.id for o in batch)
+
+    pipeline.subscribe(slow)
+    pipeline.watch_commits(lambda b: watched.extend(o.id for o in b))
+    acked: list[int] = []
+    pipeline.start()
+    try:
+        for i in range(6):
+            pipeline.submit(_parsed(parser, i), functools.partial(acked.append, i))
+        # one batch in the subscriber, one in the fan-out queue, one committed and waiting
+        deadline = time.monotonic() + 10
+        while len(acked) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert acked == [0, 1, 2]
+        assert not pipeline.drain(0.05)  # committed is not yet fanned out
+        release.set()
+        assert pipeline.drain(10)
+    finally:
+        release.set()
+        pipeline.close()
+    assert acked == list(range(6))
+    expected = [f"noise-meter:laeq:{i}" for i in range(6)]
+    assert seen == expected  # in commit order
+    assert watched == expected
