@@ -5,21 +5,25 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import operator
 import shutil
 import tempfile
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
 from vigil.core.errors import ConfigError, GeoError, NoRouteError
 from vigil.core.geometry import BBox, LatLon
-from vigil.geo.ch import Hierarchy, build_hierarchy, dijkstra
+from vigil.geo.ch import Hierarchy, Restriction, build_hierarchy, dijkstra
 from vigil.geo.graph import BuildReport, RoadGraph, build_graph
 from vigil.geo.osm import (
     AddressRecord,
@@ -32,15 +36,29 @@ from vigil.geo.osm import (
 from vigil.geo.settings import GeoSettings
 from vigil.geo.snap import Snap, Snapper
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+# Restricted sweeps (RPHAST) kept per distinct set of source nodes, most recent first;
+# the units available for dispatch change far less often than incidents arrive.
+RESTRICTIONS_KEPT = 8
+# A restriction covering more than this share of the non-core nodes is not worth
+# its memory: such source sets use the full sweep.
+RESTRICTION_MAX_SHARE = 0.6
+# Contract all but this share of the nodes; the rest (the dense top of a grid-like
+# city) is searched by the query's core Dijkstra. See docs/perf/routing.md.
+CORE_FRACTION = 0.02
 # A snap this close to a segment end is treated as standing on the node.
 AT_NODE = 1e-9
+_SNAP_FIELDS = operator.attrgetter("node_a", "node_b", "fraction", "forward_edge", "backward_edge")
 _GRAPH_ARRAYS = ("lat", "lon", "osm_node", "src", "dst", "length_m", "time_s", "way", "way_osm_id")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Eta:
-    """Drive time and road distance from one source to the target."""
+class Eta(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Drive time and road distance from one source to the target.
+
+    A msgspec Struct rather than a dataclass: ``etas_to`` builds one per unit per
+    incident, and a frozen slotted dataclass took ~4x longer to construct (about
+    2-5 ms for 500 units, as much as the search itself).
+    """
 
     seconds: float
     metres: float
@@ -97,6 +115,8 @@ class RoadNetwork:
         np.cumsum(np.bincount(graph.src, minlength=graph.n_nodes), out=self._indptr[1:])
         self._csr_head = graph.dst[order].astype(np.int32)
         self._csr_time = graph.time_s[order]
+        self._restrictions: OrderedDict[bytes, Restriction | None] = OrderedDict()
+        self._restrictions_lock = threading.Lock()
 
     # ------------------------------------------------------------ basics
     @property
@@ -191,15 +211,10 @@ class RoadNetwork:
         if not sources:
             return {}
         keys = list(sources)
-        snaps = [sources[k] for k in keys]
-        seconds, metres = self._etas(
-            target,
-            np.asarray([s.node_a for s in snaps], np.int64),
-            np.asarray([s.node_b for s in snaps], np.int64),
-            np.asarray([s.fraction for s in snaps]),
-            np.asarray([s.forward_edge for s in snaps], np.int64),
-            np.asarray([s.backward_edge for s in snaps], np.int64),
-        )
+        # One pass over the snaps (node ids and edge ids are exact in float64).
+        cols = np.asarray(list(map(_SNAP_FIELDS, sources.values())), np.float64).reshape(-1, 5)
+        ids = cols.astype(np.int64)
+        seconds, metres = self._etas(target, ids[:, 0], ids[:, 1], cols[:, 2], ids[:, 3], ids[:, 4])
         return self._eta_dict(keys, seconds, metres, speed_factor)
 
     @staticmethod
@@ -228,8 +243,9 @@ class RoadNetwork:
         """Return (seconds, metres) to the target for sources on segments a-b at fraction f."""
         g = self.graph
         seeds, seed_cost, seed_len = self._target_seeds(target)
+        nodes = np.concatenate((a, b))
         cost, metres = self.hierarchy.distances_to_nodes(
-            seeds, seed_cost, seed_len, np.concatenate((a, b))
+            seeds, seed_cost, seed_len, nodes, self.restriction_for(nodes)
         )
         cost_a, cost_b = cost[: a.shape[0]], cost[a.shape[0] :]
         len_a, len_b = metres[: a.shape[0]], metres[a.shape[0] :]
@@ -264,6 +280,27 @@ class RoadNetwork:
                     best[i] = direct
                     best_len[i] = (f[i] - t) * g.length_m[be[i]]
         return best, best_len
+
+    def restriction_for(self, nodes: NDArray[np.int64]) -> Restriction | None:
+        """Return the cached restricted sweep for these source nodes, building it once.
+
+        None means the full sweep (the sources need most of the graph anyway).
+        """
+        unique = np.unique(nodes)
+        key = unique.tobytes()
+        with self._restrictions_lock:
+            if key in self._restrictions:
+                self._restrictions.move_to_end(key)
+                return self._restrictions[key]
+        h = self.hierarchy
+        r: Restriction | None = h.restriction(unique)
+        if r is not None and r.nodes > RESTRICTION_MAX_SHARE * (self.graph.n_nodes - h.core):
+            r = None
+        with self._restrictions_lock:
+            self._restrictions[key] = r
+            while len(self._restrictions) > RESTRICTIONS_KEPT:
+                self._restrictions.popitem(last=False)
+        return r
 
     # ------------------------------------------------------------ routes
     def route(self, origin: LatLon, target: LatLon, *, speed_factor: float = 1.0) -> Route:
@@ -446,7 +483,12 @@ def build_network(settings: GeoSettings, *, progress: bool = False) -> RoadNetwo
         bar.update()
         bar.set_postfix_str(f"contracting {graph.n_nodes} nodes")
         hierarchy = build_hierarchy(
-            graph.n_nodes, graph.src, graph.dst, graph.time_s, graph.length_m
+            graph.n_nodes,
+            graph.src,
+            graph.dst,
+            graph.time_s,
+            graph.length_m,
+            core_fraction=CORE_FRACTION,
         )
         bar.update()
     data = _extract_data(extract, report, path, sha, time.perf_counter() - started)
