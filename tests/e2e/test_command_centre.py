@@ -238,6 +238,8 @@ def test_screenshot_of_a_busy_command_centre(page: Page, server: LiveServer) -> 
     first.click()
     expect(page.get_by_test_id("recommendations").locator("li").first).to_be_visible(timeout=15_000)
     page.wait_for_timeout(600)  # let the route preview and labels settle
+    # The map may still be drawing the last update behind its still copy.
+    page.wait_for_function("() => window.vigil.mapView.settled", timeout=10_000)
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
     assert SCREENSHOT.stat().st_size > 50_000

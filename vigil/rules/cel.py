@@ -29,6 +29,7 @@ condition as not met.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections.abc import Callable, Mapping
@@ -722,3 +723,77 @@ class _Compiler:
             raise CelError(f"has() needs a map, not {_type_name(container)}")
 
         return _fold(has, target)
+
+
+_THRESHOLD_OPS = {"relation_gt": ">", "relation_ge": ">=", "relation_lt": "<", "relation_le": "<="}
+_CHAIN = frozenset({"relation", "addition", "multiplication", "unary", "member", "primary"})
+
+
+def _leaf(node: Tree | lark.Token) -> Tree | None:
+    """Follow a chain of single-child wrappers down to an ident or literal node."""
+    while isinstance(node, lark.Tree) and node.data in _CHAIN and len(node.children) == 1:
+        node = node.children[0]
+    if isinstance(node, lark.Tree) and node.data in ("ident", "literal"):
+        return node
+    return None
+
+
+def _only(node: Tree | lark.Token, data: str) -> Tree | lark.Token | None:
+    """Return the single child of a `data` node, else None."""
+    if isinstance(node, lark.Tree) and node.data == data and len(node.children) == 1:
+        child: Tree | lark.Token = node.children[0]
+        return child
+    return None
+
+
+def _first_conjunct(tree: Tree) -> Tree | None:
+    """Return the leftmost operand of a top-level ``&&`` chain (or the whole expression)."""
+    node = _only(tree, "expr")
+    node = _only(node, "conditionalor") if node is not None else None
+    while isinstance(node, lark.Tree) and node.data == "conditionaland" and len(node.children) == 2:
+        node = node.children[0]
+    rel = _only(node, "conditionaland") if node is not None else None
+    if isinstance(rel, lark.Tree) and rel.data == "relation" and len(rel.children) == 2:
+        return rel
+    return None
+
+
+def _number(lit: Tree) -> float | None:
+    token = lit.children[0]
+    if not isinstance(token, lark.Token):
+        return None
+    text = str(token.value)
+    number: float | None = None
+    if token.type == "INT_LIT" and "x" not in text.lower():
+        number = int(text)
+    elif token.type == "FLOAT_LIT":
+        number = float(text)
+    return number if number is not None and math.isfinite(number) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def leading_threshold(source: str) -> tuple[str, float] | None:
+    """Return (op, number) when `source` is ``value OP number`` or ``value OP number && ...``.
+
+    OP is one of ``> >= < <=``. For a numeric ``value`` the condition is then
+    false whenever ``value OP number`` is (``false && x`` is false in CEL, even
+    when x is an error), which lets the evaluator skip rules without running
+    them. Read from the CEL parse tree, so any other shape gives None.
+    """
+    try:
+        rel = _first_conjunct(_env().compile(source))
+    except (CELParseError, ValueError):
+        return None
+    if rel is None:
+        return None
+    op_node, right = rel.children
+    if not isinstance(op_node, lark.Tree) or len(op_node.children) != 1:
+        return None
+    op = _THRESHOLD_OPS.get(str(op_node.data))
+    left, lit = _leaf(op_node.children[0]), _leaf(right)
+    if op is None or left is None or lit is None or lit.data != "literal":
+        return None
+    if left.data != "ident" or str(left.children[0]) != "value":
+        return None
+    number = _number(lit)
+    return None if number is None else (op, number)

@@ -122,9 +122,7 @@ class RulesEngine:
         """Evaluate a committed batch of observations (ingest calls this)."""
         firings: list[Firing] = []
         with self._lock:
-            observe = self._evaluator.observe
-            for obs in batch:
-                observe(obs, firings)
+            self._evaluator.observe_many(batch, firings)
             self.input_count += len(batch)
         self._run(firings)
 

@@ -19,20 +19,29 @@ latch (a window/sustained rule fires once per episode: it must stop holding
 before it can fire again), when it last acted (cooldown), the incident it
 opened (de-duplication: while that incident is active, new firings add
 evidence to it instead of opening another) and how many triggers it suppressed.
+
+Cost per observation (``benchmarks/rules.py``) is kept down without changing any
+outcome (``test_rules_together_behave_as_each_rule_alone`` checks this against
+rule-by-rule evaluation): rules whose condition is ``value OP number [&& ...]``
+are skipped while no threshold is met (see ``_Plan``), and window rules without
+a condition that watch the same stream, scope, key, size and aggregate share
+one window per key (``_shared_window``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from vigil.core.geometry import LatLon, haversine_m
-from vigil.rules.cel import CelError
+from vigil.rules.cel import CelError, leading_threshold
 from vigil.rules.facts import Input
-from vigil.rules.rule import KeyBy, Rule, RuleSet, cell_key
+from vigil.rules.rule import OPERATORS, KeyBy, Rule, RuleSet, cell_key
 from vigil.rules.windows import SlidingWindow
 
 log = logging.getLogger(__name__)
@@ -133,6 +142,88 @@ class RuleState:
 
 IsActive = Callable[[str], bool]
 
+_GENERAL, _WINDOW, _STEADY = 0, 1, 2
+
+
+def threshold_of(rule: Rule) -> tuple[str, float] | None:
+    """Return (op, number) when the rule's condition is false whenever ``value op number`` is.
+
+    That is a condition ``value op number`` or ``value op number && ...`` (see
+    ``vigil.rules.cel.leading_threshold``), for a numeric ``value``.
+    """
+    cond = rule.condition
+    return None if cond is None else leading_threshold(cond.source)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """How to evaluate the rules of one (kind, stream).
+
+    ``quiet`` are unscoped rules without window, sustain or latch whose condition
+    is false below (or above) a threshold (``threshold_of``): when an
+    observation meets none of their thresholds, their condition is false and
+    they only count it, which ``pending``/``pending_t`` batch up until
+    ``_flush``. ``visit`` are the other rules, in rule order; when any quiet
+    rule's threshold is met, all rules run in rule order (``ordered``) so
+    firings keep their order. A visited rule is ``_WINDOW`` (window, no
+    condition, hours or correlation: ``_window_step``), ``_STEADY`` (unscoped,
+    no window, with a threshold ``gate``: below it, only its key is reset) or
+    ``_GENERAL`` (``_primary``).
+    """
+
+    ordered: tuple[RuleState, ...]
+    visit: tuple[tuple[int, RuleState, Callable[[Any], bool] | None], ...]
+    quiet: tuple[RuleState, ...]
+    gt: float  # a quiet rule holds when value > gt, >= ge, < lt or <= le
+    ge: float
+    lt: float
+    le: float
+    pending: int = 0
+    pending_t: float = float("-inf")
+
+
+def _gate(compare: Callable[[float, float], bool], c: float, v: float) -> bool:
+    return compare(v, c)
+
+
+def _plan(states: tuple[RuleState, ...]) -> _Plan:
+    quiet: list[RuleState] = []
+    visit: list[tuple[int, RuleState, Callable[[Any], bool] | None]] = []
+    bounds: dict[str, float] = {
+        ">": float("inf"),
+        ">=": float("inf"),
+        "<": float("-inf"),
+        "<=": float("-inf"),
+    }
+    for st in states:
+        rule = st.rule
+        thr = threshold_of(rule) if not st.scoped and rule.window is None else None
+        if thr is not None and not st.stateful:
+            op, c = thr
+            quiet.append(st)
+            if op in (">", ">="):
+                bounds[op] = min(bounds[op], c)
+            else:
+                bounds[op] = max(bounds[op], c)
+            continue
+        if thr is not None:
+            op, c = thr
+            compare = OPERATORS[op]
+            visit.append((_STEADY, st, functools.partial(_gate, compare, c)))
+            continue
+        fast_window = rule.window is not None and rule.condition is None and rule.hours is None
+        fast_window = fast_window and not rule.correlate
+        visit.append((_WINDOW if fast_window else _GENERAL, st, None))
+    return _Plan(
+        ordered=states,
+        visit=tuple(visit),
+        quiet=tuple(quiet),
+        gt=bounds[">"],
+        ge=bounds[">="],
+        lt=bounds["<"],
+        le=bounds["<="],
+    )
+
 
 def _ts(at: datetime) -> float:
     return at.timestamp()
@@ -146,13 +237,19 @@ class Evaluator:
         self._is_active = is_active
         self.rules = rules
         self.states: dict[str, RuleState] = {r.name: RuleState(r) for r in rules.rules}
+        self._pending: list[_Plan] = []  # plans with batched counts (see _Plan)
+        self._serial = 0  # numbers inputs: a shared window takes each input once
+        # windows created for the current input, by (stream, scope, key, size, aggregate, key)
+        self._fresh: dict[tuple[object, ...], SlidingWindow] = {}
         self._index()
 
     def _index(self) -> None:
         """Index rule states by the (kind, stream) they match or correlate with."""
-        self._primaries = {
-            m: tuple(self.states[r.name] for r in rules) for m, rules in self.rules.by_match.items()
+        self._plans = {
+            m: _plan(tuple(self.states[r.name] for r in rules))
+            for m, rules in self.rules.by_match.items()
         }
+
         self._companions = {
             m: tuple((self.states[r.name], i) for r, i in pairs)
             for m, pairs in self.rules.correlating.items()
@@ -167,6 +264,7 @@ class Evaluator:
         its cooldown and the incident it opened, so an edit does not reopen a
         situation already being handled.
         """
+        self._flush()
         old = self.states
         new: dict[str, RuleState] = {}
         for rule in rules.rules:
@@ -203,18 +301,141 @@ class Evaluator:
 
     def observe(self, x: Input, out: list[Firing]) -> None:
         """Evaluate one input against every rule that matches or correlates with it."""
+        try:
+            self._observe(x, out)
+        finally:
+            self._flush()
+
+    def observe_many(self, xs: Iterable[Input], out: list[Firing]) -> None:
+        """Evaluate inputs in order (``observe`` each, with counters settled once at the end)."""
+        observe = self._observe
+        try:
+            for x in xs:
+                observe(x, out)
+        finally:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Apply the batched counts of quiet rules (see ``_Plan``)."""
+        for plan in self._pending:
+            n, t = plan.pending, plan.pending_t
+            for st in plan.quiet:
+                st.stats.matched += n
+                if t > st.watermark:  # noqa: PLR1730 - hot path: cheaper than max()
+                    st.watermark = t
+            plan.pending, plan.pending_t = 0, float("-inf")
+        self._pending.clear()
+
+    def _observe(self, x: Input, out: list[Firing]) -> None:
+        self._serial += 1
+        if self._fresh:
+            self._fresh.clear()
         match = (x.kind, x.stream)
-        primaries = self._primaries.get(match)
+        plan = self._plans.get(match)
         companions = self._companions.get(match)
-        if primaries is None and companions is None:
+        if plan is None and companions is None:
             return
         t = x.observed_at.timestamp()
         if companions is not None:
+            if self._pending:
+                self._flush()  # correlation reads watermarks
             for st, index in companions:
                 self._companion(st, index, x, t, out)
-        if primaries is not None:
-            for st in primaries:
+        if plan is not None:
+            self._primaries(plan, x, t, out)
+
+    def _primaries(self, plan: _Plan, x: Input, t: float, out: list[Firing]) -> None:
+        if plan.quiet:
+            v = getattr(x, "value", None)
+            if (v.__class__ is not float and v.__class__ is not int) or (
+                v > plan.gt or v >= plan.ge or v < plan.lt or v <= plan.le
+            ):
+                if self._pending:
+                    self._flush()  # correlation reads watermarks
+                for st in plan.ordered:
+                    self._primary(st, x, t, out)
+                return
+            if not plan.pending:
+                self._pending.append(plan)
+            plan.pending += 1
+            if t > plan.pending_t:  # noqa: PLR1730 - hot path: cheaper than max()
+                plan.pending_t = t
+        else:
+            v = getattr(x, "value", None)
+        self._visit(plan, x, t, v, out)
+
+    def _visit(self, plan: _Plan, x: Input, t: float, v: Any, out: list[Firing]) -> None:
+        numeric = v.__class__ is float or v.__class__ is int
+        for mode, st, gate in plan.visit:
+            if mode == _WINDOW:
+                self._window_step(st, x, t, out)
+            elif mode == _STEADY and numeric and gate is not None and not gate(v):
+                # the condition is false: what _primary does then, without running it
+                st.stats.matched += 1
+                if t > st.watermark:  # noqa: PLR1730 - hot path: cheaper than max()
+                    st.watermark = t
+                if st.keys:
+                    self._reset_existing(st, x, t)
+            else:
                 self._primary(st, x, t, out)
+
+    def _shared_window(self, rule: Rule, key: str) -> SlidingWindow | None:
+        """Return a new window for `key`, shared with rules whose window starts with this input.
+
+        Rules evaluated by ``_window_step`` with the same stream, scope, key, size
+        and aggregate add exactly the same values, so windows created for them at
+        the same input stay identical: one window serves them all. A window made
+        any other way (reload, restore, a rule whose key state was swept) is its own.
+        """
+        spec = rule.window
+        if spec is None:
+            return None
+        group = (
+            rule.match,
+            rule.scope_zone,
+            rule.scope_circle,
+            rule.key,
+            rule.cell_m,
+            spec.size_s,
+            spec.aggregate,
+            key,
+        )
+        w = self._fresh.get(group)
+        if w is None:
+            w = self._fresh[group] = SlidingWindow(spec.size_s, track=spec.aggregate)
+        return w
+
+    def _window_step(self, st: RuleState, x: Input, t: float, out: list[Firing]) -> None:
+        """``_primary`` for a window rule without condition, hours or correlation (hot path)."""
+        rule = st.rule
+        if st.scoped and not self._in_scope(rule, x):
+            return
+        st.stats.matched += 1
+        if t > st.watermark:  # noqa: PLR1730 - hot path: cheaper than max()
+            st.watermark = t
+        key = x.device_id if rule.key is KeyBy.DEVICE else self._key(rule, x)
+        ks = st.keys.get(key)
+        if ks is None:
+            ks = st.keys[key] = KeyState(window=self._shared_window(rule, key))
+        if t > ks.last_t:  # noqa: PLR1730 - hot path: cheaper than max()
+            ks.last_t = t
+        w = ks.window
+        spec = rule.window
+        assert w is not None and spec is not None
+        if w.added_by != self._serial:  # a shared window takes each input once
+            w.add(t, x.value, x.id)
+            w.added_by = self._serial
+        window_value, count = w.value(), len(w)
+        if not spec.holds(window_value, count):
+            if ks.since is not None or ks.latched or ks.evidence_total:
+                self._reset(ks)
+            return
+        trigger = self._held(st, ks, key, x, t, window_value=window_value, count=count)
+        if trigger is None:
+            return
+        ks.latched = True
+        st.stats.triggered += 1
+        self._decide(st, ks, trigger, (), out)
 
     def _in_scope(self, rule: Rule, x: Input) -> bool:
         zone = rule.scope_zone
@@ -324,7 +545,9 @@ class Evaluator:
             w = ks.window
             assert w is not None
             if ok:
-                w.add(t, x.value, x.id)
+                if w.added_by != self._serial:  # a shared window takes each input once
+                    w.add(t, x.value, x.id)
+                    w.added_by = self._serial
             else:
                 w.evict(max(t, w.newest))
             window_value, count = w.value(), len(w)
@@ -334,6 +557,21 @@ class Evaluator:
         else:
             ks.evidence.append(x.id)
             ks.evidence_total += 1
+        return self._held(st, ks, key, x, t, window_value=window_value, count=count)
+
+    @staticmethod
+    def _held(
+        st: RuleState,
+        ks: KeyState,
+        key: str,
+        x: Input,
+        t: float,
+        *,
+        window_value: float | None,
+        count: int,
+    ) -> Trigger | None:
+        """The rest of ``_trigger`` once the window (if any) holds."""
+        rule = st.rule
         if rule.sustained_s > 0:
             if ks.since is None:
                 ks.since = t

@@ -42,6 +42,7 @@ class SlidingWindow:
         "_newest",
         "_seq",
         "_total",
+        "added_by",
         "size_s",
         "track",
     )
@@ -59,6 +60,9 @@ class SlidingWindow:
         self._seq = 0
         self._added = 0
         self._newest = float("-inf")
+        # Set by the caller: the input whose value was added last. Rules that share
+        # one window (same stream, scope, key, size, aggregate) add each input once.
+        self.added_by = -1
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -67,23 +71,27 @@ class SlidingWindow:
         """Add a value observed at event time `t` (epoch seconds), then evict old ones."""
         self._seq += 1
         seq = self._seq
-        self._entries.append((seq, t, value, ident))
+        entries = self._entries
+        entries.append((seq, t, value, ident))
         self._total += value
-        if self.track is Aggregate.MAX:
+        track = self.track
+        if track is Aggregate.MAX:
             q = self._maxq
             while q and q[-1][1] <= value:
                 q.pop()
             q.append((seq, value))
-        elif self.track is Aggregate.MIN:
+        elif track is Aggregate.MIN:
             q = self._minq
             while q and q[-1][1] >= value:
                 q.pop()
             q.append((seq, value))
         self._added += 1
         if self._added % _RESUM_EVERY == 0:
-            self._total = sum(e[2] for e in self._entries)
-        self._newest = max(self._newest, t)
-        self.evict(self._newest)
+            self._total = sum(e[2] for e in entries)
+        if t > self._newest:  # noqa: PLR1730 - hot path: cheaper than max()
+            self._newest = t
+        if entries[0][1] <= self._newest - self.size_s:  # anything to evict (hot path)
+            self.evict(self._newest)
 
     @property
     def newest(self) -> float:

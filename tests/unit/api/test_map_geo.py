@@ -157,3 +157,24 @@ def test_ui_page_and_assets_are_served_when_built(tmp_path: Path) -> None:
     assert page.headers["cache-control"] == "no-cache"
     assert js.status_code == 200
     assert "javascript" in js.headers["content-type"]
+
+
+def test_basemap_serves_each_layer_alone_for_the_map_worker(geo_client: TestClient) -> None:
+    whole = geo_client.get("/api/v1/map/basemap").json()
+    for layer in ("roads", "areas"):
+        r = geo_client.get("/api/v1/map/basemap", params={"layer": layer})
+        assert r.status_code == 200
+        assert r.json() == whole[layer]
+        again = geo_client.get(
+            "/api/v1/map/basemap",
+            params={"layer": layer},
+            headers={"If-None-Match": r.headers["etag"]},
+        )
+        assert again.status_code == 304
+    etags = {
+        geo_client.get("/api/v1/map/basemap", params={"layer": k}).headers["etag"]
+        for k in ("all", "roads", "areas")
+    }
+    assert len(etags) == 3
+    bad = geo_client.get("/api/v1/map/basemap", params={"layer": "rivers"})
+    assert bad.status_code in (400, 422)

@@ -13,7 +13,7 @@ from celpy.evaluation import CELEvalError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vigil.rules.cel import CelCompileError, CelError, compile_condition
+from vigil.rules.cel import CelCompileError, CelError, compile_condition, leading_threshold
 
 
 def fact(**over: Any) -> SimpleNamespace:
@@ -169,3 +169,43 @@ def test_agrees_with_celpy(value: float, zone: str, cls: str) -> None:
         except CelError:
             got = "error"
         assert got == expected, source
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("value > 3", (">", 3)),
+        ("value >= -2.5 && attrs.x == 1", (">=", -2.5)),
+        ("value < 1e3 && zone == 'a' && kind == 'b'", ("<", 1000.0)),
+        ("value <= 0", ("<=", 0)),
+        ("value > 3 || zone == 'a'", None),  # || : the threshold alone does not decide
+        ("zone == 'a' && value > 3", None),  # only the leading operand is read
+        ("(value > 3) && zone == 'a'", None),
+        ("value + 1 > 3", None),
+        ("3 < value", None),
+        ("value == 3", None),
+        ("value > 0x10", None),
+        ("value > 3 ? true : false", None),
+        ("!(value > 3)", None),
+        ("value > 1e999", None),
+        ("value >", None),  # does not parse
+    ],
+)
+def test_leading_threshold_reads_only_value_op_number(
+    source: str, expected: tuple[str, float] | None
+) -> None:
+    assert leading_threshold(source) == expected
+
+
+@pytest.mark.parametrize("source", ["value > 3", "value >= 3.5 && attrs['k'] > 1"])
+@pytest.mark.parametrize("value", [-1.0, 0.0, 3.0, 3.5, 4.0, 99.0])
+def test_condition_is_false_when_its_leading_threshold_is_not_met(
+    source: str, value: float
+) -> None:
+    thr = leading_threshold(source)
+    assert thr is not None
+    op, number = thr
+    met = {">": value > number, ">=": value >= number, "<": value < number, "<=": value <= number}
+    fact = SimpleNamespace(value=value, attrs={"k": 5})
+    if not met[op]:
+        assert compile_condition(source)(fact) is False

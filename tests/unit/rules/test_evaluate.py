@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
-from tests.unit.rules.conftest import T0, HarnessFactory, call, minutes, obs
+from tests.unit.rules.conftest import T0, Harness, HarnessFactory, call, minutes, obs, ruleset
 from vigil.core.geometry import LatLon
+from vigil.incidents.catalogue import Catalogue
 from vigil.ingest.model import DeviceKind, Observation
-from vigil.rules.evaluate import PENDING_LIMIT
-from vigil.rules.rule import cell_key
+from vigil.rules.evaluate import PENDING_LIMIT, Evaluator, Firing, _Plan
+from vigil.rules.facts import Input
+from vigil.rules.rule import RuleSet, cell_key
 
 FLOOD = """
 rules:
@@ -393,3 +396,142 @@ def test_sweep_keeps_keys_under_cooldown_or_with_an_incident(harness: HarnessFac
     h.clock.advance(3600)
     assert h.evaluator.sweep() == 1  # SP-1 goes; SP-2 has an active incident
     assert {k for k, _ in h.evaluator.key_states("smoke")} == {"SP-2", "SP-3"}
+
+
+# ------------------------------------------- fast paths: shared windows, skipped rules
+
+_MIXED_RULES = {
+    "quiet": "condition: value > 72",
+    "quiet_and": "condition: value >= 68 && attrs['class'] != 'test'",
+    "steady": "condition: value > 62\n    sustained: 2m",
+    "avg_a": "window: {size: 5m, aggregate: avg, op: '>', threshold: 61, min_count: 2}",
+    "avg_b": "window: {size: 5m, aggregate: avg, op: '>=', threshold: 64}",
+    "max_cell": "key: cell\n    window: {size: 5m, aggregate: max, op: '>', threshold: 75}",
+    "max_cell_2": "key: cell\n    window: {size: 5m, aggregate: max, op: '>=', threshold: 70}",
+    "filtered": (
+        "condition: value > 50 && value < 80\n"
+        "    window: {size: 5m, aggregate: count, op: '>=', threshold: 4}"
+    ),
+}
+
+
+def _rule_text(name: str, body: str, version: int = 1) -> str:
+    return (
+        f"  - name: {name}\n    version: {version}\n"
+        "    match: {kind: noise_meter, stream: laeq}\n"
+        f"    {body}\n    cooldown: 1m\n"
+        "    actions: [{do: open_incident, type: disturbance}]\n"
+    )
+
+
+def _firing_view(f: Firing) -> tuple[object, ...]:
+    return (
+        f.key,
+        f.trigger.id,
+        f.evidence,
+        f.evidence_total,
+        f.window_value,
+        f.count,
+        f.since,
+        f.suppressed,
+    )
+
+
+class _Reference(Evaluator):
+    """Every matching rule through the general path, one by one (no skipping, no sharing)."""
+
+    def _primaries(self, plan: _Plan, x: Input, t: float, out: list[Firing]) -> None:
+        for st in plan.ordered:
+            self._primary(st, x, t, out)
+
+
+def _reference(rules: RuleSet) -> Harness:
+    h = Harness(rules)
+    h.evaluator = _Reference(rules, now=h.clock.now, is_active=h.active.__contains__)
+    return h
+
+
+def test_rules_together_behave_as_each_rule_alone(catalogue: Catalogue) -> None:
+    """Shared windows, skipped threshold rules and batching change no rule's outcome."""
+
+    def text(bumped: bool, names: list[str]) -> str:
+        return "rules:\n" + "".join(
+            _rule_text(
+                n,
+                _MIXED_RULES[n].replace("64", "63") if bumped and n == "avg_b" else b,
+                2 if bumped and n == "avg_b" else 1,
+            )
+            for n, b in ((n, _MIXED_RULES[n]) for n in names)
+        )
+
+    names = list(_MIXED_RULES)
+    together = Harness(ruleset(text(False, names), catalogue))
+    alone = {n: _reference(ruleset(text(False, [n]), catalogue)) for n in names}
+    rng = random.Random(11)
+    minute = 0.0
+    level = {"N-1": 60.0, "N-2": 66.0, "N-3": 72.0}
+    got: dict[str, list[tuple[object, ...]]] = {n: [] for n in names}
+    want: dict[str, list[tuple[object, ...]]] = {n: [] for n in names}
+    for step in range(60):
+        batch = []
+        for _ in range(40):
+            minute += rng.choice((0.2, 0.5, 1.0, -2.0, 0.0))
+            if rng.random() < 0.01:
+                minute += 120  # a long gap: keys go idle and are swept
+            device = rng.choice(("N-1", "N-2", "N-3"))
+            location = LatLon(60.17 + 0.01 * int(device[-1]), 24.94)
+            attrs: dict[str, str | float | bool] = {"class": rng.choice(("test", "ok", "ok"))}
+            level[device] = min(85.0, max(50.0, level[device] + rng.uniform(-3, 3)))
+            value = level[device] if rng.random() < 0.9 else rng.uniform(50, 60)
+            batch.append(
+                obs(
+                    DeviceKind.NOISE_METER,
+                    "laeq",
+                    value,
+                    T0 + minutes(minute),
+                    device=device,
+                    location=location,
+                    attrs=attrs,
+                )
+            )
+        out: list[Firing] = []
+        together.evaluator.observe_many(batch, out)
+        for f in out:
+            got[f.rule.name].append(_firing_view(f))
+        for n, h in alone.items():
+            want[n].extend(_firing_view(f) for f in h.feed(*batch))
+        for h in (together, *alone.values()):
+            h.clock.advance(30)
+            if step % 7 == 6:
+                h.evaluator.sweep()
+        if step == 30:  # a new version of one window rule: fresh windows for it only
+            together.evaluator.replace(ruleset(text(True, names), catalogue))
+            alone["avg_b"].evaluator.replace(ruleset(text(True, ["avg_b"]), catalogue))
+    assert all(len(v) >= 3 for v in want.values()), want  # the stream makes every rule fire
+    for n in names:
+        assert got[n] == want[n], n
+        a, b = together.evaluator.states[n], alone[n].evaluator.states[n]
+        assert a.stats == b.stats, n
+        assert a.watermark == b.watermark, n
+        keys_a = {
+            k: (s.since, s.latched, s.evidence_total, s.window.value() if s.window else None)
+            for k, s in a.keys.items()
+        }
+        keys_b = {
+            k: (s.since, s.latched, s.evidence_total, s.window.value() if s.window else None)
+            for k, s in b.keys.items()
+        }
+        assert keys_a == keys_b, n
+
+
+def test_window_rules_of_one_stream_share_their_windows(harness: HarnessFactory) -> None:
+    h = harness(
+        "rules:\n"
+        + _rule_text("avg_a", _MIXED_RULES["avg_a"])
+        + _rule_text("avg_b", _MIXED_RULES["avg_b"])
+    )
+    h.feed(noise(60, 0), noise(70, 1))
+    ((_, ka),) = h.evaluator.key_states("avg_a")
+    ((_, kb),) = h.evaluator.key_states("avg_b")
+    assert ka.window is kb.window
+    assert ka.window is not None and len(ka.window) == 2  # each reading added once

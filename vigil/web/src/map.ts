@@ -21,14 +21,20 @@ export interface MapConfig {
   basemap: boolean;
   bbox: number[] | null;
   center: number[] | null;
+  attribution?: string;
 }
 
-export interface Basemap {
-  bbox: number[];
-  roads: FeatureCollection;
-  areas: FeatureCollection;
-  attribution: string;
+/** What the map starts with, so its first frame already holds the live picture. */
+export interface MapStart {
+  incidents: Iterable<Incident>;
+  units: Iterable<Unit>;
+  selected: string | null;
+  selectedUnit: string | null;
 }
+
+// The basemap layers are handed to MapLibre as URLs: its worker fetches and parses
+// them, so the page's main thread never holds the city's GeoJSON.
+const BASEMAP_URL = "/api/v1/map/basemap?layer=";
 
 const MAX_PULSES = 150;
 const EMPTY: FeatureCollection = { type: "FeatureCollection", features: [] };
@@ -57,17 +63,29 @@ function roadWidth(extra: number): unknown {
   ];
 }
 
-function style(cfg: MapConfig): StyleSpecification {
+// Ways for people on foot or bike: drawn only when zoomed in (at city zoom they are
+// thousands of extra lines every frame, which software rendering pays for dearly).
+const MINOR = ["footway", "path", "steps", "cycleway", "pedestrian", "platform", "corridor", "trail", "bridleway", "track", "elevator", "crossing", "construction", "proposed", "bus_stop"];
+const IS_MINOR = ["match", ["get", "highway"], MINOR, true, false];
+const MINOR_ZOOM = 15.5;
+
+// Live sources are cut into tiles no finer than this zoom (≈ 5 km tiles, 0.6 m
+// precision) and overzoomed beyond: a city centre is then one or two tiles, so an
+// update arrives from the worker at once and costs one frame, not one per tile.
+const LIVE_MAXZOOM = 12;
+
+function style(cfg: MapConfig, start: MapStart): StyleSpecification {
+  const url = (layer: string): string => new URL(BASEMAP_URL + layer, window.location.href).href;
   const sources: StyleSpecification["sources"] = {
-    areas: { type: "geojson", data: EMPTY },
-    roads: { type: "geojson", data: EMPTY },
+    areas: { type: "geojson", data: cfg.basemap && !cfg.tile_url ? url("areas") : EMPTY },
+    roads: { type: "geojson", data: cfg.basemap && !cfg.tile_url ? url("roads") : EMPTY },
     zones: { type: "geojson", data: EMPTY },
     alerts: { type: "geojson", data: EMPTY },
-    routes: { type: "geojson", data: EMPTY },
-    devices: { type: "geojson", data: EMPTY },
-    incidents: { type: "geojson", data: EMPTY },
-    units: { type: "geojson", data: EMPTY },
-    pick: { type: "geojson", data: EMPTY },
+    routes: { type: "geojson", data: EMPTY, maxzoom: LIVE_MAXZOOM },
+    devices: { type: "geojson", data: EMPTY, maxzoom: LIVE_MAXZOOM },
+    incidents: { type: "geojson", data: incidentFeatures(start.incidents, start.selected), maxzoom: LIVE_MAXZOOM },
+    units: { type: "geojson", data: unitFeatures(start.units, start.selectedUnit), maxzoom: LIVE_MAXZOOM },
+    pick: { type: "geojson", data: EMPTY, maxzoom: LIVE_MAXZOOM },
   };
   const layers: LayerSpecification[] = [{ id: "bg", type: "background", paint: { "background-color": "#f1eee8" } }];
   if (cfg.tile_url) {
@@ -94,12 +112,30 @@ function style(cfg: MapConfig): StyleSpecification {
       type: "fill",
       source: "areas",
       filter: ["==", ["get", "category"], "building"],
-      paint: { "fill-color": "#dcd4cc", "fill-outline-color": "#bfb4a9" },
+      paint: { "fill-color": "#dcd4cc" },
+    },
+    {
+      // Building outlines only close in: an outlined fill is a second draw of every edge.
+      id: "building-outline",
+      type: "line",
+      source: "areas",
+      minzoom: 16,
+      filter: ["==", ["get", "category"], "building"],
+      paint: { "line-color": "#bfb4a9", "line-width": 1 },
+    },
+    {
+      id: "path",
+      type: "line",
+      source: "roads",
+      minzoom: MINOR_ZOOM,
+      filter: IS_MINOR as never,
+      paint: { "line-color": "#ffffff", "line-width": ["interpolate", ["linear"], ["zoom"], MINOR_ZOOM, 1, 18, 4] },
     },
     {
       id: "road-casing",
       type: "line",
       source: "roads",
+      filter: ["!", IS_MINOR] as never,
       layout: { "line-cap": "round", "line-join": "round" },
       paint: { "line-color": "#b9b2a8", "line-width": roadWidth(1.5) as never },
     },
@@ -107,6 +143,7 @@ function style(cfg: MapConfig): StyleSpecification {
       id: "road",
       type: "line",
       source: "roads",
+      filter: ["!", IS_MINOR] as never,
       layout: { "line-cap": "round", "line-join": "round" },
       paint: {
         "line-color": [
@@ -125,8 +162,8 @@ function style(cfg: MapConfig): StyleSpecification {
       id: "road-label",
       type: "symbol",
       source: "roads",
-      minzoom: 14,
-      filter: ["!=", ["get", "name"], ""],
+      minzoom: 15,
+      filter: ["all", ["!=", ["get", "name"], ""], ["!", IS_MINOR]] as never,
       layout: {
         "symbol-placement": "line",
         "text-field": ["get", "name"],
@@ -299,6 +336,44 @@ export interface MapHandlers {
   onClick: (at: LatLon) => boolean; // true when the click was consumed (e.g. placing a call)
 }
 
+export function incidentFeatures(list: Iterable<Incident>, selected: string | null): FeatureCollection {
+  const features: Feature<Point>[] = [];
+  for (const i of list) {
+    if (!i.location) continue;
+    features.push({
+      type: "Feature",
+      geometry: pt(i.location),
+      properties: {
+        id: i.id,
+        priority: i.priority,
+        label: String(i.priority),
+        code: typeCode(i.type, i.agency),
+        pending: i.status === "pending",
+        selected: i.id === selected,
+      },
+    });
+  }
+  return { type: "FeatureCollection", features };
+}
+
+export function unitFeatures(list: Iterable<Unit>, selected: string | null): FeatureCollection {
+  const features: Feature<Point>[] = [];
+  for (const u of list) {
+    if (!u.location) continue;
+    features.push({
+      type: "Feature",
+      geometry: pt(u.location),
+      properties: {
+        id: u.id,
+        status: u.status,
+        label: `${u.callsign} ${STATUS_CODE[u.status] ?? ""}`,
+        selected: u.id === selected,
+      },
+    });
+  }
+  return { type: "FeatureCollection", features };
+}
+
 export class MapView {
   readonly map: maplibregl.Map;
   ready: Promise<void>;
@@ -308,28 +383,30 @@ export class MapView {
   private drawPulse: () => void = () => undefined;
   private hidden = new Set<LayerName>();
 
-  constructor(container: HTMLElement, cfg: MapConfig, basemap: Basemap | null, handlers: MapHandlers) {
-    const bbox = basemap?.bbox ?? cfg.bbox;
+  constructor(container: HTMLElement, cfg: MapConfig, start: MapStart, handlers: MapHandlers) {
+    const bbox = cfg.bbox;
+    // Hidden until the first complete frame: while tiles arrive MapLibre draws many
+    // partial frames, and a visible WebGL canvas makes the page wait for each one.
+    container.style.visibility = "hidden";
+    const spec = style(cfg, start);
+    this.sourceIds = Object.keys(spec.sources);
     this.map = new maplibregl.Map({
       container,
-      style: style(cfg),
+      style: spec,
       bounds: bbox ? [bbox[0], bbox[1], bbox[2], bbox[3]] : undefined,
       center: bbox ? undefined : [24.94, 60.17],
       zoom: bbox ? undefined : 14,
-      attributionControl: { compact: true, customAttribution: basemap?.attribution ?? "© OpenStreetMap contributors" },
+      attributionControl: { compact: true, customAttribution: cfg.attribution ?? "© OpenStreetMap contributors" },
       keyboard: false, // the command centre owns the keyboard; see keys.ts
       fadeDuration: 0,
+      // The drawing buffer is kept so the last finished picture can be copied (see hold()).
+      canvasContextAttributes: { antialias: false, preserveDrawingBuffer: true },
     });
+    this.pendingFrom(start.incidents);
     this.map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "bottom-right");
     this.map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
     this.ready = new Promise((resolve) => {
-      this.map.once("load", () => {
-        if (basemap) {
-          (this.map.getSource("roads") as GeoJSONSource).setData(basemap.roads);
-          (this.map.getSource("areas") as GeoJSONSource).setData(basemap.areas);
-        }
-        resolve();
-      });
+      this.map.once("load", () => resolve());
     });
     for (const layer of ["unit-dot", "incident-dot"]) {
       this.map.on("mouseenter", layer, () => (this.map.getCanvas().style.cursor = "pointer"));
@@ -345,16 +422,23 @@ export class MapView {
       else handlers.onIncident(id);
     });
     this.startPulse();
-    let began = 0;
+    this.setupQuiet();
     this.map.on("render", () => {
-      // Time from a data change to its frame: an honest measure of what a frame costs here.
-      if (began) this.frameMs = 0.8 * this.frameMs + 0.2 * (performance.now() - began);
-      began = 0;
-    });
-    this.map.on("sourcedata", () => {
-      if (!began) began = performance.now();
+      // A frame's whole cost: the JavaScript of the frame and, after it in the same
+      // task, the browser taking the canvas (with software GL this waits for the
+      // rasteriser). A 0 ms timer runs once that task is over.
+      const began = performance.now();
+      if (this.measuring) return;
+      this.measuring = true;
+      window.setTimeout(() => {
+        this.measuring = false;
+        this.frameMs = 0.7 * this.frameMs + 0.3 * (performance.now() - began);
+      }, 0);
     });
   }
+
+  private measuring = false;
+  private readonly sourceIds: string[];
 
   /**
    * Pulse a ring around unassigned incidents. Drawn on a 2D canvas over the map so
@@ -408,10 +492,17 @@ export class MapView {
   rendered(): Promise<void> {
     return new Promise((resolve) => {
       const check = (): void => {
-        const style = this.map.getStyle();
-        const ids = Object.keys(style.sources);
-        if (this.map.areTilesLoaded() && ids.every((id) => this.map.isSourceLoaded(id))) {
-          this.map.once("render", () => resolve());
+        // Not getStyle(): it serialises every source's data (1,300 features) each call.
+        const ids = this.sourceIds;
+        if (this.map.loaded() && this.map.areTilesLoaded() && ids.every((id) => this.map.isSourceLoaded(id))) {
+          this.map.once("render", () => {
+            // Shown once the GPU has finished that frame; resolved once the page has
+            // put it on screen (the time counts what the browser spends taking it).
+            void this.gpuDone().then(() => {
+              this.map.getContainer().style.visibility = "";
+              requestAnimationFrame(() => window.setTimeout(resolve, 0));
+            });
+          });
           this.map.triggerRepaint();
         } else {
           window.setTimeout(check, 16);
@@ -423,6 +514,8 @@ export class MapView {
 
   destroy(): void {
     window.clearInterval(this.pulseTimer);
+    window.clearTimeout(this.showTimer);
+    this.holding = false;
     this.map.remove();
   }
 
@@ -442,52 +535,178 @@ export class MapView {
 
   private set(source: string, fc: FeatureCollection): void {
     const s = this.map.getSource(source) as GeoJSONSource | undefined;
-    s?.setData(fc);
+    if (!s) return;
+    this.hold();
+    s.setData(fc);
   }
 
-  /** Milliseconds the last few frames took to draw (to pace updates to the machine). */
-  frameMs = 16;
+  // ------------------------------------------------------------ quiet updates
+  //
+  // A data update makes MapLibre re-tile in its worker and draw a few frames. When
+  // WebGL is rendered in software, the browser taking a *visible* canvas for the
+  // screen waits for the rasteriser, so each frame blocks the page's main thread
+  // (hundreds of milliseconds here) and the live feed, queue and keys wait behind
+  // it. So while an update settles, the last finished picture is shown from a 2D
+  // copy and the WebGL canvas is hidden (its frames are then not waited for); once
+  // MapLibre is idle and the GPU has finished (a WebGL2 fence), the canvas is shown
+  // again — a copy of finished pixels, which costs little. With a GPU the fence is
+  // done at once and this is invisible. While the user moves the map, or when the
+  // canvas cannot be copied, updates draw directly as before.
 
-  setIncidents(list: Iterable<Incident>, selected: string | null): void {
-    const features: Feature<Point>[] = [];
+  private still: HTMLCanvasElement | null = null;
+  private holding = false;
+  private heldSince = 0;
+  private moving = false;
+  private showTimer: number | undefined;
+  /** Data updates drawn behind a still copy, and those drawn directly (for the benchmark). */
+  readonly quiet = { held: 0, direct: 0 };
+
+  private setupQuiet(): void {
+    const still = document.createElement("canvas");
+    still.className = "map-still";
+    still.setAttribute("aria-hidden", "true");
+    still.hidden = true;
+    const canvas = this.map.getCanvas();
+    canvas.parentElement?.insertBefore(still, canvas);
+    this.still = still;
+    this.map.on("movestart", () => {
+      this.moving = true;
+      this.show();
+    });
+    this.map.on("moveend", () => (this.moving = false));
+    this.map.on("render", () => (this.lastRender = performance.now()));
+  }
+
+  /** Freeze what is on screen (a 2D copy) and hide the WebGL canvas until idle. */
+  private hold(): void {
+    const still = this.still;
+    if (!still || this.moving || this.map.getContainer().style.visibility === "hidden") {
+      this.quiet.direct += 1;
+      return;
+    }
+    this.quiet.held += 1;
+    window.clearTimeout(this.showTimer);
+    this.showTimer = undefined;
+    if (this.holding) {
+      this.settle();
+      return;
+    }
+    const canvas = this.map.getCanvas();
+    try {
+      if (still.width !== canvas.width || still.height !== canvas.height) {
+        still.width = canvas.width;
+        still.height = canvas.height;
+      }
+      still.style.width = canvas.style.width;
+      still.style.height = canvas.style.height;
+      const ctx = still.getContext("2d");
+      if (!ctx) return;
+      ctx.drawImage(canvas, 0, 0);
+    } catch {
+      return; // cannot copy: draw directly
+    }
+    still.hidden = false;
+    canvas.style.visibility = "hidden";
+    this.holding = true;
+    this.heldSince = performance.now();
+    this.settle();
+  }
+
+  /** False while an update is drawn behind the still copy (tests wait for true). */
+  get settled(): boolean {
+    return !this.holding;
+  }
+
+  private show(): void {
+    window.clearTimeout(this.showTimer);
+    this.showTimer = undefined;
+    if (!this.holding) return;
+    this.holding = false;
+    this.updateMs = 0.7 * this.updateMs + 0.3 * (performance.now() - this.heldSince);
+    this.map.getCanvas().style.visibility = "";
+    if (this.still) this.still.hidden = true;
+  }
+
+  /**
+   * Show the canvas once MapLibre has drawn the update (tiles loaded, no frame for a
+   * while) and the GPU has finished it (a WebGL2 fence, polled, never waited on).
+   */
+  private settle(): void {
+    let sync: WebGLSync | null = null;
+    const gl = this.map.getCanvas().getContext("webgl2");
+    const poll = (): void => {
+      this.showTimer = undefined;
+      if (!this.holding) return;
+      const now = performance.now();
+      if (now - this.heldSince > 3000) {
+        this.show(); // never keep a stale picture up for long
+        return;
+      }
+      const quiet = this.map.loaded() && !this.map.isMoving() && now - this.lastRender > 100;
+      if (!quiet) {
+        if (sync && gl) gl.deleteSync(sync);
+        sync = null;
+      } else if (!gl) {
+        this.show();
+        return;
+      } else if (!sync) {
+        sync = gl.fenceSync(gl.SYNC_GPU_COMMANDS_COMPLETE, 0);
+        gl.flush();
+      } else if (gl.getSyncParameter(sync, gl.SYNC_STATUS) === gl.SIGNALED) {
+        gl.deleteSync(sync);
+        this.show();
+        return;
+      }
+      this.showTimer = window.setTimeout(poll, 40);
+    };
+    this.showTimer = window.setTimeout(poll, 40);
+  }
+
+  private lastRender = 0;
+
+  /** Resolve when the GPU has finished what was submitted (polled; at most 2 s). */
+  private gpuDone(): Promise<void> {
+    const gl = this.map.getCanvas().getContext("webgl2");
+    const sync = gl?.fenceSync(gl.SYNC_GPU_COMMANDS_COMPLETE, 0) ?? null;
+    gl?.flush();
+    const t0 = performance.now();
+    return new Promise((resolve) => {
+      const poll = (): void => {
+        if (!gl || !sync || gl.getSyncParameter(sync, gl.SYNC_STATUS) === gl.SIGNALED || performance.now() - t0 > 2000) {
+          if (gl && sync) gl.deleteSync(sync);
+          resolve();
+        } else window.setTimeout(poll, 16);
+      };
+      window.setTimeout(poll, 16);
+    });
+  }
+
+  /** Milliseconds the last few frames took on the main thread. */
+  frameMs = 16;
+  /** Milliseconds from a data update to its finished picture (worker, frames, GPU). */
+  updateMs = 100;
+
+  /** What one map update costs this machine (to pace updates to it). */
+  updateCost(): number {
+    return Math.max(this.frameMs, this.updateMs);
+  }
+
+  private pendingFrom(list: Iterable<Incident>): void {
     this.pending = [];
     for (const i of list) {
-      if (!i.location) continue;
       // Rings for the most urgent unassigned incidents only (the list comes sorted by urgency).
-      if (i.status === "pending" && this.pending.length < MAX_PULSES) this.pending.push({ ...i.location, priority: i.priority });
-      features.push({
-        type: "Feature",
-        geometry: pt(i.location),
-        properties: {
-          id: i.id,
-          priority: i.priority,
-          label: String(i.priority),
-          code: typeCode(i.type, i.agency),
-          pending: i.status === "pending",
-          selected: i.id === selected,
-        },
-      });
+      if (i.location && i.status === "pending" && this.pending.length < MAX_PULSES) this.pending.push({ ...i.location, priority: i.priority });
     }
-    this.set("incidents", { type: "FeatureCollection", features });
+  }
+
+  setIncidents(list: Incident[], selected: string | null): void {
+    this.pendingFrom(list);
+    this.set("incidents", incidentFeatures(list, selected));
     this.drawPulse();
   }
 
   setUnits(list: Iterable<Unit>, selected: string | null): void {
-    const features: Feature<Point>[] = [];
-    for (const u of list) {
-      if (!u.location) continue;
-      features.push({
-        type: "Feature",
-        geometry: pt(u.location),
-        properties: {
-          id: u.id,
-          status: u.status,
-          label: `${u.callsign} ${STATUS_CODE[u.status] ?? ""}`,
-          selected: u.id === selected,
-        },
-      });
-    }
-    this.set("units", { type: "FeatureCollection", features });
+    this.set("units", unitFeatures(list, selected));
   }
 
   setRoutes(routes: Iterable<{ unitId: string; geometry: LineString; preview: boolean }>): void {

@@ -7,7 +7,7 @@ import { abilities, Api, ApiError, type Abilities, type Session } from "./api";
 import { ago, append, clear, clock, h, minutes } from "./dom";
 import { LiveFeed, type LiveState } from "./live";
 import { LAYER_GROUPS, type LayerName } from "./layers";
-import type { Basemap, MapConfig, MapView } from "./map";
+import type { MapConfig, MapView } from "./map";
 import { ACTIVE, type Alert, type Change, type FeedEvent, type Incident, type LatLon, Picture, type Unit, type UnitStatus } from "./model";
 import { PRIORITY_COLOUR, PRIORITY_TEXT, STATUS_CODE, STATUS_COLOUR, STATUS_LABEL } from "./palette";
 
@@ -188,9 +188,10 @@ export class CommandCentre {
     // Close the gap between snapshot and stream: note the log position first,
     // fetch the snapshot, then stream from that position (applying is idempotent).
     performance.mark("vigil:start");
-    // Start the heavy downloads at once; the queue does not wait for them.
+    // Start the heavy download at once; the queue does not wait for it.
     const mapModule = import("./map");
-    const basemap = this.api.get<Basemap>("/map/basemap").catch((err: unknown) => err);
+    let mapLoaded = false;
+    void mapModule.then(() => (mapLoaded = true)).catch(() => undefined);
     const health = await this.api.get<{ last_seq: number }>("/health");
     const [incidents, units, catalogue, cfg] = await Promise.all([
       this.api.get<Incident[]>("/incidents?active=true"),
@@ -210,35 +211,45 @@ export class CommandCentre {
       onState: (s, seq) => this.onLiveState(s, seq),
     });
     this.live.start();
+    // The map is the slower of the two: when its code is already here, set it going
+    // first (its worker fetches and tiles the basemap while the queue is built).
+    const mapDone = mapLoaded ? this.startMap(cfg, mapModule) : null;
     this.renderNow();
     document.body.dataset.queueReady = "1";
     performance.mark("vigil:queue-ready");
     void this.loadOptional();
-    await this.startMap(cfg, mapModule, basemap);
+    await (mapDone ?? this.startMap(cfg, mapModule));
     for (const u of this.picture.units.values()) this.ensureRoute(u);
   }
 
-  private async startMap(cfg: MapConfig, mapModule: Promise<typeof import("./map")>, fetched: Promise<unknown>): Promise<void> {
+  private mapStarted: Promise<void> | null = null;
+
+  private startMap(cfg: MapConfig, mapModule: Promise<typeof import("./map")>): Promise<void> {
+    this.mapStarted ??= this.createMap(cfg, mapModule);
+    return this.mapStarted;
+  }
+
+  private async createMap(cfg: MapConfig, mapModule: Promise<typeof import("./map")>): Promise<void> {
     const holder = this.root.querySelector<HTMLElement>("#map")!;
-    let basemap: Basemap | null = null;
-    if (cfg.basemap) {
-      const got = await fetched;
-      if (got instanceof Error) this.toast(`Basemap unavailable: ${got.message}`, true);
-      else basemap = got as Basemap;
-      performance.mark("vigil:basemap");
-    }
     try {
-      // Loaded on demand: the queue is up before the map library is parsed.
+      // Loaded on demand: the queue does not wait for the map library.
       const { MapView } = await mapModule;
-      this.mapView = new MapView(holder, cfg, basemap, {
-        onIncident: (id) => void this.select(id),
-        onUnit: (id) => this.selectUnit(id, true),
-        onClick: (at) => {
-          if (!this.picking) return false;
-          this.picking(at);
-          return true;
+      // The first frame holds the live picture: no empty map, no second upload.
+      this.mapView = new MapView(
+        holder,
+        cfg,
+        { incidents: this.picture.queue(), units: this.picture.units.values(), selected: this.selected, selectedUnit: this.selectedUnit },
+        {
+          onIncident: (id) => void this.select(id),
+          onUnit: (id) => this.selectUnit(id, true),
+          onClick: (at) => {
+            if (!this.picking) return false;
+            this.picking(at);
+            return true;
+          },
         },
-      });
+      );
+      this.mapDirty.incidents = this.mapDirty.units = false;
     } catch (err) {
       append(holder, h("p", { class: "map-error", role: "alert" }, `The map cannot be drawn here (WebGL unavailable): ${String(err)}`));
       return;
@@ -284,6 +295,7 @@ export class CommandCentre {
         });
       }
     }
+    await this.mapStarted;
     await this.mapView?.ready;
     if (zones && zones.type === "FeatureCollection") this.mapView?.setZones(zones);
     this.mapDirty.devices = this.mapDirty.alerts = true;
@@ -383,20 +395,23 @@ export class CommandCentre {
       case "incident":
         this.dirtyIncidents.add(c.id);
         if (c.order) this.orderDirty = true;
-        if (c.map || c.order) this.mapDirty.incidents = true;
+        if (c.map || c.order) this.mapDirty.incidents = this.mapUrgent = true;
         break;
       case "unit": {
-        if (c.status) this.dirtyUnits.add(c.id);
+        if (c.status) {
+          this.dirtyUnits.add(c.id);
+          this.mapUrgent = true;
+        }
         this.mapDirty.units = true;
         const u = this.picture.units.get(c.id);
         if (u && c.status) this.ensureRoute(u);
         break;
       }
       case "device":
-        this.mapDirty.devices = true;
+        this.mapDirty.devices = this.mapUrgent = true;
         break;
       case "alert":
-        this.mapDirty.alerts = true;
+        this.mapDirty.alerts = this.mapUrgent = true;
         break;
       case "timeline":
         if (c.incidentId === this.timelineFor) this.appendTimeline(c.event);
@@ -424,33 +439,65 @@ export class CommandCentre {
     if (this.mapDirty.alerts) this.renderAlerts();
     this.dirtyIncidents.clear();
     this.dirtyUnits.clear();
-    this.scheduleMap();
+    const d = this.mapDirty;
+    if (d.incidents || d.units || d.devices || d.alerts) this.scheduleMap(this.mapUrgent);
+    this.mapUrgent = false;
   }
 
+  private mapUrgent = false;
+
   /**
-   * Map sources are re-tiled and redrawn on each update: coalesce updates, paced to
-   * what a frame costs on this machine (a few per second; fewer without a GPU).
+   * Map sources are re-tiled and the whole map redrawn on each update, and without a
+   * GPU a frame costs hundreds of milliseconds of the page's main thread. So map
+   * updates are paced to what a frame measurably costs: what a dispatcher acts on
+   * (new, closed, re-prioritised incidents, assignments, selection, routes) within
+   * about a fifth of a second on a fast machine; unit movement at most every two
+   * seconds, and never more than a quarter of the time drawing (the cost includes
+   * the GPU's share, which without a GPU is CPU the server and feed need too). The queue and board
+   * do not wait for any of this (see scheduleRender).
    */
-  private scheduleMap(): void {
-    if (this.mapTimer !== undefined || !this.mapView) return;
-    const wait = Math.min(2000, Math.max(150, 3 * this.mapView.frameMs));
+  private scheduleMap(urgent = true): void {
+    const m = this.mapView;
+    if (!m) return;
+    const cost = m.updateCost();
+    const gap = urgent ? Math.max(200, cost) : Math.max(2000, 4 * cost);
+    const due = Math.max(performance.now(), this.lastMapFlush + Math.min(gap, 5000));
+    if (this.mapTimer !== undefined) {
+      if (due >= this.mapDue) return;
+      window.clearTimeout(this.mapTimer);
+    }
+    this.mapDue = due;
     this.mapTimer = window.setTimeout(() => {
       this.mapTimer = undefined;
       this.flushMap();
-    }, wait);
+    }, due - performance.now());
   }
+
+  private lastMapFlush = 0;
+  private routesDrawn = "";
+  private mapDue = 0;
 
   private flushMap(): void {
     const m = this.mapView;
     if (!m) return;
+    this.lastMapFlush = performance.now();
+    if (this.mapTimer !== undefined) {
+      window.clearTimeout(this.mapTimer);
+      this.mapTimer = undefined;
+    }
     if (this.mapDirty.incidents) m.setIncidents(this.picture.queue(), this.selected);
     if (this.mapDirty.units) m.setUnits(this.picture.units.values(), this.selectedUnit);
     if (this.mapDirty.devices) m.setDevices(this.picture.devices.values());
     if (this.mapDirty.alerts) m.setAlerts(this.picture.alerts.values());
     this.mapDirty = { incidents: false, units: false, devices: false, alerts: false };
+    // Routes change rarely: re-set them only when they did (each upload is a redraw).
     const routes = [...this.routes.entries()].map(([unitId, r]) => ({ unitId, geometry: r.geometry, preview: false }));
     if (this.preview) routes.push({ ...this.preview, preview: true });
-    m.setRoutes(routes);
+    const key = routes.map((r) => `${r.unitId}:${r.preview ? "p" : ""}:${r.geometry.coordinates.length}:${r.geometry.coordinates[0]?.join(",") ?? ""}`).join("|");
+    if (key !== this.routesDrawn) {
+      this.routesDrawn = key;
+      m.setRoutes(routes);
+    }
   }
 
   /** Keep the route of each unit driving to an incident (dispatched or en route). */
