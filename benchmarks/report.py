@@ -103,6 +103,13 @@ def render() -> str:
                     g["speedup_vs_scipy_p50"] >= 5 if big else None,
                 )
             )
+            if "vigil_cpu_p99_ms" in g:
+                rows.append(
+                    _row(
+                        f"{g['name']}: same, CPU time (no waiting for a core), p50 / p99 ms",
+                        f"{g['vigil_cpu_p50_ms']:.2f} / {g['vigil_cpu_p99_ms']:.2f}",
+                    )
+                )
             rows.append(
                 _row(
                     f"{g['name']}: networkx per unit ms; build s",

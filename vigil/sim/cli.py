@@ -81,6 +81,10 @@ def run(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the summary as JSON here.")
     ] = None,
+    plot_out: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Also plot the response-interval distributions (PNG)."),
+    ] = None,
 ) -> None:
     """Run a scenario against an in-process Vigil and print the summary."""
     from vigil.sim.runner import RunOptions, SimRun  # noqa: PLC0415 - keeps --help fast
@@ -124,6 +128,11 @@ def run(
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result.summary.to_json(), indent=2) + "\n", "utf-8")
+    if plot_out is not None:
+        from vigil.sim.plot import plot_intervals  # noqa: PLC0415 - matplotlib is slow to import
+
+        plot_intervals(result.summary, plot_out, title=loaded.name)
+        typer.echo(f"plot written to {plot_out}")
 
 
 def demo(

@@ -97,6 +97,7 @@ class Summary:
     status_reports: dict[str, int]
     events_by_type: dict[str, int]
     intervals: dict[str, IntervalStats]
+    samples: dict[str, tuple[float, ...]] = field(default_factory=dict)  # seconds, for plots
     extra: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, Any] = field(default_factory=dict)
 
@@ -262,6 +263,7 @@ def summarise(
     for rec in records:
         tally.add(rec)
     opened = sum(tally.incidents_by_type.values())
+    samples = tally.intervals()
     return Summary(
         events=tally.events,
         calls=tally.calls,
@@ -276,7 +278,8 @@ def summarise(
         recommended_assignments=tally.recommended,
         status_reports=dict(sorted(tally.status_reports.items())),
         events_by_type=dict(sorted(tally.by_type.items())),
-        intervals={k: IntervalStats.of(v) for k, v in tally.intervals().items()},
+        intervals={k: IntervalStats.of(v) for k, v in samples.items()},
+        samples={k: tuple(v) for k, v in samples.items()},
         extra=dict(extra or {}),
         timing=dict(timing or {}),
     )
