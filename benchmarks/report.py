@@ -148,6 +148,15 @@ def render() -> str:
                 ),
             ],
         )
+    capacity = _load("ingest-capacity")
+    if ingest and capacity:
+        lines.insert(
+            len(lines) - 1,
+            _row(
+                f"at capacity: {capacity['runs'][0]['target_obs_per_s']:,.0f} offered, stored obs/s, lost",
+                f"{capacity['obs_per_s']:,.0f}, {capacity['lost']}",
+            ),
+        )
     rules = _load("rules")
     if rules:
         rows = [
