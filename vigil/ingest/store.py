@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +33,7 @@ import msgspec
 from vigil.core.errors import StoreError
 from vigil.ingest.model import Observation
 from vigil.ingest.parse import Rejection, RejectReason
+from vigil.store.sqlite_file import SqliteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS observations (
@@ -174,16 +173,14 @@ class ObservationStore:
         latest_flush_s: float = 1.0,
     ) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._synchronous = synchronous
-        self._cache_kib = cache_mb * 1024
+        self._db = SqliteFile(
+            path,
+            schema=SCHEMA,
+            what="observation store",
+            synchronous=synchronous,
+            cache_kib=cache_mb * 1024,
+        )
         self._latest_flush_s = latest_flush_s
-        self._lock = threading.RLock()
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
-        self._writer = self._connect()
-        self._writer.executescript(SCHEMA)
         # Latest values not yet in `latest`, and the rowid up to which they are complete.
         self._pending: dict[tuple[str, str], _LatestRow] = {}
         self._top = 0
@@ -192,7 +189,7 @@ class ObservationStore:
 
     def _recover_latest(self) -> None:
         """Bring `latest` up to the stored observations (after a crash, or a new file)."""
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             top = int(conn.execute("SELECT MAX(rowid) FROM observations").fetchone()[0] or 0)
             row = conn.execute("SELECT n FROM meta WHERE name = ?", (LATEST_WATERMARK,)).fetchone()
             # A file without a watermark was written by a version that upserted `latest`
@@ -203,54 +200,11 @@ class ObservationStore:
             conn.execute(_SET_META, (LATEST_WATERMARK, top))
         self._top = top
 
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30.0
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            conn.execute(f"PRAGMA cache_size=-{self._cache_kib}")
-        except sqlite3.Error as err:
-            raise StoreError(f"cannot open observation store {self.path}: {err}") from err
-        with self._all_lock:
-            self._all.append(conn)
-        return conn
-
-    def _reader(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-        return conn
-
     def close(self) -> None:
         """Write pending latest values, then close every connection."""
         with contextlib.suppress(StoreError):  # else replayed from observations on open
             self.flush_latest()
-        with self._all_lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._writer
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as err:
-                raise StoreError(f"observation store unavailable: {err}") from err
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as err:
-                conn.execute("ROLLBACK")
-                raise StoreError(f"observation commit failed: {err}") from err
+        self._db.close()
 
     # ------------------------------------------------------------------ write
 
@@ -281,8 +235,8 @@ class ObservationStore:
             )
         at_s = at.timestamp()
         try:
-            with self._lock:
-                with self._tx() as conn:
+            with self._db.lock:
+                with self._db.tx() as conn:
                     before = conn.total_changes
                     top = conn.execute("SELECT MAX(rowid) FROM observations").fetchone()[0] or 0
                     conn.executemany(_INSERT_OBS, rows)
@@ -361,11 +315,11 @@ class ObservationStore:
 
     def flush_latest(self) -> None:
         """Write the latest values held in memory (reads of them call this first)."""
-        with self._lock:
+        with self._db.lock:
             if not self._pending:
                 return
             try:
-                with self._tx() as conn:
+                with self._db.tx() as conn:
                     conn.executemany(_UPSERT_LATEST, self._pending.values())
                     conn.execute(_SET_META, (LATEST_WATERMARK, self._top))
             except sqlite3.Error as err:
@@ -396,22 +350,22 @@ class ObservationStore:
 
     def stats(self) -> IngestStats:
         """Return the stored count and the per-reason counts of everything not stored."""
-        rows = self._reader().execute("SELECT name, n FROM counters").fetchall()
+        rows = self._db.reader().execute("SELECT name, n FROM counters").fetchall()
         counts = {str(k): int(v) for k, v in rows}
         stored = counts.pop(STORED, 0)
         return IngestStats(stored=stored, by_reason=dict(sorted(counts.items())))
 
     def count(self) -> int:
         """Return how many observations are stored."""
-        return int(self._reader().execute("SELECT COUNT(*) FROM observations").fetchone()[0])
+        return int(self._db.reader().execute("SELECT COUNT(*) FROM observations").fetchone()[0])
 
     def ids(self) -> list[str]:
         """Return every stored observation id (tests and audits)."""
-        return [str(r[0]) for r in self._reader().execute("SELECT id FROM observations")]
+        return [str(r[0]) for r in self._db.reader().execute("SELECT id FROM observations")]
 
     def dead_letters(self, *, reason: str | None = None, limit: int = 100) -> list[DeadLetter]:
         """Return dead letters, newest first, optionally of one reason."""
-        rows = self._reader().execute(
+        rows = self._db.reader().execute(
             "SELECT seq, at, source, topic, reason, field, detail, device_id, raw "
             "FROM dead_letters WHERE (? IS NULL OR reason = ?) ORDER BY seq DESC LIMIT ?",
             (reason, reason, limit),
@@ -434,7 +388,7 @@ class ObservationStore:
     def latest(self, device_id: str | None = None) -> list[LatestValue]:
         """Return the newest value of each stream (of one device, or of all)."""
         self.flush_latest()
-        rows = self._reader().execute(
+        rows = self._db.reader().execute(
             "SELECT device_id, stream, value, unit, observed_at, received_at, attrs FROM latest "
             "WHERE (? IS NULL OR device_id = ?) ORDER BY device_id, stream",
             (device_id, device_id),
@@ -455,7 +409,7 @@ class ObservationStore:
     def last_seen(self) -> dict[str, datetime]:
         """Return when each device last had a reading accepted."""
         self.flush_latest()
-        rows = self._reader().execute(
+        rows = self._db.reader().execute(
             "SELECT device_id, MAX(received_at) FROM latest GROUP BY device_id"
         )
         return {str(d): _ts(float(t)) for d, t in rows}
@@ -464,7 +418,7 @@ class ObservationStore:
 
     def offline_devices(self) -> dict[str, datetime | None]:
         """Return devices currently marked offline and when they were last seen."""
-        rows = self._reader().execute(
+        rows = self._db.reader().execute(
             "SELECT device_id, last_seen FROM device_state WHERE online = 0"
         )
         return {str(d): None if t is None else _ts(float(t)) for d, t in rows}
@@ -473,7 +427,7 @@ class ObservationStore:
         self, states: Sequence[tuple[str, bool, datetime, datetime | None]]
     ) -> None:
         """Record (device_id, online, since, last_seen) rows after their events were logged."""
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO device_state VALUES (?,?,?,?)",
                 [

@@ -1,8 +1,6 @@
 """SQLite adapter: the embedded default store (WAL, synchronous=FULL).
 
-One writer at a time (SQLite's own rule), guarded by a lock so threads queue
-instead of failing with "database is locked"; readers use their own
-thread-local connections and never block the writer (WAL).
+Connections, locking and error conversion live in `sqlite_file.SqliteFile`.
 
 Every append is one transaction holding the events, their hash-chain links,
 the projection rows they changed and any personal data they carry: it is all
@@ -12,19 +10,18 @@ there after a crash, or none of it is.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from vigil.core.errors import ConflictError, StoreError
+from vigil.core.errors import ConflictError
 from vigil.core.events import Pending, Recorded, decode_event, encode_event
 from vigil.store.chain import GENESIS, link
 from vigil.store.records import AuditEntry, ChainBreak, PersonalData, UserRecord
+from vigil.store.sqlite_file import SqliteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -114,68 +111,11 @@ class SqliteStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._write_lock = threading.Lock()
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
-        self._writer = self._connect()
-        self._writer.executescript(SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30.0
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            # FULL: a commit is fsynced before it returns, so an acknowledged
-            # write survives kill -9 and power loss.
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.Error as err:
-            raise StoreError(f"cannot open store {self.path}: {err}") from err
-        with self._all_lock:
-            self._all.append(conn)
-        return conn
-
-    def _reader(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-        return conn
+        self._db = SqliteFile(path, schema=SCHEMA, what="store")
 
     def close(self) -> None:
         """Close every connection."""
-        with self._all_lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._write_lock:
-            conn = self._writer
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as err:
-                raise StoreError(f"store unavailable: {err}") from err
-            try:
-                yield conn
-            except sqlite3.IntegrityError as err:
-                conn.execute("ROLLBACK")
-                raise ConflictError(f"store refused the write: {err}") from err
-            except sqlite3.Error as err:
-                conn.execute("ROLLBACK")
-                raise StoreError(f"store write failed: {err}") from err
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as err:
-                conn.execute("ROLLBACK")
-                raise StoreError(f"commit failed: {err}") from err
+        self._db.close()
 
     # ----------------------------------------------------------------- events
 
@@ -192,7 +132,7 @@ class SqliteStore:
         the returned list holds only the events recorded by this call.
         """
         recorded: list[Recorded] = []
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             seq, prev = self._head(conn, "events")
             for p in batch:
                 if conn.execute("SELECT 1 FROM events WHERE id = ?", (p.id,)).fetchone():
@@ -240,12 +180,12 @@ class SqliteStore:
 
     def has_event(self, event_id: str) -> bool:
         """Return whether an event id is already in the log."""
-        row = self._reader().execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone()
+        row = self._db.reader().execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone()
         return row is not None
 
     def events_with_prefix(self, prefix: str) -> list[Recorded]:
         """Return the events whose id starts with `prefix` (one command's output)."""
-        rows = self._reader().execute(
+        rows = self._db.reader().execute(
             "SELECT * FROM events WHERE id >= ? AND id < ? ORDER BY seq",
             (prefix, prefix + "\uffff"),
         )
@@ -258,12 +198,12 @@ class SqliteStore:
         if limit is not None:
             sql += " LIMIT ?"
             params = (after_seq, limit)
-        for row in self._reader().execute(sql, params):
+        for row in self._db.reader().execute(sql, params):
             yield self._decode(row)
 
     def stream(self, stream: str) -> list[Recorded]:
         """Return a stream's events and those related to it, in order (a timeline)."""
-        rows = self._reader().execute(
+        rows = self._db.reader().execute(
             "SELECT * FROM events WHERE stream = ? UNION "
             "SELECT e.* FROM event_refs r JOIN events e ON e.seq = r.seq WHERE r.stream = ? "
             "ORDER BY seq",
@@ -273,12 +213,14 @@ class SqliteStore:
 
     def events_caused_by(self, cause: str) -> list[Recorded]:
         """Return events whose cause is `cause`."""
-        rows = self._reader().execute("SELECT * FROM events WHERE cause = ? ORDER BY seq", (cause,))
+        rows = self._db.reader().execute(
+            "SELECT * FROM events WHERE cause = ? ORDER BY seq", (cause,)
+        )
         return [self._decode(r) for r in rows]
 
     def last_seq(self) -> int:
         """Return the sequence number of the newest event (0 when empty)."""
-        row = self._reader().execute("SELECT MAX(seq) FROM events").fetchone()
+        row = self._db.reader().execute("SELECT MAX(seq) FROM events").fetchone()
         return int(row[0] or 0)
 
     @staticmethod
@@ -299,7 +241,7 @@ class SqliteStore:
 
     def projection_rows(self) -> tuple[int, list[tuple[str, str, bytes]]]:
         """Return the persisted projection and the log seq it reflects."""
-        conn = self._reader()
+        conn = self._db.reader()
         row = conn.execute("SELECT value FROM meta WHERE key = 'projection_seq'").fetchone()
         seq = int(row[0]) if row else 0
         rows = conn.execute("SELECT kind, id, body FROM projection ORDER BY kind, id").fetchall()
@@ -307,7 +249,7 @@ class SqliteStore:
 
     def replace_projection(self, rows: Iterable[tuple[str, str, bytes]], seq: int) -> None:
         """Replace every projection row at once (used by `vigil store rebuild`)."""
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             conn.execute("DELETE FROM projection")
             conn.executemany("INSERT INTO projection VALUES (?,?,?)", rows)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('projection_seq', ?)", (str(seq),))
@@ -317,7 +259,7 @@ class SqliteStore:
     def personal(self, call_id: str) -> PersonalData | None:
         """Return a call's personal data, if still held."""
         row = (
-            self._reader()
+            self._db.reader()
             .execute("SELECT * FROM personal_data WHERE call_id = ?", (call_id,))
             .fetchone()
         )
@@ -333,7 +275,7 @@ class SqliteStore:
 
     def purge_personal(self, now: datetime) -> list[str]:
         """Delete personal data whose retention ended; return the call ids purged."""
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             ids = [
                 str(r[0])
                 for r in conn.execute(
@@ -349,7 +291,7 @@ class SqliteStore:
         self, *, at: datetime, actor: str, action: str, subject: str, purpose: str, detail: str
     ) -> AuditEntry:
         """Append one audit entry to its hash chain."""
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             seq, prev = self._head(conn, "audit")
             seq += 1
             draft = AuditEntry(
@@ -376,7 +318,7 @@ class SqliteStore:
     ) -> list[AuditEntry]:
         """Return audit entries, newest first, optionally filtered."""
         sql = "SELECT * FROM audit WHERE (? IS NULL OR subject = ?) AND (? IS NULL OR actor = ?)"
-        rows = self._reader().execute(
+        rows = self._db.reader().execute(
             sql + " ORDER BY seq DESC LIMIT ?", (subject, subject, actor, actor, limit)
         )
         return [
@@ -417,7 +359,7 @@ class SqliteStore:
         expires_at: datetime | None,
     ) -> None:
         """Store the hash of an API token."""
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             conn.execute(
                 "INSERT INTO tokens VALUES (?,?,?,?,?)",
                 (
@@ -431,22 +373,24 @@ class SqliteStore:
 
     def revoke_tokens(self, user: str) -> int:
         """Delete every token of a user; return how many."""
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             return conn.execute("DELETE FROM tokens WHERE user = ?", (user,)).rowcount
 
     def user(self, name: str) -> UserRecord | None:
         """Return a user by name."""
-        row = self._reader().execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
+        row = self._db.reader().execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
         return self._user(row) if row else None
 
     def users(self) -> list[UserRecord]:
         """Return every user."""
-        return [self._user(r) for r in self._reader().execute("SELECT * FROM users ORDER BY name")]
+        return [
+            self._user(r) for r in self._db.reader().execute("SELECT * FROM users ORDER BY name")
+        ]
 
     def user_for_token(self, token_hash: str, now: datetime) -> UserRecord | None:
         """Return the active user owning an unexpired token."""
         row = (
-            self._reader()
+            self._db.reader()
             .execute(
                 "SELECT u.* FROM tokens t JOIN users u ON u.name = t.user "
                 "WHERE t.hash = ? AND u.active = 1 AND (t.expires_at IS NULL OR t.expires_at > ?)",
@@ -468,7 +412,7 @@ class SqliteStore:
 
     def _append_with(self, pending: Pending, sql: str, params: tuple[object, ...]) -> Recorded:
         """Append one event and run one more statement in the same transaction."""
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             seq, prev = self._head(conn, "events")
             conn.execute(sql, params)
             rec = self._write_event(conn, pending, seq + 1, prev)
@@ -502,7 +446,7 @@ class SqliteStore:
 
     def verify(self) -> list[ChainBreak]:
         """Recompute both hash chains; return the first break of each (empty = intact)."""
-        conn = self._reader()
+        conn = self._db.reader()
         found = [
             self._verify_chain(
                 conn,
