@@ -28,7 +28,7 @@ from typing import Annotated
 import msgspec
 
 from vigil.ingest.model import Device, Observation
-from vigil.ingest.streams import IDENTITY_ATTRS, StreamSpec, spec_for
+from vigil.ingest.streams import DESCRIPTIVE_ATTRS, StreamSpec, spec_for
 from vigil.ingest.units import UNITS, UnitMismatch, convert
 
 
@@ -613,11 +613,12 @@ class Parser:
                 RejectReason.BAD_ATTRS, where, f"at most {self.limits.max_attrs} attributes"
             )
         for k, v in attrs.items():
-            if k.lower() in IDENTITY_ATTRS:
+            if k not in DESCRIPTIVE_ATTRS:
                 raise Reject(
                     RejectReason.IDENTITY_ATTR,
                     f"{where}.{k}",
-                    f"attribute {k!r} would identify a person or vehicle; Vigil records places",
+                    f"attribute {k!r} is not a descriptive attribute of a place "
+                    f"(allowed: {', '.join(sorted(DESCRIPTIVE_ATTRS))}); Vigil records places",
                 )
             if len(k) > 64 or (isinstance(v, str) and len(v) > self.limits.max_attr_chars):
                 raise Reject(RejectReason.BAD_ATTRS, f"{where}.{k}", "attribute too long")

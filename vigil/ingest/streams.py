@@ -21,8 +21,9 @@
 |                   |             |            | attrs category, sub_category |
 
 Camera and microphone analytics describe *places*: counts, classes, behaviours
-and levels. Attributes that would identify a person or vehicle (faces, plates,
-track ids, names, phone or radio identifiers) are refused on the way in.
+and levels. Attributes are an allowlist, not a denylist: a reading may carry
+only the descriptive attributes named in `DESCRIPTIVE_ATTRS`, so nothing that
+could identify someone gets in under a new name.
 """
 
 from __future__ import annotations
@@ -84,32 +85,17 @@ STREAMS: dict[DeviceKind, dict[str, StreamSpec]] = {
 ALERT = StreamSpec(unit="level", low=0.0, high=4.0)
 COMMON: dict[str, StreamSpec] = {"alert": ALERT}
 
-# Attribute names refused everywhere: Vigil records events about places, never identities.
-IDENTITY_ATTRS = frozenset(
+# The only attribute names a reading may carry, on any stream: each describes
+# what was sensed at a place, never who. Vigil records events about places.
+DESCRIPTIVE_ATTRS = frozenset(
     {
-        "face",
-        "face_id",
-        "faceprint",
-        "embedding",
-        "person_id",
-        "identity",
-        "name",
-        "plate",
-        "licence_plate",
-        "license_plate",
-        "number_plate",
-        "anpr",
-        "lpr",
-        "track_id",
-        "reid",
-        "phone",
-        "msisdn",
-        "imsi",
-        "imei",
-        "mac",
-        "mac_address",
-        "bluetooth_id",
-        "wifi_mac",
+        "class",  # what a classifier heard or saw: impulse, person, vehicle, ...
+        "kind",  # a behaviour: loitering, running, fall, crowd_forming
+        "confidence",  # the classifier's confidence, 0..1
+        "category",  # NGSI-LD Alert category
+        "sub_category",  # NGSI-LD Alert subCategory
+        "indoor",  # whether the sensor is indoors
+        "quality",  # the device's own data-quality flag
     }
 )
 

@@ -11,7 +11,7 @@ from vigil.ingest.model import DeviceKind
 
 CSV = """device_id,stream,ts,value,unit,seq,attrs
 g-1,level,2026-06-01T07:00:00Z,310,cm,1,
-g-1,level,2026-06-01T07:01:00Z,3.3,,2,"{""note"": ""rising""}"
+g-1,level,2026-06-01T07:01:00Z,3.3,,2,"{""quality"": ""rising""}"
 g-1,level,2026-06-01T07:01:00Z,3.3,,2,
 g-1,level,2026-06-01T07:02:00Z,deep,,3,
 s-1,alarm,2026-06-01T07:02:00Z,true,,1,
