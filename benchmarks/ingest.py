@@ -38,6 +38,8 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
+from vigil.ingest.mqtt import close_client
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "ingest.json"
 SITE = "bench"
@@ -146,8 +148,7 @@ def publish(args: argparse.Namespace) -> None:
     while time.monotonic() < deadline and acked[0] * per_msg < sent_obs:
         time.sleep(0.05)
     wall = time.monotonic() - t0
-    client.disconnect()
-    client.loop_stop()
+    close_client(client)
     print(
         json.dumps(
             {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,14 @@ def shared_file(relative: str) -> Path:
     if not path.is_file():
         pytest.skip(f"real test data {relative} not found under {SHARED_DATA} (../shared absent)")
     return path
+
+
+def free_port() -> int:
+    """Return a free TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def user_name(role: Role) -> str:

@@ -6,7 +6,6 @@ Used by the end-to-end tests and by ``benchmarks/ui_live.py``.
 from __future__ import annotations
 
 import random
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from tests.conftest import free_port
 from vigil.api.http import create_api
 from vigil.app import App, build
 from vigil.audit.roles import Role
@@ -56,14 +56,6 @@ FLEET: list[tuple[str, str, str, str]] = [
     ("P3", "patrol", "Kamppi", "Patrol 3"),
     ("S1", "supervisor_car", "Pasila", "Sergeant 1"),
 ]
-
-
-def free_port() -> int:
-    """Return a free TCP port on the loopback interface."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 _NETWORK: dict[str, RoadNetwork] = {}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,21 +15,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import free_port
+
 VIGIL = [sys.executable, "-m", "vigil"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Server:
     """A `vigil serve` subprocess on a free port."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.proc = subprocess.Popen(
             [
                 *VIGIL,

@@ -22,11 +22,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.conftest import free_port
 from vigil.app import App, build
 from vigil.config import load_settings
 from vigil.core.geometry import LatLon
 from vigil.core.ids import new_id
 from vigil.ingest.model import DeviceKind
+from vigil.ingest.mqtt import close_client
 from vigil.ingest.registry import make_device
 
 pytestmark = pytest.mark.integration
@@ -40,13 +42,6 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
@@ -106,8 +101,7 @@ def _drop_session(port: int, client_id: str) -> None:
         c.connect("127.0.0.1", port)
         c.loop_start()
         time.sleep(0.2)
-        c.disconnect()
-        c.loop_stop()
+        close_client(c)
     except OSError:
         pass
 
@@ -162,8 +156,7 @@ def test_publish_is_stored_and_bad_input_dead_lettered(tmp_path: Path) -> None:
         assert (bad.raw, bad.topic, bad.source) == (b"{garbage", topic, "mqtt")
     finally:
         if pub is not None:
-            pub.disconnect()
-            pub.loop_stop()
+            close_client(pub)
         app.close()
         _drop_session(1883, sub_id)
         _drop_session(1883, pub_id)
@@ -173,7 +166,7 @@ class Broker:
     """A private mosquitto with persistence, restartable on the same port."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.conf = workdir / "mosquitto.conf"
         (workdir / "db").mkdir()
         self.conf.write_text(
@@ -256,6 +249,5 @@ def test_broker_restart_mid_stream_stores_every_message_exactly_once(
         assert set(app.ingest.stats().by_reason) <= {"duplicate"}
     finally:
         if pub is not None:
-            pub.disconnect()
-            pub.loop_stop()
+            close_client(pub)
         app.close()

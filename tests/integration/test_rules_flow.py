@@ -31,6 +31,7 @@ from vigil.core.ids import new_id
 from vigil.incidents.events import CallReceived, IncidentNoteAdded, IncidentOpened
 from vigil.incidents.model import Incident
 from vigil.ingest.model import DeviceKind
+from vigil.ingest.mqtt import close_client
 from vigil.ingest.registry import make_device
 from vigil.rules.events import RuleFired
 from vigil.rules.notify import Delivery, Outbox
@@ -195,20 +196,13 @@ def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def _close(client: mqtt.Client) -> None:
-    """Disconnect, stop the loop thread and close paho's wake-up socket pair now."""
-    client.disconnect()
-    client.loop_stop()
-    client.reinitialise()
-
-
 def _drop_session(client_id: str) -> None:
     """Discard the ingest client's persistent session so the broker stops queueing for it."""
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
     c.connect("127.0.0.1", 1883)
     c.loop_start()
     time.sleep(0.2)
-    _close(c)
+    close_client(c)
 
 
 def _mqtt_round_trip(tmp_path: Path) -> Incident:
@@ -245,7 +239,7 @@ def _mqtt_round_trip(tmp_path: Path) -> Incident:
         _wait(lambda: bool(app.cad.incidents()), 10, "the smoke rule to open an incident")
         (inc,) = app.cad.incidents()
     finally:
-        _close(pub)
+        close_client(pub)
         app.close()
         _drop_session(client_id)
     return inc
@@ -283,6 +277,6 @@ def test_mqtt_notify_publishes_qos1() -> None:
         assert box.drain(5)
     finally:
         box.close()
-        _close(sub)
+        close_client(sub)
     assert got == [b'{"rule": "x"}']
     assert box.stats.sent == 1

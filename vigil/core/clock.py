@@ -53,17 +53,28 @@ class ManualClock:
 
 
 class ScaledClock:
-    """Simulated time running `speed` times faster than the wall clock."""
+    """Simulated time running `speed` times faster than the wall clock.
 
-    def __init__(self, start: datetime, speed: float) -> None:
+    With ``held=True`` the clock stays at `start` until `go()`: setting up a run
+    (logins, units, devices) takes wall time that must not eat simulated time.
+    """
+
+    def __init__(self, start: datetime, speed: float, *, held: bool = False) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self._start = start
         self._speed = speed
-        self._t0 = time.monotonic()
+        self._t0: float | None = None if held else time.monotonic()
+
+    def go(self) -> None:
+        """Let simulated time run from now on (no effect once running)."""
+        if self._t0 is None:
+            self._t0 = time.monotonic()
 
     def now(self) -> datetime:
         """Return simulated time."""
+        if self._t0 is None:
+            return self._start
         return self._start + timedelta(seconds=(time.monotonic() - self._t0) * self._speed)
 
 

@@ -408,18 +408,8 @@ class Parser:
         attrs = w.attrs
         if attrs and not self._attrs_ok(attrs, spec):
             return None
-        return Observation(
-            id=f"{device_id}:{stream}:{seq}",
-            device_id=device_id,
-            kind=device.kind,
-            stream=stream,
-            value=value,
-            unit=unit,
-            observed_at=ts,
-            received_at=now,
-            location=device.location,
-            zone=device.zone,
-            attrs=attrs,
+        return _observation(
+            device, stream, f"{device_id}:{stream}:{seq}", value, unit, ts, now, attrs
         )
 
     def _admit(
@@ -520,19 +510,8 @@ class Parser:
         attrs = w.attrs
         if attrs:
             self._check_attrs(attrs, spec.attr_values, prefix)
-        return Observation(
-            id=f"{device_id}:{stream}:{source_tag}{key}",
-            device_id=device_id,
-            kind=device.kind,
-            stream=stream,
-            value=value,
-            unit=unit,
-            observed_at=observed_at,
-            received_at=now,
-            location=device.location,
-            zone=device.zone,
-            attrs=attrs,
-        )
+        ident = f"{device_id}:{stream}:{source_tag}{key}"
+        return _observation(device, stream, ident, value, unit, observed_at, now, attrs)
 
     @staticmethod
     def _key(w: WireObservation, prefix: str) -> str:
@@ -698,3 +677,29 @@ def _device_of(raw: bytes) -> str | None:
         return _DECODE_DEVICE.decode(raw).device_id
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
+
+
+def _observation(  # noqa: PLR0917 - a positional constructor on the hot path
+    device: Device,
+    stream: str,
+    ident: str,
+    value: float,
+    unit: str,
+    observed_at: datetime,
+    received_at: datetime,
+    attrs: dict[str, AttrValue],
+) -> Observation:
+    """Build an accepted observation of a device's stream (its place comes from the device)."""
+    return Observation(
+        id=ident,
+        device_id=device.id,
+        kind=device.kind,
+        stream=stream,
+        value=value,
+        unit=unit,
+        observed_at=observed_at,
+        received_at=received_at,
+        location=device.location,
+        zone=device.zone,
+        attrs=attrs,
+    )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -267,8 +267,3 @@ class DeviceRegistry:
             self._users.add(name, Role.DEVICE, None, actor=actor)
         self._store.revoke_tokens(name)
         return self._users.issue_token(name, label=f"device {device_id}", actor=actor, ttl=None)
-
-
-def register_file(registry: DeviceRegistry, path: Path, *, actor: str) -> Sequence[Device]:
-    """Register the devices of a YAML file; return those that changed."""
-    return registry.register(load_devices_file(path), actor=actor)

@@ -199,17 +199,6 @@ class RulesEngine:
                 return False  # touched, not changed
             return self._swap(texts, hashes)
 
-    def reload(self) -> bool:
-        """Reload the rule files now, changed or not; return whether it succeeded."""
-        with self._reload_lock:
-            self._signature = self._signatures()
-            try:
-                texts = read_rule_files(self._paths)
-            except RuleFileError as err:
-                self._fail(err)
-                return False
-            return self._swap(texts, {source: _hash(text) for source, text in texts})
-
     def _swap(self, texts: list[tuple[str, str]], hashes: dict[str, str]) -> bool:
         try:
             rules = compile_texts(texts, self._catalogue)

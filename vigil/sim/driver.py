@@ -25,6 +25,7 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from vigil.ingest.mqtt import close_client
 from vigil.sim.demand import PlannedCall
 from vigil.sim.devices import Reading
 from vigil.sim.engine import Choice, IncidentView, PlatformError, UnitView
@@ -95,8 +96,7 @@ class HttpPlatform:
 
     def close(self) -> None:
         """Disconnect from the broker and the API."""
-        self._mqtt.disconnect()
-        self._mqtt.loop_stop()
+        close_client(self._mqtt)
         self._http.close()
 
     # ------------------------------------------------------------ HTTP

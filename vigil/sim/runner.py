@@ -31,7 +31,7 @@ from vigil.api.http import create_api
 from vigil.app import App, build
 from vigil.audit.roles import Role
 from vigil.config import Settings, load_settings
-from vigil.core.clock import Clock, ManualClock
+from vigil.core.clock import Clock, ManualClock, ScaledClock
 from vigil.core.errors import ConfigError, GeoError, VigilError
 from vigil.core.geometry import LatLon, haversine_m
 from vigil.sim.demand import LocationPool, plan_calls
@@ -71,37 +71,11 @@ class VirtualPacer:
         return None if self._stop.is_set() else t_s
 
 
-class HeldScaledClock:
-    """Simulated time `speed` times faster than the wall clock, held at `start` until `go()`.
-
-    Setting up a run (logins, units, devices) takes wall time; holding the clock
-    keeps that out of the simulated day, and keeps the log's times monotonic.
-    """
-
-    def __init__(self, start: datetime, speed: float) -> None:
-        if speed <= 0:
-            raise ValueError("speed must be positive")
-        self._start = start
-        self._speed = speed
-        self._t0: float | None = None
-
-    def go(self) -> None:
-        """Let simulated time run from now on."""
-        if self._t0 is None:
-            self._t0 = time.monotonic()
-
-    def now(self) -> datetime:
-        """Return simulated time."""
-        if self._t0 is None:
-            return self._start
-        return self._start + timedelta(seconds=(time.monotonic() - self._t0) * self._speed)
-
-
 class ScaledPacer:
     """Sleeps until a scaled clock reaches each event's time (``--speed N``)."""
 
     def __init__(
-        self, clock: HeldScaledClock, start: datetime, speed: float, stop: threading.Event
+        self, clock: ScaledClock, start: datetime, speed: float, stop: threading.Event
     ) -> None:
         self._clock = clock
         self._start = start
@@ -306,7 +280,7 @@ class SimRun:
         clock: Clock = (
             ManualClock(start)
             if self.options.speed is None
-            else HeldScaledClock(start, self.options.speed)
+            else ScaledClock(start, self.options.speed, held=True)
         )
         stage("starting the platform")
         self.stack = Stack.start(settings, clock=clock, network=network, port=self.options.port)
@@ -451,7 +425,7 @@ class SimRun:
                 on_ready(self)
             clock = stack.app.clock
             pacer: VirtualPacer | ScaledPacer
-            if isinstance(clock, HeldScaledClock):
+            if isinstance(clock, ScaledClock):
                 speed = self.options.speed or 1.0
                 pacer = ScaledPacer(clock, self.scenario.start, speed, self.stop_event)
             elif isinstance(clock, ManualClock):

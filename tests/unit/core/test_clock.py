@@ -30,3 +30,14 @@ def test_utc() -> None:
     assert SystemClock().now().tzinfo is UTC
     with pytest.raises(ValueError, match="timezone"):
         utc(datetime(2026, 1, 1))
+
+
+def test_held_scaled_clock_waits_for_go() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    c = ScaledClock(start, speed=1000, held=True)
+    assert c.now() == start
+    c.go()
+    first = c.now()
+    assert first >= start
+    c.go()  # a second go() does not restart the clock
+    assert c.now() >= first
