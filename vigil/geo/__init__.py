@@ -37,7 +37,7 @@ Public API (all re-exported here)::
         -> list[Station]   # Station(id, name, kind, location (on road), mapped_at,
                            #         snap_distance_m)
 
-The CLI is ``vigil.geo.cli.app`` (``build``, ``route``, ``geocode``).
+The CLI is ``vigil.cli.geo.app`` (``build``, ``route``, ``geocode``).
 """
 
 from vigil.geo.geocode import GeocodeMatch, Geocoder, ReverseMatch, is_ambiguous

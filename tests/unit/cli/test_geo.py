@@ -5,7 +5,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from vigil.geo.cli import app
+from vigil.cli.geo import app
 from vigil.geo.network import RoadNetwork
 
 runner = CliRunner()

@@ -11,13 +11,13 @@ import typer
 from vigil.app import App, build
 from vigil.audit.roles import Role
 from vigil.cad.service import all_rows, load_state, rebuild_state
+from vigil.cli.geo import app as geo_cli
+from vigil.cli.ingest import app as ingest_cli
+from vigil.cli.rules import app as rules_cli
+from vigil.cli.sim import app as sim_cli
+from vigil.cli.sim import demo as demo_command
 from vigil.config import Settings, load_settings
 from vigil.core.errors import VigilError
-from vigil.geo.cli import app as geo_cli
-from vigil.ingest.cli import app as ingest_cli
-from vigil.rules.cli import app as rules_cli
-from vigil.sim.cli import app as sim_cli
-from vigil.sim.cli import demo as demo_command
 
 cli = typer.Typer(
     help="Vigil: open, accountable public-safety platform.",
