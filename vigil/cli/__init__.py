@@ -12,6 +12,7 @@ from vigil.app import App, build
 from vigil.audit.roles import Role
 from vigil.cad.service import all_rows, load_state, rebuild_state
 from vigil.cli.geo import app as geo_cli
+from vigil.cli.history import app as history_cli
 from vigil.cli.ingest import app as ingest_cli
 from vigil.cli.rules import app as rules_cli
 from vigil.cli.sim import app as sim_cli
@@ -34,6 +35,7 @@ cli.add_typer(audit_cli, name="audit")
 cli.add_typer(config_cli, name="config")
 # Domain command groups plug in here.
 cli.add_typer(geo_cli, name="geo", help="Road network: build, route, geocode.")
+cli.add_typer(history_cli, name="history", help="Historical CAD records: import, show.")
 cli.add_typer(ingest_cli, name="ingest", help="Device ingest: stats, devices, CSV replay.")
 cli.add_typer(rules_cli, name="rules", help="Rules: check files, list loaded rules.")
 cli.add_typer(sim_cli, name="sim", help="City simulator: run and check scenarios.")
