@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from vigil.audit.access import PersonalDataAccess
 from vigil.auth.users import Users
+from vigil.bus import Bus
 from vigil.bus.memory import MemoryBus
 from vigil.cad.service import AddressResolver, Cad, Located
 from vigil.config import Settings
@@ -18,6 +19,7 @@ from vigil.geo import Geocoder, RoadNetwork, is_ambiguous
 from vigil.incidents.catalogue import load_catalogue
 from vigil.ingest.service import Ingest
 from vigil.rules.engine import RulesEngine, create_engine
+from vigil.store.ports import Store
 from vigil.store.sqlite import SqliteStore
 
 
@@ -27,8 +29,8 @@ class App:
 
     settings: Settings
     clock: Clock
-    store: SqliteStore
-    bus: MemoryBus
+    store: Store
+    bus: Bus
     cad: Cad
     users: Users
     access: PersonalDataAccess

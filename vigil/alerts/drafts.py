@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from vigil.core.events import Event, Recorded, register
-from vigil.store.sqlite import SqliteStore
+from vigil.store.ports import EventLog
 
 DRAFTS_STREAM = "alerts/drafts"
 
@@ -54,6 +54,6 @@ class AlertDrafted(Event, frozen=True, kw_only=True, tag="alert.drafted"):
         return tuple(refs)
 
 
-def list_drafts(store: SqliteStore) -> list[Recorded]:
+def list_drafts(store: EventLog) -> list[Recorded]:
     """Return every recorded draft alert, oldest first."""
     return [r for r in store.stream(DRAFTS_STREAM) if isinstance(r.event, AlertDrafted)]

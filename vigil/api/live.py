@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 import msgspec
 
 from vigil.audit.roles import Role
-from vigil.bus.memory import Bus
+from vigil.bus import Bus
 from vigil.core.events import Recorded
-from vigil.store.sqlite import SqliteStore
+from vigil.store.ports import EventLog
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class LiveFeed:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: EventLog,
         bus: Bus,
         *,
         ring_size: int = 50_000,

@@ -10,7 +10,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vigil.core.errors import VigilError
+from vigil.core.errors import (
+    AuthError,
+    ConfigError,
+    ConflictError,
+    ForbiddenError,
+    GeoError,
+    IngestError,
+    NoRouteError,
+    NotFoundError,
+    StoreError,
+    TransitionError,
+    ValidationError,
+    VigilError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +46,31 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+# Domain error -> (HTTP status, problem title); the most specific class wins (MRO order).
+STATUS: dict[type[VigilError], tuple[int, str]] = {
+    VigilError: (500, "Internal error"),
+    ConfigError: (400, "Invalid configuration"),
+    ValidationError: (422, "Invalid input"),
+    NotFoundError: (404, "Not found"),
+    ConflictError: (409, "Conflict"),
+    TransitionError: (409, "Illegal transition"),
+    AuthError: (401, "Unauthorised"),
+    ForbiddenError: (403, "Forbidden"),
+    StoreError: (503, "Store unavailable"),
+    IngestError: (422, "Rejected observation"),
+    GeoError: (422, "Unusable location"),
+    NoRouteError: (422, "No route"),
+}
+
+
+def status_of(err: VigilError) -> tuple[int, str]:
+    """Return the HTTP status and problem title of a domain error."""
+    for cls in type(err).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return STATUS[VigilError]
+
+
 def _slug(name: str) -> str:
     return "".join(f"-{c.lower()}" if c.isupper() else c for c in name).lstrip("-")
 
@@ -42,9 +80,10 @@ def install(api: FastAPI) -> None:
 
     @api.exception_handler(VigilError)
     async def vigil_error(request: Request, err: VigilError) -> JSONResponse:
+        status, title = status_of(err)
         return problem(
-            err.status,
-            err.title,
+            status,
+            title,
             str(err),
             kind=_slug(type(err).__name__.removesuffix("Error") or "error"),
             instance=request.url.path,

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from vigil.core.clock import Clock
 from vigil.core.errors import NotFoundError, ValidationError
+from vigil.store.ports import AuditTrail, PersonalDataStore
 from vigil.store.records import AuditEntry, PersonalData
-from vigil.store.sqlite import SqliteStore
 
 MIN_PURPOSE_CHARS = 5
+
+
+class AccessStore(PersonalDataStore, AuditTrail, Protocol):
+    """What audited access needs: the personal data, and the trail of who read it."""
 
 
 class PersonalDataAccess:
     """The only way to read caller identity; it writes the audit trail first."""
 
-    def __init__(self, store: SqliteStore, clock: Clock) -> None:
+    def __init__(self, store: AccessStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
 

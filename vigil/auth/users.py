@@ -10,6 +10,7 @@ import hashlib
 import re
 import secrets
 from datetime import timedelta
+from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -20,11 +21,15 @@ from vigil.core.clock import Clock
 from vigil.core.errors import AuthError, ValidationError
 from vigil.core.events import Pending
 from vigil.core.ids import new_event_id
+from vigil.store.ports import Accounts, EventLog
 from vigil.store.records import UserRecord
-from vigil.store.sqlite import SqliteStore
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 TOKEN_PREFIX = "vgl_"  # noqa: S105 - a public marker, not a secret
+
+
+class UserStore(Accounts, EventLog, Protocol):
+    """What logins need: accounts, and the log their administration is recorded in."""
 
 
 def hash_token(token: str) -> str:
@@ -35,7 +40,7 @@ def hash_token(token: str) -> str:
 class Users:
     """Create users, issue tokens, authenticate requests."""
 
-    def __init__(self, store: SqliteStore, clock: Clock, *, token_ttl: timedelta) -> None:
+    def __init__(self, store: UserStore, clock: Clock, *, token_ttl: timedelta) -> None:
         self._store = store
         self._clock = clock
         self._ttl = token_ttl

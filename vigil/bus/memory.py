@@ -9,25 +9,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
+from vigil.bus import Handler
 from vigil.core.events import Event, Recorded
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Recorded], None]
-
-
-class Bus(Protocol):
-    """Publish recorded events; subscribe by event class (or to everything)."""
-
-    def publish(self, records: Sequence[Recorded]) -> None:
-        """Deliver committed events to subscribers."""
-        ...
-
-    def subscribe(self, kind: type[Event] | None, handler: Handler) -> Callable[[], None]:
-        """Register a handler for one event class (None = all); return an unsubscribe."""
-        ...
 
 
 class MemoryBus:

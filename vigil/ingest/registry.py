@@ -26,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from vigil.audit.roles import Role
-from vigil.auth.users import Users
-from vigil.bus.memory import Bus
+from vigil.auth.users import Users, UserStore
+from vigil.bus import Bus
 from vigil.core.clock import Clock
 from vigil.core.errors import ConfigError, NotFoundError, ValidationError
 from vigil.core.events import Pending
@@ -36,7 +36,6 @@ from vigil.ingest.events import DeviceRegistered
 from vigil.ingest.model import Device, DeviceKind
 from vigil.ingest.streams import COMMON, default_streams
 from vigil.ingest.units import is_canonical
-from vigil.store.sqlite import SqliteStore
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,55}$")
 STREAM = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -186,7 +185,7 @@ def user_name(device_id: str) -> str:
 class DeviceRegistry:
     """Registered devices; `devices` is the live id -> Device mapping the parser reads."""
 
-    def __init__(self, store: SqliteStore, bus: Bus, users: Users, clock: Clock) -> None:
+    def __init__(self, store: UserStore, bus: Bus, users: Users, clock: Clock) -> None:
         self._store = store
         self._bus = bus
         self._users = users

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vigil.auth.users import Users
-from vigil.bus.memory import Bus
+from vigil.auth.users import Users, UserStore
+from vigil.bus import Bus
 from vigil.core.clock import Clock
 from vigil.core.ticker import Ticker
 from vigil.ingest.monitor import DeviceMonitor, DeviceState
@@ -18,7 +18,6 @@ from vigil.ingest.pipeline import CommitResult, IngestPipeline, ObservationHandl
 from vigil.ingest.registry import DeviceRegistry, load_devices_file
 from vigil.ingest.settings import IngestSettings
 from vigil.ingest.store import IngestStats, LatestValue, ObservationStore
-from vigil.store.sqlite import SqliteStore
 
 OBSERVATIONS_FILE = "observations.sqlite3"
 
@@ -39,7 +38,7 @@ class Ingest:
         settings: IngestSettings,
         *,
         data_dir: Path,
-        store: SqliteStore,
+        store: UserStore,
         bus: Bus,
         users: Users,
         clock: Clock,

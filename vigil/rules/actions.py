@@ -17,7 +17,7 @@ from typing import Protocol
 import msgspec
 
 from vigil.alerts.drafts import AlertDrafted
-from vigil.bus.memory import Bus
+from vigil.bus import Bus
 from vigil.cad.service import Cad
 from vigil.core.clock import Clock
 from vigil.core.errors import VigilError
@@ -40,7 +40,7 @@ from vigil.rules.rule import (
     RaisePriority,
     duration_text,
 )
-from vigil.store.sqlite import SqliteStore
+from vigil.store.ports import EventLog
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class ActionRunner:
         *,
         cad: Cad,
         dispatch: Recommender,
-        store: SqliteStore,
+        store: EventLog,
         bus: Bus,
         clock: Clock,
         outbox: Outbox,

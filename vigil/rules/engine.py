@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from vigil.bus.memory import Bus
+from vigil.bus import Bus
 from vigil.cad.service import Cad
 from vigil.core.clock import Clock
 from vigil.core.events import Recorded
@@ -43,7 +43,7 @@ from vigil.rules.load import (
 from vigil.rules.notify import Outbox
 from vigil.rules.rule import RuleSet
 from vigil.rules.settings import RulesSettings
-from vigil.store.sqlite import SqliteStore
+from vigil.store.ports import EventLog
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +252,7 @@ class RulesEngine:
         """Return the background ticker that keeps the rules fresh."""
         return Ticker("rules-reload", interval_s, self.tick)
 
-    def restore(self, store: SqliteStore) -> int:
+    def restore(self, store: EventLog) -> int:
         """Restore per-key cooldowns and open incidents from earlier `rule.fired` events."""
         restored = 0
         with self._lock:
@@ -304,7 +304,7 @@ def create_engine(
     settings: RulesSettings,
     cad: Cad,
     dispatch: Recommender,
-    store: SqliteStore,
+    store: EventLog,
     bus: Bus,
     clock: Clock,
 ) -> RulesEngine:

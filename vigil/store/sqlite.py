@@ -20,6 +20,7 @@ import msgspec
 from vigil.core.errors import ConflictError
 from vigil.core.events import Pending, Recorded, decode_event, encode_event
 from vigil.store.chain import GENESIS, link
+from vigil.store.ports import ProjectionRow
 from vigil.store.records import AuditEntry, ChainBreak, PersonalData, UserRecord
 from vigil.store.sqlite_file import SqliteFile
 
@@ -76,6 +77,7 @@ CREATE TABLE IF NOT EXISTS users (
     created_at TEXT NOT NULL,
     active INTEGER NOT NULL DEFAULT 1
 );
+CREATE TABLE IF NOT EXISTS cursors (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
     hash TEXT PRIMARY KEY,
     user TEXT NOT NULL REFERENCES users(name),
@@ -84,8 +86,6 @@ CREATE TABLE IF NOT EXISTS tokens (
     expires_at TEXT
 );
 """
-
-ProjectionRow = tuple[str, str, bytes | None]  # kind, id, body (None deletes)
 
 
 def _event_hash(prev: str, seq: int, fields: tuple[str | bytes | None, ...]) -> str:
@@ -107,7 +107,7 @@ def _raw(data: object) -> bytes:
 
 
 class SqliteStore:
-    """The event log, projections, personal data, audit log and users in one SQLite file."""
+    """The SQLite adapter of every store port (`vigil.store.ports.Store`), in one file."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -253,6 +253,26 @@ class SqliteStore:
             conn.execute("DELETE FROM projection")
             conn.executemany("INSERT INTO projection VALUES (?,?,?)", rows)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('projection_seq', ?)", (str(seq),))
+
+    # ---------------------------------------------------------------- cursors
+
+    def cursor(self, consumer: str) -> int | None:
+        """Return the last seq a consumer finished, or None if it never ran."""
+        row = (
+            self._db.reader()
+            .execute("SELECT seq FROM cursors WHERE consumer = ?", (consumer,))
+            .fetchone()
+        )
+        return None if row is None else int(row[0])
+
+    def save_cursor(self, consumer: str, seq: int) -> None:
+        """Record that a consumer finished every event up to `seq` (never moves back)."""
+        with self._db.tx() as conn:
+            conn.execute(
+                "INSERT INTO cursors VALUES (?, ?) ON CONFLICT(consumer) "
+                "DO UPDATE SET seq = MAX(seq, excluded.seq)",
+                (consumer, seq),
+            )
 
     # ---------------------------------------------------------- personal data
 

@@ -26,7 +26,7 @@ def test_tokens_are_stored_hashed(app: App) -> None:
     app.users.add("bo", Role.ANALYST, None, actor="t")
     token = app.users.issue_token("bo", label="cli", actor="t", ttl=None)
     assert token.startswith("vgl_")
-    raw = app.store.path.read_bytes()
+    raw = (app.settings.data_dir / "vigil.sqlite3").read_bytes()
     assert token.encode() not in raw
     assert app.store.user_for_token(hash_token(token), app.clock.now()) is not None
 

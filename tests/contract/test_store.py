@@ -1,0 +1,224 @@
+"""The store contract: every adapter of `vigil.store.ports.Store` behaves like this."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from itertools import pairwise
+
+import pytest
+
+from tests.conftest import T0
+from tests.contract.conftest import StoreFactory
+from vigil.auth.events import UserAdded
+from vigil.core.errors import ConflictError
+from vigil.core.events import Pending
+from vigil.core.geometry import LatLon
+from vigil.incidents.events import IncidentNoteAdded, IncidentOpened
+from vigil.incidents.model import Agency
+from vigil.store.ports import Store
+from vigil.store.records import PersonalData, UserRecord
+
+
+def _opened(n: int, *, prefix: str = "EV") -> Pending:
+    return Pending(
+        id=f"{prefix}-{n}",
+        at=T0,
+        actor="tester",
+        cause=None,
+        event=IncidentOpened(
+            incident_id=f"INC-{n}",
+            type="medical",
+            priority=2,
+            agency=Agency.EMS,
+            location=LatLon(60.17, 24.94),
+            address=None,
+            description=f"incident {n}",
+        ),
+    )
+
+
+def _note(ident: str, incident: str, cause: str | None = None) -> Pending:
+    return Pending(
+        id=ident,
+        at=T0,
+        actor="t",
+        cause=cause,
+        event=IncidentNoteAdded(incident_id=incident, text="hello"),
+    )
+
+
+# ------------------------------------------------------------------ event log
+
+
+def test_events_read_back_in_log_order_chained(store: Store) -> None:
+    recorded = store.append([_opened(n) for n in range(1, 4)])
+    assert [r.seq for r in recorded] == [1, 2, 3]
+    recs = list(store.read())
+    assert recs == recorded
+    assert all(b.prev_hash == a.hash for a, b in pairwise(recs))
+    assert [r.seq for r in store.read(after_seq=1, limit=1)] == [2]
+    assert store.last_seq() == 3
+    assert store.verify() == []
+
+
+def test_a_resent_event_id_is_acknowledged_and_not_applied_twice(store: Store) -> None:
+    store.append([_opened(1), _opened(2)])
+    again = store.append([_opened(2), _opened(3)])
+    assert [r.id for r in again] == ["EV-3"]
+    assert [r.id for r in store.read()] == ["EV-1", "EV-2", "EV-3"]
+    assert store.has_event("EV-2")
+    assert not store.has_event("EV-9")
+
+
+def test_a_failing_append_writes_nothing_at_all(store: Store) -> None:
+    store.append([_opened(1)])
+    with pytest.raises(ConflictError):
+        _fail_mid_append(store)
+    assert store.last_seq() == 1
+    assert not store.has_event("EV-2")
+    assert store.personal("C2") is None
+    assert store.projection_rows() == (0, [])
+    assert store.verify() == []
+
+
+def _fail_mid_append(store: Store) -> None:
+    # A projection row with a NULL kind is refused by every adapter mid-transaction.
+    store.append(
+        [_opened(2)],
+        projection=[("incident", "INC-2", b"{}"), (None, "x", b"{}")],  # type: ignore[list-item] # deliberately invalid
+        personal=[
+            PersonalData(
+                call_id="C2",
+                caller_name="N",
+                caller_phone=None,
+                stored_at=T0,
+                expires_at=T0 + timedelta(days=1),
+            )
+        ],
+    )
+
+
+def test_one_commands_events_are_found_by_their_id_prefix(store: Store) -> None:
+    store.append([_opened(1, prefix="CMD-A/0"), _opened(2, prefix="CMD-B/0")])
+    assert [r.id for r in store.events_with_prefix("CMD-A/")] == ["CMD-A/0-1"]
+    assert store.events_with_prefix("CMD-C/") == []
+
+
+def test_a_timeline_holds_the_stream_and_related_events(store: Store) -> None:
+    store.append([_opened(1), _opened(2), _note("EV-n", "INC-1", cause="EV-1")])
+    assert [r.id for r in store.stream("incident/INC-1")] == ["EV-1", "EV-n"]
+    assert [r.id for r in store.events_caused_by("EV-1")] == ["EV-n"]
+    assert store.stream("incident/INC-9") == []
+
+
+def test_events_survive_a_restart(open_store: StoreFactory) -> None:
+    first = open_store()
+    recorded = first.append([_opened(1), _opened(2)])
+    first.close()
+    again = open_store()
+    assert list(again.read()) == recorded
+    assert again.append([_opened(3)])[0].prev_hash == recorded[-1].hash
+
+
+# ---------------------------------------------------------------- projections
+
+
+def test_projection_rows_are_written_with_their_events(store: Store) -> None:
+    store.append([_opened(1)], projection=[("incident", "INC-1", b'{"a":1}')])
+    store.append([_opened(2)], projection=[("incident", "INC-2", b'{"a":2}')])
+    store.append([_note("EV-n", "INC-1")], projection=[("incident", "INC-1", None)])
+    assert store.projection_rows() == (3, [("incident", "INC-2", b'{"a":2}')])
+    store.replace_projection([("unit", "U1", b"{}")], seq=7)
+    assert store.projection_rows() == (7, [("unit", "U1", b"{}")])
+
+
+# -------------------------------------------------------------- personal data
+
+
+def test_personal_data_is_held_until_its_retention_ends(store: Store) -> None:
+    store.append(
+        [_opened(1)],
+        personal=[
+            PersonalData(
+                call_id="C1",
+                caller_name="N",
+                caller_phone="1",
+                stored_at=T0,
+                expires_at=T0 + timedelta(days=1),
+            )
+        ],
+    )
+    held = store.personal("C1")
+    assert held is not None and held.caller_name == "N"
+    assert store.purge_personal(T0) == []
+    assert store.purge_personal(T0 + timedelta(days=2)) == ["C1"]
+    assert store.personal("C1") is None
+
+
+# ---------------------------------------------------------------- audit trail
+
+
+def test_audit_entries_chain_and_filter(store: Store) -> None:
+    a = store.append_audit(
+        at=T0, actor="a", action="read_caller", subject="call/1", purpose="callback", detail=""
+    )
+    b = store.append_audit(
+        at=T0, actor="b", action="read_caller", subject="call/2", purpose="review", detail=""
+    )
+    assert (a.seq, b.seq) == (1, 2)
+    assert b.prev_hash == a.hash
+    assert store.audit_entries() == [b, a]
+    assert store.audit_entries(actor="a") == [a]
+    assert store.audit_entries(subject="call/2") == [b]
+    assert store.audit_entries(limit=1) == [b]
+    assert store.verify() == []
+
+
+# ------------------------------------------------------------------- accounts
+
+
+def _user(name: str) -> tuple[UserRecord, Pending]:
+    user = UserRecord(name=name, role="analyst", password_hash="!", created_at=T0)
+    event = Pending(
+        id=f"EV-{name}", at=T0, actor="t", cause=None, event=UserAdded(name=name, role="analyst")
+    )
+    return user, event
+
+
+def test_a_login_is_stored_with_its_event_and_only_once(store: Store) -> None:
+    store.add_user(*_user("bo"))
+    assert store.user("bo") == _user("bo")[0]
+    assert [r.id for r in store.read()] == ["EV-bo"]
+    with pytest.raises(ConflictError):
+        store.add_user(_user("bo")[0], _user("bo2")[1])
+    assert store.last_seq() == 1
+    assert [u.name for u in store.users()] == ["bo"]
+
+
+def test_tokens_find_their_active_login_until_they_expire_or_are_revoked(store: Store) -> None:
+    store.add_user(*_user("bo"))
+    store.add_token(token_hash="h1", user="bo", label="cli", created_at=T0, expires_at=None)
+    store.add_token(
+        token_hash="h2", user="bo", label="s", created_at=T0, expires_at=T0 + timedelta(hours=1)
+    )
+    found = store.user_for_token("h1", T0)
+    assert found is not None and found.name == "bo"
+    assert store.user_for_token("h2", T0 + timedelta(hours=2)) is None
+    assert store.user_for_token("nope", T0) is None
+    assert store.revoke_tokens("bo") == 2
+    assert store.user_for_token("h1", T0) is None
+
+
+# -------------------------------------------------------------------- cursors
+
+
+def test_a_consumer_cursor_is_durable_and_never_moves_back(open_store: StoreFactory) -> None:
+    store = open_store()
+    assert store.cursor("rules") is None
+    store.save_cursor("rules", 5)
+    store.save_cursor("rules", 3)  # a late, redelivered batch finishing
+    store.save_cursor("live", 1)
+    store.close()
+    again = open_store()
+    assert again.cursor("rules") == 5
+    assert again.cursor("live") == 1

