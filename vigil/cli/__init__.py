@@ -11,6 +11,7 @@ import typer
 from vigil.app import App, build
 from vigil.audit.roles import Role
 from vigil.cad.service import all_rows, load_state, rebuild_state
+from vigil.cli.api import app as api_cli
 from vigil.cli.geo import app as geo_cli
 from vigil.cli.history import app as history_cli
 from vigil.cli.ingest import app as ingest_cli
@@ -34,6 +35,7 @@ cli.add_typer(store_cli, name="store")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(config_cli, name="config")
 # Domain command groups plug in here.
+cli.add_typer(api_cli, name="api", help="The HTTP API's OpenAPI document (offline).")
 cli.add_typer(geo_cli, name="geo", help="Road network: build, route, geocode.")
 cli.add_typer(history_cli, name="history", help="Historical CAD records: import, show.")
 cli.add_typer(ingest_cli, name="ingest", help="Device ingest: stats, devices, CSV replay.")

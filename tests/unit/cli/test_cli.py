@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -49,3 +50,14 @@ def test_verify_rebuild_and_purge_on_an_empty_store(tmp_path: Path) -> None:
     assert "rebuilt from 0 events" in rebuild.output
     purge = runner.invoke(cli, ["audit", "purge", "--data-dir", d])
     assert "purged personal data of 0 calls" in purge.output
+
+
+def test_api_openapi_writes_the_document_the_server_serves(tmp_path: Path) -> None:
+    out = tmp_path / "openapi.json"
+    done = runner.invoke(cli, ["api", "openapi", "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    doc = json.loads(out.read_text("utf-8"))
+    assert doc["info"]["title"] == "Vigil"
+    assert "/api/v1/incidents/{incident_id}" in doc["paths"]
+    incident = doc["components"]["schemas"]["IncidentOut"]["properties"]
+    assert {"id", "status", "priority", "opened_at"} <= set(incident)

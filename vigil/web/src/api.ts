@@ -1,20 +1,14 @@
 // The HTTP API client: bearer token, JSON, RFC 9457 problem details as errors.
 
+import type { Role } from "./types";
+
+export type { Role } from "./types";
+
 export interface Session {
   token: string;
   name: string;
   role: Role;
 }
-
-export type Role =
-  | "call_taker"
-  | "dispatcher"
-  | "supervisor"
-  | "analyst"
-  | "auditor"
-  | "field_unit"
-  | "admin"
-  | "device";
 
 export class ApiError extends Error {
   constructor(

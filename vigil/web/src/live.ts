@@ -5,13 +5,15 @@
 // is managed here: on any error it is closed and reopened with ?after=<last seq>
 // after a short backoff, and the server replays what was missed.
 
-import type { FeedEvent } from "./model";
+import type { FeedEvent } from "./types";
 
 export type LiveState = "connecting" | "live" | "reconnecting" | "stopped";
 
 export interface LiveOptions {
   token: string;
   after: number;
+  /** Event types beyond the core ones (panels name what they need). */
+  types?: readonly string[];
   onEvent: (ev: FeedEvent) => void;
   onState: (state: LiveState, lastSeq: number) => void;
 }
@@ -90,7 +92,7 @@ export class LiveFeed {
       this.received += 1;
       this.opts.onEvent(ev);
     };
-    for (const t of TYPES) es.addEventListener(t, handle as EventListener);
+    for (const t of new Set([...TYPES, ...(this.opts.types ?? [])])) es.addEventListener(t, handle as EventListener);
     es.onmessage = handle; // frames of types this build does not name
     es.onerror = () => {
       if (this.es !== es) return;

@@ -4,7 +4,8 @@ import "./style.css";
 
 import { Api, ApiError, type Session } from "./api";
 import { clear, h } from "./dom";
-import { CommandCentre } from "./ui";
+import { CommandCentre } from "./centre/shell";
+import type { TokenOut } from "./types";
 
 const KEY = "vigil.session";
 const root = document.getElementById("root")!;
@@ -52,7 +53,7 @@ function login(message = ""): void {
     e.preventDefault();
     void (async () => {
       try {
-        const s = await new Api().request<Session>("POST", "/auth/login", { username: user.value, password: pass.value });
+        const s = await new Api().request<TokenOut>("POST", "/auth/login", { username: user.value, password: pass.value });
         sessionStorage.setItem(KEY, JSON.stringify({ token: s.token, name: s.name, role: s.role }));
         await start({ token: s.token, name: s.name, role: s.role });
       } catch (err) {

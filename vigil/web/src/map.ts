@@ -10,18 +10,26 @@ import workerUrl from "maplibre-gl/dist/maplibre-gl-worker.mjs?url";
 import "maplibre-gl/dist/maplibre-gl.css";
 import type { Feature, FeatureCollection, Geometry, LineString, Point } from "geojson";
 
-import type { Alert, Device, Incident, LatLon, Unit } from "./model";
+import type { Incident, LatLon, MapConfig, Unit } from "./types";
 import { LAYER_GROUPS, type LayerName } from "./layers";
 import { PRIORITY_COLOUR, PRIORITY_TEXT, STATUS_CODE, STATUS_COLOUR, typeCode } from "./palette";
 
 maplibregl.setWorkerUrl(workerUrl);
 
-export interface MapConfig {
-  tile_url: string | null;
-  basemap: boolean;
-  bbox: number[] | null;
-  center: number[] | null;
-  attribution?: string;
+export type { MapConfig } from "./types";
+
+/** A device as the map draws it (a point; cameras get their own symbol). */
+export interface DevicePoint {
+  id: string;
+  kind: string;
+  location: LatLon | null;
+  online: boolean;
+}
+
+/** An area drawn on the map (an alert's polygon or circle). */
+export interface MapArea {
+  id: string;
+  area: Geometry | null;
 }
 
 /** What the map starts with, so its first frame already holds the live picture. */
@@ -717,7 +725,7 @@ export class MapView {
     this.set("routes", { type: "FeatureCollection", features });
   }
 
-  setDevices(list: Iterable<Device>): void {
+  setDevices(list: Iterable<DevicePoint>): void {
     const features: Feature<Point>[] = [];
     for (const d of list) {
       if (!d.location) continue;
@@ -734,7 +742,7 @@ export class MapView {
     this.set("zones", fc);
   }
 
-  setAlerts(list: Iterable<Alert>): void {
+  setAlerts(list: Iterable<MapArea>): void {
     const features: Feature<Geometry>[] = [];
     for (const a of list) {
       if (a.area) features.push({ type: "Feature", geometry: a.area, properties: { id: a.id } });

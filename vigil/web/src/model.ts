@@ -1,84 +1,11 @@
-// The live picture: incidents, units, devices and alerts, kept current by applying
-// feed events. Applying is idempotent and ordered by each record's time, so events
-// that the snapshot already reflects change nothing.
+// The live picture of incidents and units, kept current by applying feed events.
+// Applying is idempotent and ordered by each record's time, so events that the
+// snapshot already reflects change nothing. Panels that keep other records
+// (devices, alerts, ...) hold them themselves and see every event too.
 
-import type { Geometry } from "geojson";
+import type { FeedEvent, Incident, IncidentStatus, LatLon, Unit, UnitStatus } from "./types";
 
-export interface LatLon {
-  lat: number;
-  lon: number;
-}
-
-export type IncidentStatus = "pending" | "dispatched" | "on_scene" | "closed" | "cancelled";
-export type UnitStatus =
-  | "available"
-  | "dispatched"
-  | "en_route"
-  | "on_scene"
-  | "transporting"
-  | "at_hospital"
-  | "out_of_service";
-
-export interface Incident {
-  id: string;
-  type: string;
-  priority: number;
-  status: IncidentStatus;
-  agency: string;
-  location: LatLon | null;
-  address: string | null;
-  description: string;
-  opened_at: string;
-  updated_at: string;
-  closed_at: string | null;
-  disposition: string | null;
-  call_ids: string[];
-  unit_ids: string[];
-  units_ever: string[];
-  caused_by_rule: string | null;
-}
-
-export interface Unit {
-  id: string;
-  callsign: string;
-  agency: string;
-  type: string;
-  capabilities: string[];
-  station: string | null;
-  status: UnitStatus;
-  incident_id: string | null;
-  location: LatLon | null;
-  location_at: string | null;
-  updated_at: string;
-}
-
-export interface Device {
-  id: string;
-  kind: string;
-  location: LatLon | null;
-  label: string;
-  zone: string | null;
-  online: boolean;
-}
-
-export interface Alert {
-  id: string;
-  headline: string;
-  status: string;
-  area: Geometry | null;
-}
-
-/** A frame from the live feed. */
-export interface FeedEvent {
-  seq: number;
-  id: string;
-  type: string;
-  stream: string;
-  at: string;
-  actor: string;
-  cause: string | null;
-  data: Record<string, unknown>;
-}
+export type { FeedEvent, Incident, IncidentStatus, LatLon, Unit, UnitStatus } from "./types";
 
 export const ACTIVE: ReadonlySet<IncidentStatus> = new Set(["pending", "dispatched", "on_scene"]);
 
@@ -103,15 +30,11 @@ export function micros(iso: string): number {
 export type Change =
   | { kind: "incident"; id: string; order: boolean; map: boolean }
   | { kind: "unit"; id: string; moved: boolean; status: boolean }
-  | { kind: "device"; id: string }
-  | { kind: "alert"; id: string }
   | { kind: "timeline"; incidentId: string; event: FeedEvent };
 
 export class Picture {
   incidents = new Map<string, Incident>();
   units = new Map<string, Unit>();
-  devices = new Map<string, Device>();
-  alerts = new Map<string, Alert>();
   lastSeq = 0;
 
   loadIncidents(list: Incident[]): void {
@@ -141,19 +64,6 @@ export class Picture {
       const c = this.applyUnit(ev, id);
       if (c) changes.push(...c);
       if (typeof d.incident_id === "string") changes.push({ kind: "timeline", incidentId: d.incident_id, event: ev });
-    } else if (domain === "device") {
-      this.applyDevice(ev);
-      changes.push({ kind: "device", id: String(d.device_id) });
-    } else if (domain === "alert") {
-      const id = String(d.alert_id ?? d.id ?? ev.stream);
-      const prev = this.alerts.get(id);
-      this.alerts.set(id, {
-        id,
-        headline: String(d.headline ?? prev?.headline ?? ev.type),
-        status: ev.type.split(".")[1] ?? "",
-        area: (d.area as Geometry | undefined) ?? prev?.area ?? null,
-      });
-      changes.push({ kind: "alert", id });
     } else if (domain === "rule") {
       const id = typeof d.incident_id === "string" ? d.incident_id : null;
       if (id) changes.push({ kind: "timeline", incidentId: id, event: ev });
@@ -173,7 +83,7 @@ export class Picture {
         type: String(d.type),
         priority: Number(d.priority),
         status: "pending",
-        agency: String(d.agency),
+        agency: d.agency as Incident["agency"],
         location: (d.location as LatLon | null) ?? null,
         address: (d.address as string | null) ?? null,
         description: String(d.description ?? ""),
@@ -242,7 +152,7 @@ export class Picture {
       this.units.set(id, {
         id,
         callsign: String(d.callsign),
-        agency: String(d.agency),
+        agency: d.agency as Unit["agency"],
         type: String(d.type),
         capabilities: (d.capabilities as string[]) ?? [],
         station: (d.station as string | null) ?? null,
@@ -301,26 +211,6 @@ export class Picture {
     this.units.set(id, next);
     out.push({ kind: "unit", id, moved, status });
     return out;
-  }
-
-  private applyDevice(ev: FeedEvent): void {
-    const d = ev.data;
-    const id = String(d.device_id);
-    const cur = this.devices.get(id);
-    if (ev.type === "device.registered") {
-      this.devices.set(id, {
-        id,
-        kind: String(d.kind),
-        location: (d.location as LatLon | null) ?? null,
-        label: String(d.label ?? ""),
-        zone: (d.zone as string | null) ?? null,
-        online: cur?.online ?? true,
-      });
-    } else if (cur && ev.type === "device.offline") {
-      this.devices.set(id, { ...cur, online: false });
-    } else if (cur && ev.type === "device.online") {
-      this.devices.set(id, { ...cur, online: true });
-    }
   }
 
   /** Active incidents, most urgent first, then oldest first. */

@@ -1,0 +1,126 @@
+// The incident queue (left column): most urgent first, J/K to move, live.
+
+import { append, ago, clear, clock, h } from "../dom";
+import { ACTIVE, type Change } from "../model";
+import type { Incident } from "../types";
+import type { Centre } from "./context";
+import { priorityBadge } from "./widgets";
+
+export class Queue {
+  readonly element: HTMLElement;
+  readonly list: HTMLOListElement;
+  private readonly count: HTMLElement;
+  private rows = new Map<string, HTMLLIElement>();
+  private dirty = new Set<string>();
+  private orderDirty = true;
+  mapDirty = true;
+
+  constructor(
+    private readonly c: Centre,
+    private readonly now: () => number,
+  ) {
+    this.count = h("span", { class: "count", "data-testid": "queue-count" }, "0");
+    this.list = h("ol", { id: "queue-list", role: "listbox", "aria-label": "Incident queue", tabindex: 0 });
+    this.list.addEventListener("click", (e) => {
+      const li = (e.target as HTMLElement).closest<HTMLLIElement>("li[data-id]");
+      if (li) void c.select(li.dataset.id!);
+    });
+    this.element = h(
+      "section",
+      { id: "queue", "aria-label": "Incident queue" },
+      h("h2", {}, "Queue ", this.count, h("span", { class: "hint" }, "J/K to move")),
+      this.list,
+    );
+  }
+
+  note(ch: Change): void {
+    if (ch.kind !== "incident") return;
+    this.dirty.add(ch.id);
+    if (ch.order) this.orderDirty = true;
+    if (ch.map || ch.order) this.mapDirty = true;
+  }
+
+  /** Redraw dirty rows (all of them, in order, when the order may have changed). */
+  render(): void {
+    const now = this.now();
+    const list = this.list;
+    if (this.orderDirty) {
+      const ordered = this.c.picture.queue();
+      const keep = new Set(ordered.map((i) => i.id));
+      for (const [id, row] of this.rows) {
+        if (!keep.has(id)) {
+          row.remove();
+          this.rows.delete(id);
+        }
+      }
+      let prev: Element | null = null;
+      for (const inc of ordered) {
+        let row = this.rows.get(inc.id);
+        if (!row) {
+          row = this.makeRow(inc, now);
+          this.rows.set(inc.id, row);
+        } else if (this.dirty.has(inc.id)) {
+          this.fillRow(row, inc, now);
+        }
+        const want: Element | null = prev ? prev.nextElementSibling : list.firstElementChild;
+        if (want !== row) list.insertBefore(row, want);
+        prev = row;
+      }
+      this.orderDirty = false;
+    } else {
+      for (const id of this.dirty) {
+        const inc = this.c.picture.incidents.get(id);
+        const row = this.rows.get(id);
+        if (inc && row && ACTIVE.has(inc.status)) this.fillRow(row, inc, now);
+      }
+    }
+    this.dirty.clear();
+    this.count.textContent = String(this.rows.size);
+    this.markSelected();
+  }
+
+  private makeRow(inc: Incident, now: number): HTMLLIElement {
+    const row = h("li", { role: "option", id: `q-${inc.id}`, tabindex: -1 });
+    row.dataset.id = inc.id;
+    this.fillRow(row, inc, now);
+    return row;
+  }
+
+  private fillRow(row: HTMLLIElement, inc: Incident, now: number): void {
+    clear(row);
+    row.className = `qrow p${inc.priority} s-${inc.status}`;
+    row.dataset.status = inc.status;
+    row.dataset.priority = String(inc.priority);
+    const label = this.c.catalogue().incident_types[inc.type]?.label ?? inc.type;
+    const opened = Date.parse(inc.opened_at);
+    const timer = h("span", { class: "timer", title: `received ${clock(inc.opened_at)}` }, ago(opened, now));
+    timer.dataset.from = String(opened);
+    append(
+      row,
+      priorityBadge(inc.priority),
+      h("span", { class: "what" }, h("strong", {}, label), h("span", { class: "addr" }, inc.address ?? (inc.location ? `${inc.location.lat.toFixed(4)}, ${inc.location.lon.toFixed(4)}` : "no location"))),
+      h("span", { class: "desc" }, inc.description),
+      h("span", { class: `istatus is-${inc.status}` }, inc.status === "pending" ? "UNASSIGNED" : inc.status.replace("_", " ")),
+      h("span", { class: "units" }, inc.unit_ids.length ? inc.unit_ids.join(" ") : "—"),
+      timer,
+    );
+  }
+
+  markSelected(): void {
+    for (const el of this.list.querySelectorAll("[aria-selected=true]")) el.setAttribute("aria-selected", "false");
+    const id = this.c.selection.incident;
+    const row = id ? this.rows.get(id) : undefined;
+    row?.setAttribute("aria-selected", "true");
+    if (row) this.list.setAttribute("aria-activedescendant", row.id);
+  }
+
+  move(step: number): void {
+    const order = [...this.list.children] as HTMLLIElement[];
+    if (!order.length) return;
+    const sel = this.c.selection.incident;
+    const at = sel ? order.findIndex((r) => r.dataset.id === sel) : -1;
+    const next = order[Math.min(order.length - 1, Math.max(0, at + step))];
+    void this.c.select(next.dataset.id!);
+    next.scrollIntoView({ block: "nearest" });
+  }
+}
