@@ -1,0 +1,1 @@
+"""Evidence, not claims: response KPIs with uncertainty, evaluations, claims, forecasts, reports."""
