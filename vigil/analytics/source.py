@@ -9,13 +9,14 @@ the same shape (and, on request, to Parquet for other tools).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import duckdb
+import numpy as np
 
 from vigil.core.events import Recorded
 from vigil.incidents.events import CallReceived, IncidentClosed, IncidentOpened
@@ -237,3 +238,25 @@ class LiveLogSource:
             return int(row[0]) if row else 0
         finally:
             con.close()
+
+
+def load_columns(
+    con: duckdb.DuckDBPyConnection, columns: Mapping[str, Any], name: str = "responses"
+) -> int:
+    """Create table `name` from column arrays (datetime64 taken as UTC); absent columns NULL."""
+    import pandas as pd  # noqa: PLC0415 - only bulk loads pay for pandas
+
+    frame = pd.DataFrame(
+        {
+            k: pd.to_datetime(v, utc=True) if np.asarray(v).dtype.kind == "M" else v
+            for k, v in columns.items()
+        }
+    )
+    con.register("_load", frame)
+    select = ", ".join(
+        f"CAST(_load.{n} AS {t}) AS {n}" if n in columns else f"CAST(NULL AS {t}) AS {n}"
+        for n, t in RESPONSE_COLUMNS
+    )
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {select} FROM _load")  # noqa: S608 - names are ours
+    con.unregister("_load")
+    return len(frame)
