@@ -20,6 +20,7 @@ from vigil.api.http import create_api
 from vigil.app import App, build
 from vigil.audit.roles import Role
 from vigil.config import load_settings
+from vigil.core.clock import Clock
 from vigil.core.geometry import LatLon
 from vigil.geo.network import RoadNetwork, load_network
 from vigil.geo.settings import GeoSettings
@@ -81,6 +82,7 @@ class LiveServer:
 
     data_dir: Path
     network: RoadNetwork = field(default_factory=helsinki)
+    clock: Clock | None = None  # None: the wall clock
     app: App = field(init=False)
     port: int = field(init=False)
     tokens: dict[Role, str] = field(default_factory=dict)
@@ -88,7 +90,9 @@ class LiveServer:
     _thread: threading.Thread = field(init=False)
 
     def __post_init__(self) -> None:
-        self.app = build(load_settings(data_dir=self.data_dir), network=self.network)
+        self.app = build(
+            load_settings(data_dir=self.data_dir), network=self.network, clock=self.clock
+        )
         self.port = free_port()
         self.api = create_api(self.app)
         config = uvicorn.Config(

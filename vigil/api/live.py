@@ -35,6 +35,7 @@ import threading
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import msgspec
 
@@ -97,6 +98,11 @@ def encode_frame(rec: Recorded) -> Frame:
 HEARTBEAT = b": keep-alive\n\n"
 
 
+def clock_frame(now: datetime) -> bytes:
+    """Return the frame telling browsers the server's time (the one clock; maybe simulated)."""
+    return b"event: clock\ndata: " + _encoder.encode({"now": now}) + b"\n\n"
+
+
 class Overflowed(Exception):  # noqa: N818 - a signal to the stream, not an error report
     """The subscriber fell too far behind and was disconnected."""
 
@@ -141,12 +147,16 @@ class LiveFeed:
         queue_size: int = 20_000,
         heartbeat_s: float = 15.0,
         gap_wait_s: float = 0.25,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
         self._ring: deque[Frame] = deque(maxlen=ring_size)
         self._queue_size = queue_size
         self.heartbeat_s = heartbeat_s
+        # With a clock, each stream opens with the server's time and repeats it at
+        # least every heartbeat (in place of the keep-alive), busy or idle.
+        self._clock = clock
         self._gap_wait_s = gap_wait_s
         self._subs: set[Subscriber] = set()
         self._early: list[tuple[int, Frame]] = []  # frames ahead of a hole, by seq
@@ -289,6 +299,8 @@ class LiveFeed:
         upto = self.head  # frames above this reach the queue
         try:
             yield b"retry: 1000\n\n"
+            if self._clock is not None:
+                yield clock_frame(self._clock())
             backlog = self._backlog_from_ring(after)
             if backlog is None:
                 self.store_reads += 1
@@ -302,16 +314,27 @@ class LiveFeed:
         finally:
             self._subs.discard(sub)
 
+    def _beat(self) -> bytes:
+        return HEARTBEAT if self._clock is None else clock_frame(self._clock())
+
     async def _live(self, sub: Subscriber, upto: int) -> AsyncGenerator[bytes, None]:
+        loop = asyncio.get_running_loop()
+        beat_at = loop.time() + self.heartbeat_s
         while True:
             if sub.ended and sub.queue.empty():
                 if sub.overflowed:
                     self.overflows += 1
                 return
+            if self._clock is not None and loop.time() >= beat_at:
+                beat_at = loop.time() + self.heartbeat_s
+                yield self._beat()
             try:
-                frame = await asyncio.wait_for(sub.queue.get(), timeout=self.heartbeat_s)
+                frame = await asyncio.wait_for(
+                    sub.queue.get(), timeout=max(0.0, beat_at - loop.time())
+                )
             except TimeoutError:
-                yield HEARTBEAT
+                beat_at = loop.time() + self.heartbeat_s
+                yield self._beat()
                 continue
             if frame is None:
                 continue

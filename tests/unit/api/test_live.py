@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pytest
@@ -366,3 +367,23 @@ def test_live_endpoint_rejects_a_bad_last_event_id(
     )
     assert r.status_code == 422
     assert "Last-Event-ID" in r.text
+
+
+def test_a_clocked_feed_opens_with_the_server_time_and_repeats_it(app: App) -> None:
+    ticks = iter(datetime(2031, 5, 1, 12, 0, s, tzinfo=UTC) for s in range(60))
+
+    async def scenario() -> list[bytes]:
+        feed = LiveFeed(app.store, app.bus, heartbeat_s=0.01, clock=lambda: next(ticks))
+        feed.start(asyncio.get_running_loop())
+        try:
+            s = feed.stream(Role.DISPATCHER, 0)
+            got = [await anext(s) for _ in range(3)]
+            await s.aclose()
+            return got
+        finally:
+            feed.close()
+
+    retry, first, second = run(scenario())
+    assert retry.startswith(b"retry:")
+    assert first == b'event: clock\ndata: {"now":"2031-05-01T12:00:00Z"}\n\n'
+    assert second == b'event: clock\ndata: {"now":"2031-05-01T12:00:01Z"}\n\n'

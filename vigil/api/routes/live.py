@@ -20,7 +20,8 @@ from vigil.core.errors import ValidationError
 async def lifespan(api: FastAPI) -> AsyncIterator[None]:
     """Run one live feed per served API, bound to the server's event loop."""
     app = api.state.vigil
-    feed = LiveFeed(app.store, app.bus)
+    # The server's time rides on the feed every few seconds: the UI's one clock.
+    feed = LiveFeed(app.store, app.bus, heartbeat_s=5.0, clock=app.clock.now)
     feed.start(asyncio.get_running_loop())
     api.state.live = feed
     try:

@@ -14,8 +14,8 @@ router = APIRouter(tags=["meta"])
 
 @router.get("/health", dependencies=[Depends(Public())])
 def health(app: AppDep) -> dict[str, Any]:
-    """Report liveness and the log position."""
-    return {"status": "ok", "last_seq": app.store.last_seq()}
+    """Report liveness, the log position and the server's time (the clock the UI shows)."""
+    return {"status": "ok", "last_seq": app.store.last_seq(), "now": app.clock.now().isoformat()}
 
 
 @router.get("/catalogue")

@@ -15,6 +15,8 @@ export interface LiveOptions {
   /** Event types beyond the core ones (panels name what they need). */
   types?: readonly string[];
   onEvent: (ev: FeedEvent) => void;
+  /** The server's time, sent when the stream opens and every few seconds. */
+  onClock?: (now: string) => void;
   onState: (state: LiveState, lastSeq: number) => void;
 }
 
@@ -94,6 +96,10 @@ export class LiveFeed {
     };
     for (const t of new Set([...TYPES, ...(this.opts.types ?? [])])) es.addEventListener(t, handle as EventListener);
     es.onmessage = handle; // frames of types this build does not name
+    es.addEventListener("clock", ((msg: MessageEvent<string>) => {
+      const c = JSON.parse(msg.data) as { now?: string };
+      if (c.now) this.opts.onClock?.(c.now);
+    }) as EventListener);
     es.onerror = () => {
       if (this.es !== es) return;
       es.close();

@@ -105,6 +105,7 @@ export class CommandCentre implements Centre {
       after: health.last_seq,
       types: extra,
       onEvent: (ev) => this.onEvent(ev),
+      onClock: (now) => this.clock.sync(now),
       onState: (s, seq) => this.onLiveState(s, seq),
     });
     this.live.start();
