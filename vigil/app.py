@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from vigil.alerts.service import Alerts
 from vigil.audit.access import PersonalDataAccess
 from vigil.auth.users import Users
 from vigil.bus import Bus
@@ -37,6 +38,7 @@ class App:
     dispatch: Dispatcher
     ingest: Ingest
     rules: RulesEngine
+    alerts: Alerts
     tickers: list[Ticker] = field(default_factory=list)
     network: RoadNetwork | None = None
     geocoder: Geocoder | None = None
@@ -53,6 +55,7 @@ class App:
             ticker.stop()
         self.ingest.close()
         self.rules.close()
+        self.alerts.close()
         self.store.close()
 
 
@@ -89,6 +92,7 @@ def build(
         settings=settings.rules, cad=cad, dispatch=dispatch, store=store, bus=bus, clock=clock
     )
     bus.subscribe(None, rules.on_record)
+    alerts = Alerts(settings=settings.alerts, store=store, bus=bus, clock=clock)
     ingest.subscribe(rules.on_observations)
     return App(
         settings=settings,
@@ -101,6 +105,7 @@ def build(
         dispatch=dispatch,
         ingest=ingest,
         rules=rules,
+        alerts=alerts,
         tickers=[
             Ticker("purge-personal-data", settings.audit.purge_interval_s, access.purge_expired),
             rules.ticker(settings.rules.reload_interval_s),

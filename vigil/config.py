@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vigil.alerts.settings import AlertSettings
 from vigil.core.errors import ConfigError
 from vigil.geo.settings import GeoSettings
 from vigil.ingest.settings import IngestSettings
@@ -76,6 +77,9 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Device ingest.")
     rules: RulesSettings = Field(default_factory=RulesSettings, description="Rules engine.")
     ui: UiSettings = Field(default_factory=UiSettings, description="Command-centre UI.")
+    alerts: AlertSettings = Field(
+        default_factory=AlertSettings, description="Public alerts, CAP in, citizen reports."
+    )
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:

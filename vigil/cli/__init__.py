@@ -13,6 +13,7 @@ from vigil.audit.roles import Role
 from vigil.cad.service import all_rows, load_state, rebuild_state
 from vigil.cli.api import app as api_cli
 from vigil.cli.audio import app as audio_cli
+from vigil.cli.cap import app as cap_cli
 from vigil.cli.geo import app as geo_cli
 from vigil.cli.history import app as history_cli
 from vigil.cli.ingest import app as ingest_cli
@@ -43,6 +44,7 @@ cli.add_typer(ingest_cli, name="ingest", help="Device ingest: stats, devices, CS
 cli.add_typer(rules_cli, name="rules", help="Rules: check files, list loaded rules.")
 cli.add_typer(sim_cli, name="sim", help="City simulator: run and check scenarios.")
 cli.add_typer(audio_cli, name="audio", help="Acoustic worker: run mics, analyze a recording.")
+cli.add_typer(cap_cli, name="cap", help="CAP 1.2 alerts: validate files.")
 cli.command("demo")(demo_command)
 
 ConfigOpt = Annotated[
