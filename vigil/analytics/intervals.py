@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import duckdb
+
 from vigil.analytics.settings import AnalyticsSettings
 
 
@@ -99,53 +101,104 @@ EMS_TURNOUT_S = 60.0
 FIRE_TURNOUT_S = 80.0
 
 
+CODED_DIMS = ("call_type", "priority", "area", "unit_type")  # coded from the responses' text
+UNKNOWN = "(unrecorded)"
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _measure(name: str, start: str, end: str, *, cancelled: str, target: str, cap: float) -> str:
+def _measure(code: int, start: str, end: str, *, cancelled: str, target: str, cap: float) -> str:
     seconds = f"(epoch_us({end}) - epoch_us({start})) / 1e6"
     return f"""
-        CASE
-          WHEN {start} IS NULL OR {end} IS NULL THEN
-            CASE WHEN {cancelled} THEN 'cancelled_en_route' ELSE 'missing' END
-          WHEN {end} < {start} THEN 'negative'
-          WHEN {seconds} > {cap!r} THEN 'too_long'
-          ELSE 'included'
-        END AS status,
-        {_quote(name)} AS interval,
+        CAST(CASE
+          WHEN {start} IS NULL OR {end} IS NULL THEN CASE WHEN {cancelled} THEN 2 ELSE 1 END
+          WHEN {end} < {start} THEN 3
+          WHEN {seconds} > {cap!r} THEN 4
+          ELSE 0
+        END AS UTINYINT) AS status,
+        CAST({code} AS UTINYINT) AS interval,
         {seconds} AS value_s,
         {target} AS target_s"""
 
 
-def measured_sql(settings: AnalyticsSettings, relation: str = "responses") -> str:
+def _source_column(dim: str, settings: AnalyticsSettings) -> str:
+    return settings.area if dim == "area" else dim
+
+
+def prepare_dimensions(
+    con: duckdb.DuckDBPyConnection, settings: AnalyticsSettings, relation: str = "responses"
+) -> dict[str, list[str]]:
+    """Create the code tables of every breakdown; return dim -> labels (index = code).
+
+    Hours and periods are read once per 15-minute bucket of reception (every
+    UTC offset in use is a multiple of 15 minutes), not once per row.
+    """
+    labels: dict[str, list[str]] = {}
+    for dim in CODED_DIMS:
+        col = _source_column(dim, settings)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _d_{dim} AS
+            SELECT v, CAST(row_number() OVER (ORDER BY v) - 1 AS USMALLINT) AS code FROM (
+              SELECT DISTINCT coalesce(CAST({col} AS VARCHAR), {_quote(UNKNOWN)}) AS v
+              FROM {relation})"""  # noqa: S608 - allow-listed identifiers
+        )
+        found = con.execute(f"SELECT v FROM _d_{dim} ORDER BY code").fetchall()  # noqa: S608 - ours
+        labels[dim] = [str(r[0]) for r in found]
+    tz, period = _quote(settings.timezone), _quote(settings.period)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _b AS
+        SELECT b, CAST(extract(hour FROM timezone({tz}, b)) AS UTINYINT) AS hour,
+               strftime(date_trunc({period}, timezone({tz}, b)), '%Y-%m-%d') AS period_label
+        FROM (SELECT DISTINCT time_bucket(INTERVAL 15 MINUTE, received_at) AS b
+              FROM {relation} WHERE received_at IS NOT NULL)"""  # noqa: S608 - allow-listed
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _d_period AS
+        SELECT v, CAST(row_number() OVER (ORDER BY v) - 1 AS USMALLINT) AS code
+        FROM (SELECT DISTINCT period_label AS v FROM _b)"""
+    )
+    labels["period"] = [
+        str(r[0]) for r in con.execute("SELECT v FROM _d_period ORDER BY code").fetchall()
+    ]
+    labels["period"].append(UNKNOWN)
+    labels["hour"] = [*(str(h) for h in range(24)), UNKNOWN]
+    return labels
+
+
+def measured_sql(
+    settings: AnalyticsSettings, *, where: str = "TRUE", relation: str = "responses"
+) -> str:
     """Return SQL yielding one row per (interval, incident or unit response) with its status.
 
-    Columns: interval, status, value_s, target_s, call_type, priority, area,
-    hour, unit_type, period, received_at.
+    Needs `prepare_dimensions` first. Columns: interval (index into INTERVALS),
+    status (index into STATUSES), value_s, target_s, and the codes call_type,
+    priority, area, unit_type, hour (24 = unrecorded), period (last =
+    unrecorded), plus received_at. `where` filters the response rows (SQL over
+    the relation's columns, with ``area`` the configured area column).
     """
-    tz = _quote(settings.timezone)
     cap = float(settings.max_interval_s)
     ems = ", ".join(_quote(t.upper()) for t in settings.ems_unit_types) or "''"
-    period = _quote(settings.period)
-    local = f"timezone({tz}, received_at)"
-    dims = f"""
-        call_type, priority, area,
-        CAST(extract(hour FROM {local}) AS INTEGER) AS hour,
-        unit_type,
-        strftime(date_trunc({period}, {local}), '%Y-%m-%d') AS period,
-        received_at"""
-    turnout_target = (
-        f"CASE WHEN upper(unit_type) IN ({ems}) THEN {EMS_TURNOUT_S!r} ELSE {FIRE_TURNOUT_S!r} END"
+    joins = " ".join(
+        f"LEFT JOIN _d_{d} ON _d_{d}.v = "
+        f"coalesce(CAST(x.{_source_column(d, settings)} AS VARCHAR), {_quote(UNKNOWN)})"
+        for d in CODED_DIMS
     )
-    # Only allow-listed identifiers and quoted settings are interpolated.
+    codes = ", ".join(f"_d_{d}.code AS {d}" for d in CODED_DIMS)
+    dims = "call_type, priority, area, hour, unit_type, period, received_at"
+    turnout_target = f"CASE WHEN ems THEN {EMS_TURNOUT_S!r} ELSE {FIRE_TURNOUT_S!r} END"
     return f"""
     WITH r AS (
-      SELECT incident_id, CAST(call_type AS VARCHAR) AS call_type,
-             CAST(priority AS VARCHAR) AS priority,
-             CAST({settings.area} AS VARCHAR) AS area, CAST(unit_type AS VARCHAR) AS unit_type,
-             received_at, dispatch_at, en_route_at, on_scene_at
-      FROM {relation}
+      SELECT x.incident_id, {codes},
+             upper(coalesce(x.unit_type, '')) IN ({ems}) AS ems,
+             coalesce(_b.hour, 24) AS hour,
+             coalesce(_d_period.code, (SELECT count(*) FROM _d_period)) AS period,
+             x.received_at, x.dispatch_at, x.en_route_at, x.on_scene_at
+      FROM (SELECT *, {settings.area} AS area FROM {relation}) x {joins}
+      LEFT JOIN _b ON _b.b = time_bucket(INTERVAL 15 MINUTE, x.received_at)
+      LEFT JOIN _d_period ON _d_period.v = _b.period_label
+      WHERE {where}
     ),
     inc AS (
       SELECT incident_id,
@@ -157,42 +210,26 @@ def measured_sql(settings: AnalyticsSettings, relation: str = "responses") -> st
              arg_min(call_type, received_at) AS call_type,
              arg_min(priority, received_at) AS priority,
              arg_min(area, received_at) AS area,
+             arg_min(hour, received_at) AS hour,
+             arg_min(period, received_at) AS period,
              coalesce(arg_min(unit_type, on_scene_at), arg_min(unit_type, dispatch_at))
                AS unit_type,
              arg_min(unit_type, dispatch_at) AS dispatched_unit_type
       FROM r GROUP BY incident_id
     )
     SELECT {
-        _measure(
-            "call_processing",
-            "received_at",
-            "first_dispatch_at",
-            cancelled="false",
-            target="60.0",
-            cap=cap,
-        )
-    },
-           call_type, priority, area,
-           CAST(extract(hour FROM {local}) AS INTEGER) AS hour,
-           dispatched_unit_type AS unit_type,
-           strftime(date_trunc({period}, {local}), '%Y-%m-%d') AS period, received_at
+        _measure(0, "received_at", "first_dispatch_at", cancelled="false", target="60.0", cap=cap)
+    }, call_type, priority, area, hour, dispatched_unit_type AS unit_type, period, received_at
     FROM inc
     UNION ALL
     SELECT {
-        _measure(
-            "turnout",
-            "dispatch_at",
-            "en_route_at",
-            cancelled="false",
-            target=turnout_target,
-            cap=cap,
-        )
+        _measure(1, "dispatch_at", "en_route_at", cancelled="false", target=turnout_target, cap=cap)
     }, {dims}
     FROM r
     UNION ALL
     SELECT {
         _measure(
-            "travel",
+            2,
             "arriving_en_route_at",
             "first_on_scene_at",
             cancelled="(first_on_scene_at IS NULL AND any_en_route)",
@@ -204,11 +241,11 @@ def measured_sql(settings: AnalyticsSettings, relation: str = "responses") -> st
     UNION ALL
     SELECT {
         _measure(
-            "total",
+            3,
             "received_at",
             "first_on_scene_at",
             cancelled="(first_on_scene_at IS NULL AND any_en_route)",
-            target="CAST(NULL AS DOUBLE)",
+            target="-1.0",
             cap=cap,
         )
     }, {dims}

@@ -18,11 +18,18 @@ import duckdb
 import numpy as np
 
 from vigil.analytics import bootstrap
-from vigil.analytics.intervals import BY_NAME, INTERVALS, NOT_MEASURABLE, STATUSES, measured_sql
+from vigil.analytics.intervals import (
+    INTERVALS,
+    NOT_MEASURABLE,
+    STATUSES,
+    UNKNOWN,
+    measured_sql,
+    prepare_dimensions,
+)
 from vigil.analytics.settings import AnalyticsSettings
 
 BREAKDOWNS = ("all", "call_type", "priority", "area", "hour", "unit_type", "period")
-UNKNOWN = "(unrecorded)"
+BY_INDEX = {d.name: i for i, d in enumerate(INTERVALS)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,22 +150,16 @@ class Selection:
     intervals: tuple[str, ...] = ()
 
     def sql(self) -> tuple[str, list[object]]:
-        """Return a WHERE clause over the measured rows and its parameters."""
+        """Return a WHERE clause over the response rows (``x``) and its parameters."""
         clause = (
-            "(CAST(? AS TIMESTAMPTZ) IS NULL OR received_at >= ?)"
-            " AND (CAST(? AS TIMESTAMPTZ) IS NULL OR received_at < ?)"
-            " AND (len(CAST(? AS VARCHAR[])) = 0 OR list_contains(?, area))"
-            " AND (len(CAST(? AS VARCHAR[])) = 0 OR list_contains(?, call_type))"
-            " AND (len(CAST(? AS VARCHAR[])) = 0 OR list_contains(?, interval))"
+            "(CAST(? AS TIMESTAMPTZ) IS NULL OR x.received_at >= ?)"
+            " AND (CAST(? AS TIMESTAMPTZ) IS NULL OR x.received_at < ?)"
+            " AND (len(CAST(? AS VARCHAR[])) = 0 OR list_contains(?, CAST(x.area AS VARCHAR)))"
+            " AND (len(CAST(? AS VARCHAR[])) = 0"
+            " OR list_contains(?, CAST(x.call_type AS VARCHAR)))"
         )
         params: list[object] = []
-        for value in (
-            self.since,
-            self.until,
-            list(self.areas),
-            list(self.call_types),
-            list(self.intervals),
-        ):
+        for value in (self.since, self.until, list(self.areas), list(self.call_types)):
             params += [value, value]
         return clause, params
 
@@ -168,19 +169,25 @@ ALL = Selection()
 
 def measure(
     con: duckdb.DuckDBPyConnection, settings: AnalyticsSettings, selection: Selection = ALL
-) -> None:
-    """Materialise the selected measured rows as the temporary table ``measured``."""
+) -> dict[str, list[str]]:
+    """Materialise the selected measured rows as the temporary table ``measured``.
+
+    Returns the labels of every coded breakdown (index = code).
+    """
+    con.execute("SET enable_progress_bar = false")
+    labels = prepare_dimensions(con, settings)
     clause, params = selection.sql()
+    wanted = [
+        i
+        for i, d in enumerate(INTERVALS)
+        if not selection.intervals or d.name in selection.intervals
+    ]
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE measured AS "  # noqa: S608 - built from allow-lists
-        f"SELECT * FROM ({measured_sql(settings)}) WHERE {clause}",
-        params,
+        f"SELECT * FROM ({measured_sql(settings, where=clause)}) WHERE list_contains(?, interval)",
+        [*params, wanted],
     )
-
-
-def _group_sets(breakdowns: Sequence[str]) -> str:
-    sets = ["(interval, v)" if b == "all" else f"(interval, {b}, v)" for b in breakdowns]
-    return ", ".join(sets)
+    return labels
 
 
 def kpi_report(
@@ -195,39 +202,21 @@ def kpi_report(
     for b in breakdowns:
         if b not in BREAKDOWNS:
             raise ValueError(f"unknown breakdown {b!r}; choose from {', '.join(BREAKDOWNS)}")
-    measure(con, settings, selection)
+    labels = measure(con, settings, selection)
     exclusions: dict[str, dict[str, int]] = {d.name: dict.fromkeys(STATUSES, 0) for d in INTERVALS}
     for interval, status, count in con.execute(
         "SELECT interval, status, count(*) FROM measured GROUP BY ALL"
     ).fetchall():
-        exclusions[interval][status] = int(count)
+        exclusions[INTERVALS[interval].name][STATUSES[status]] = int(count)
     span = con.execute(
-        "SELECT min(received_at), max(received_at) FROM measured WHERE status = 'included'"
+        "SELECT min(received_at), max(received_at) FROM measured WHERE status = 0"
     ).fetchone()
     first, last = (span[0], span[1]) if span else (None, None)
-    dims = [b for b in breakdowns if b != "all"]
-    label = " ".join(
-        f"WHEN NOT grouping({b}) THEN coalesce(CAST({b} AS VARCHAR), '{UNKNOWN}')" for b in dims
-    )
-    which = " ".join(f"WHEN NOT grouping({b}) THEN '{b}'" for b in dims)
-    hist = con.execute(
-        f"""
-        WITH h AS (
-          SELECT interval,
-                 CASE {which} ELSE 'all' END AS breakdown,
-                 CASE {label} ELSE 'all' END AS grp,
-                 round(value_s) AS v, count(*) AS c, sum(value_s) AS s,
-                 sum(value_s * value_s) AS ss,
-                 count(*) FILTER (WHERE value_s <= target_s) AS w,
-                 count(target_s) AS t
-          FROM measured WHERE status = 'included'
-          GROUP BY GROUPING SETS ({_group_sets(breakdowns)})
-        )
-        SELECT interval, breakdown, grp, v, c, s, ss, w, t FROM h
-        ORDER BY interval, breakdown, grp, v
-        """  # noqa: S608 - breakdown names are checked against BREAKDOWNS above
+    cols = con.execute(
+        "SELECT interval, value_s, target_s, call_type, priority, area, hour, unit_type, period "
+        "FROM measured WHERE status = 0"
     ).fetchnumpy()
-    rows = _rows(hist, settings) if len(hist["v"]) else ()
+    rows = _rows(cols, labels, breakdowns, settings)
     return KpiReport(
         source=source,
         first=first,
@@ -239,35 +228,83 @@ def kpi_report(
     )
 
 
-def _rows(hist: dict[str, Any], settings: AnalyticsSettings) -> tuple[KpiRow, ...]:
-    interval = np.asarray(hist["interval"], dtype=object)
-    breakdown = np.asarray(hist["breakdown"], dtype=object)
-    grp = np.asarray(hist["grp"], dtype=object)
-    change = (interval[1:] != interval[:-1]) | (breakdown[1:] != breakdown[:-1])
-    change |= grp[1:] != grp[:-1]
-    starts = np.concatenate(([0], np.flatnonzero(change) + 1, [len(grp)])).astype(np.int64)
-    counts = np.asarray(hist["c"], dtype=np.int64)
-    h = bootstrap.Histograms(
-        values=np.asarray(hist["v"], dtype=np.float64), counts=counts, starts=starts
-    )
-    first = starts[:-1]
-    n = h.sizes()
-    s = np.add.reduceat(np.asarray(hist["s"], dtype=np.float64), first)
-    ss = np.add.reduceat(np.asarray(hist["ss"], dtype=np.float64), first)
-    within = np.add.reduceat(np.asarray(hist["w"], dtype=np.int64), first)
-    targeted = np.add.reduceat(np.asarray(hist["t"], dtype=np.int64), first)
-    mean = s / n
-    var = np.maximum(ss / n - mean * mean, 0.0)
-    conf = settings.confidence
+def _rows(
+    cols: dict[str, Any],
+    labels: dict[str, list[str]],
+    breakdowns: Sequence[str],
+    settings: AnalyticsSettings,
+) -> tuple[KpiRow, ...]:
+    value = np.asarray(cols["value_s"], dtype=np.float64)
+    if not len(value):
+        return ()
+    interval = np.asarray(cols["interval"], dtype=np.int64)
+    target = np.asarray(cols["target_s"], dtype=np.float64)
+    k = int(settings.max_interval_s) + 2
+    v = np.clip(np.rint(value), 0, k - 1).astype(np.int64)
+    within = (target >= 0) & (value <= target)
+    out: list[KpiRow] = []
     rng = np.random.default_rng(settings.seed)
+    for b in breakdowns:
+        names = ["all"] if b == "all" else labels[b]
+        code = np.zeros(len(v), dtype=np.int64) if b == "all" else np.asarray(cols[b], np.int64)
+        g_count = len(names)
+        gid = interval * g_count + code
+        size = len(INTERVALS) * g_count
+        dense = np.bincount(gid * k + v, minlength=size * k).reshape(size, k)
+        n = dense.sum(axis=1)
+        keep = np.flatnonzero(n)
+        dense = dense[keep]
+        rows, bins = np.nonzero(dense)
+        starts = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=len(keep)))))
+        h = bootstrap.Histograms(
+            values=bins.astype(np.float64),
+            counts=dense[rows, bins].astype(np.int64),
+            starts=starts.astype(np.int64),
+        )
+        sums = _Sums(
+            total=np.bincount(gid, weights=value, minlength=size)[keep],
+            squares=np.bincount(gid, weights=value * value, minlength=size)[keep],
+            hits=np.bincount(gid, weights=within, minlength=size)[keep].astype(np.int64),
+            targeted=np.bincount(gid, weights=target >= 0, minlength=size)[keep].astype(np.int64),
+        )
+        out += _group_rows(
+            h, keep=keep, names=names, breakdown=b, sums=sums, settings=settings, rng=rng
+        )
+    order = {b: i for i, b in enumerate(BREAKDOWNS)}
+    out.sort(key=lambda r: (BY_INDEX[r.interval], order[r.breakdown], _group_key(r.group)))
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sums:
+    total: Any
+    squares: Any
+    hits: Any
+    targeted: Any
+
+
+def _group_rows(
+    h: bootstrap.Histograms,
+    *,
+    keep: Any,
+    names: list[str],
+    breakdown: str,
+    sums: _Sums,
+    settings: AnalyticsSettings,
+    rng: np.random.Generator,
+) -> list[KpiRow]:
+    n = h.sizes()
+    mean = sums.total / n
+    var = np.maximum(sums.squares / n - mean * mean, 0.0)
+    conf = settings.confidence
     m_lo, m_hi, mc = bootstrap.mean_ci(
         h, mean, var, conf, resamples=settings.bootstrap_resamples, rng=rng
     )
     p50 = bootstrap.quantile_ci(h, 0.5, conf)
     p90 = bootstrap.quantile_ci(h, 0.9, conf)
-    share = bootstrap.share_ci(within, n, conf)
+    share = bootstrap.share_ci(sums.hits, n, conf)
     out: list[KpiRow] = []
-    for g in range(h.groups):
+    for g, flat in enumerate(keep):
         size = int(n[g])
         ok = size >= settings.min_group_n
 
@@ -277,22 +314,18 @@ def _rows(hist: dict[str, Any], settings: AnalyticsSettings) -> tuple[KpiRow, ..
 
         out.append(
             KpiRow(
-                interval=str(interval[first[g]]),
-                breakdown=str(breakdown[first[g]]),
-                group=str(grp[first[g]]),
+                interval=INTERVALS[int(flat) // len(names)].name,
+                breakdown=breakdown,
+                group=names[int(flat) % len(names)],
                 n=size,
                 mean_s=est((mean, m_lo, m_hi)),
                 p50_s=est(p50),
                 p90_s=est(p90),
-                compliance=est(share) if targeted[g] == size else None,
+                compliance=est(share) if sums.targeted[g] == size else None,
                 mean_method="bootstrap" if mc[g] else "normal (exact bootstrap variance)",
             )
         )
-    order = {b: i for i, b in enumerate(BREAKDOWNS)}
-    names = [d.name for d in INTERVALS]
-    out.sort(key=lambda r: (names.index(r.interval), order[r.breakdown], _group_key(r.group)))
-    assert all(r.interval in BY_NAME for r in out)
-    return tuple(out)
+    return out
 
 
 def _group_key(group: str) -> tuple[int, float, str]:

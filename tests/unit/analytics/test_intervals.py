@@ -7,8 +7,8 @@ from collections.abc import Callable
 import duckdb
 
 from tests.unit.analytics.conftest import response
-from vigil.analytics.intervals import measured_sql
-from vigil.analytics.kpi import kpi_report
+from vigil.analytics.intervals import INTERVALS, STATUSES
+from vigil.analytics.kpi import kpi_report, measure
 from vigil.analytics.settings import AnalyticsSettings
 
 Connect = Callable[[list[tuple[object, ...]]], duckdb.DuckDBPyConnection]
@@ -16,11 +16,11 @@ SETTINGS = AnalyticsSettings()
 
 
 def _measured(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], tuple[str, float | None]]:
+    labels = measure(con, SETTINGS)
     rows = con.execute(
-        f"SELECT interval, coalesce(unit_type, ''), status, value_s FROM ({measured_sql(SETTINGS)})"
-        " ORDER BY ALL"
+        "SELECT interval, unit_type, status, value_s FROM measured ORDER BY ALL"
     ).fetchall()
-    return {(i, u): (s, v) for i, u, s, v in rows}
+    return {(INTERVALS[i].name, labels["unit_type"][u]): (STATUSES[s], v) for i, u, s, v in rows}
 
 
 def test_a_complete_timeline(connect: Connect) -> None:
