@@ -15,6 +15,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vigil.alerts.settings import AlertSettings
+from vigil.analytics.settings import AnalyticsSettings
 from vigil.core.errors import ConfigError
 from vigil.geo.settings import GeoSettings
 from vigil.ingest.settings import IngestSettings
@@ -77,6 +78,9 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Device ingest.")
     rules: RulesSettings = Field(default_factory=RulesSettings, description="Rules engine.")
     ui: UiSettings = Field(default_factory=UiSettings, description="Command-centre UI.")
+    analytics: AnalyticsSettings = Field(
+        default_factory=AnalyticsSettings, description="Response KPIs, evaluations, claims."
+    )
     alerts: AlertSettings = Field(
         default_factory=AlertSettings, description="Public alerts, CAP in, citizen reports."
     )

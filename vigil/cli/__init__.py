@@ -14,6 +14,7 @@ from vigil.cad.service import all_rows, load_state, rebuild_state
 from vigil.cli.api import app as api_cli
 from vigil.cli.audio import app as audio_cli
 from vigil.cli.cap import app as cap_cli
+from vigil.cli.evidence import app as evidence_cli
 from vigil.cli.geo import app as geo_cli
 from vigil.cli.history import app as history_cli
 from vigil.cli.ingest import app as ingest_cli
@@ -39,6 +40,7 @@ cli.add_typer(config_cli, name="config")
 # Domain command groups plug in here.
 cli.add_typer(api_cli, name="api", help="The HTTP API's OpenAPI document (offline).")
 cli.add_typer(geo_cli, name="geo", help="Road network: build, route, geocode.")
+cli.add_typer(evidence_cli, name="evidence", help="Evidence: KPIs, evaluations, claims.")
 cli.add_typer(history_cli, name="history", help="Historical CAD records: import, show.")
 cli.add_typer(ingest_cli, name="ingest", help="Device ingest: stats, devices, CSV replay.")
 cli.add_typer(rules_cli, name="rules", help="Rules: check files, list loaded rules.")
