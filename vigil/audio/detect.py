@@ -91,7 +91,7 @@ class SampleRing:
         self._cap = capacity
         self.end = 0  # absolute index one past the newest sample
 
-    def write(self, x: NDArray[np.float64]) -> None:
+    def push(self, x: NDArray[np.float64]) -> None:
         """Append samples, overwriting the oldest."""
         n = len(x)
         if n >= self._cap:
@@ -152,7 +152,7 @@ class Detector:
 
     def feed(self, frame: Frame, samples: NDArray[np.float64]) -> list[AcousticEvent]:
         """Take a measured frame and its samples; return the events now decided."""
-        self.ring.write(samples)
+        self.ring.push(samples)
         self._frames.append(frame)
         bg = self.background
         quiet_c = self.background_c + 15.0  # an onset rises from near the background

@@ -31,6 +31,7 @@ class PeriodLevels:
     l90: float
     clipped: int
     frames: int
+    bands: tuple[float, ...] = ()  # octave-band Leq over the period (Z), dB
 
 
 @dataclass(slots=True)
@@ -83,7 +84,16 @@ def summarise(frames: list[Frame], calibration: Calibration, *, start: float) ->
         l90=l90,
         clipped=sum(f.clipped for f in frames),
         frames=len(frames),
+        bands=_band_leq(frames, weights, total),
     )
+
+
+def _band_leq(frames: list[Frame], weights: np.ndarray, total: float) -> tuple[float, ...]:
+    if not frames[0].bands:
+        return ()
+    lv = np.array([f.bands for f in frames])
+    e = np.dot(weights, 10.0 ** (lv / 10.0)) / total
+    return tuple(float(v) for v in 10.0 * np.log10(e))
 
 
 def energy_mean_db(levels: list[float], weights: list[float] | None = None) -> float:

@@ -26,13 +26,17 @@ UTC_ZONE = ZoneInfo("UTC")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FeatureFrame:
-    """The finest thing a microphone may emit: levels and octave bands over 125 ms."""
+    """The finest thing a microphone may emit: broadband levels over 125 ms.
+
+    Octave-band levels leave only per second (`PeriodLevels.bands`): at 125 ms
+    they carry measurable speech envelope information, at 1 s none (see
+    tests/unit/audio/test_privacy.py and docs/audio.md).
+    """
 
     t: float
     laeq: float
     lafmax: float
     lcpeak: float
-    bands: tuple[float, ...]  # octave-band Leq, dB (Z), at the meter's band centres
 
 
 def features_of(frame: Frame) -> FeatureFrame:
@@ -42,7 +46,6 @@ def features_of(frame: Frame) -> FeatureFrame:
         laeq=round(frame.laeq, 1),
         lafmax=round(frame.lafmax, 1),
         lcpeak=round(frame.lcpeak, 1),
-        bands=tuple(round(b, 1) for b in frame.bands),
     )
 
 

@@ -102,13 +102,29 @@ class MicMessages:
         self.sent = 0
         self.last_laeq: float | None = None
         self.events = 0
+        self._frames: list[FeatureFrame] = []
+        self.band_centres: tuple[float, ...] = ()
 
     def _out(self, m: Message) -> None:
         self.sent += 1
         self._send(m)
 
     def second(self, at: datetime, levels: PeriodLevels) -> None:
-        """Seconds stay in the worker (the report period is what Vigil stores)."""
+        """Publish the second's features when configured to (Vigil stores the report period)."""
+        if not self._features:
+            return
+        frames, self._frames = self._frames, []
+        body = {
+            "ts": at.isoformat(),
+            "laeq_125ms": [f.laeq for f in frames],
+            "lafmax_125ms": [f.lafmax for f in frames],
+            "lcpeak_125ms": [f.lcpeak for f in frames],
+            "laeq": round(levels.laeq, 1),
+            "bands_hz": list(self.band_centres),
+            "bands_db": [round(b, 1) for b in levels.bands],
+        }
+        topic = f"vigil/{self.site}/audio/{self.mic_id}/features"
+        self._out(Message(topic, json.dumps(body).encode()))
 
     def report(self, at: datetime, levels: PeriodLevels) -> None:
         """Publish the period's LAeq and LAFmax, stamped at the period's end."""
@@ -171,19 +187,9 @@ class MicMessages:
             )
 
     def features(self, at: datetime, features: FeatureFrame) -> None:
-        """Publish 125 ms levels and octave bands when the mic is configured to."""
-        if not self._features:
-            return
-        body = {
-            "ts": at.isoformat(),
-            "laeq": features.laeq,
-            "lafmax": features.lafmax,
-            "lcpeak": features.lcpeak,
-            "bands": list(features.bands),
-        }
-        self._out(
-            Message(f"vigil/{self.site}/audio/{self.mic_id}/features", json.dumps(body).encode())
-        )
+        """Keep a frame's broadband levels for the second's features message."""
+        if self._features:
+            self._frames.append(features)
 
 
 class MqttPublisher:

@@ -199,6 +199,7 @@ class Worker:
             tz=ZoneInfo(cfg.timezone),
         )
         pipe = MicPipeline(spec, messages)
+        messages.band_centres = pipe.meter.band_centres
         h.state, h.error = "running", None
         for block in source.blocks():
             pipe.feed(block)

@@ -110,10 +110,10 @@ def test_thresholds_are_per_site() -> None:
 
 def test_ring_keeps_only_its_capacity() -> None:
     r = SampleRing(100)
-    r.write(np.arange(250.0))
+    r.push(np.arange(250.0))
     assert r.end == 250
     assert list(r.read(0, 250)) == list(np.arange(150.0, 250.0))
-    r.write(np.arange(30.0))
+    r.push(np.arange(30.0))
     assert list(r.read(270, 280)) == list(np.arange(20.0, 30.0))
 
 
