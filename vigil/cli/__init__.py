@@ -21,6 +21,7 @@ from vigil.cli.ingest import app as ingest_cli
 from vigil.cli.rules import app as rules_cli
 from vigil.cli.sim import app as sim_cli
 from vigil.cli.sim import demo as demo_command
+from vigil.cli.video import app as video_cli
 from vigil.config import Settings, load_settings
 from vigil.core.errors import VigilError
 
@@ -47,6 +48,7 @@ cli.add_typer(rules_cli, name="rules", help="Rules: check files, list loaded rul
 cli.add_typer(sim_cli, name="sim", help="City simulator: run and check scenarios.")
 cli.add_typer(audio_cli, name="audio", help="Acoustic worker: run mics, analyze a recording.")
 cli.add_typer(cap_cli, name="cap", help="CAP 1.2 alerts: validate files.")
+cli.add_typer(video_cli, name="video", help="Camera analytics: run the worker, analyse a file.")
 cli.command("demo")(demo_command)
 
 ConfigOpt = Annotated[

@@ -50,7 +50,18 @@ def _flag() -> StreamSpec:
 
 DB = StreamSpec(unit="dB(A)", low=0.0, high=200.0)
 CAMERA_CLASSES = frozenset({"person", "vehicle", "bicycle"})
-BEHAVIOURS = frozenset({"loitering", "running", "fall", "crowd_forming"})
+BEHAVIOURS = frozenset(
+    {
+        "loitering",
+        "running",
+        "fall",
+        "crowd_forming",
+        # from the camera worker (vigil/video): zone-level behaviours, never identities
+        "intrusion",
+        "gathering",
+        "abandoned_object",
+    }
+)
 
 STREAMS: dict[DeviceKind, dict[str, StreamSpec]] = {
     DeviceKind.NOISE_METER: {"laeq": DB, "lamax": DB},

@@ -54,6 +54,11 @@ UNITS: dict[str, UnitDef] = {
     **_aliases("rain_rate", "mm/h", 25.4, 0.0, "in/h", "in/hr"),
     **_aliases("flag", "", 1.0, 0.0, "", "bool", "boolean"),
     **_aliases("level", "level", 1.0, 0.0, "level"),
+    # Worker health (camera and acoustic workers): lag, analysed frame rate, dropped frames.
+    **_aliases("time", "s", 1.0, 0.0, "s", "sec", "seconds"),
+    **_aliases("time", "s", 0.001, 0.0, "ms"),
+    **_aliases("frequency", "Hz", 1.0, 0.0, "Hz", "fps", "1/s"),
+    **_aliases("frames", "frames", 1.0, 0.0, "frames"),
 }
 
 CANONICAL: frozenset[str] = frozenset(u.canonical for u in UNITS.values())

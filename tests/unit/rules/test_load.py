@@ -163,6 +163,8 @@ def test_default_rules_are_valid_and_compiled(catalogue: Catalogue) -> None:
         "shots-fired-impulse-calls",
         "smoke-panel-alarm",
         "camera-fall-detected",
+        "camera-zone-intrusion",
+        "camera-abandoned-object",
     }
     for rule in rules.rules:
         assert rule.version >= 1

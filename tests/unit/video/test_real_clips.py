@@ -1,0 +1,129 @@
+"""Behaviours on the shared real clips against the hand labels in tests/data/video/.
+
+The floors asserted here are the figures measured on these clips when the
+labels were made (docs/video.md), not targets tuned to pass.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, shared_file
+from vigil.video.analyze import analyze
+from vigil.video.config import DetectorIn, LineIn, ScheduleIn, ZoneIn
+from vigil.video.evaluate import load_labels, score
+from vigil.video.pipeline import PipelineConfig
+
+LABELS = REPO / "tests" / "data" / "video"
+
+
+_CACHE: dict[str, dict[str, Any]] = {}
+
+
+def report(
+    clip: str, fps: float, zones: tuple[ZoneIn, ...] = (), lines: tuple[LineIn, ...] = ()
+) -> dict[str, Any]:
+    key = repr((clip, fps, zones, lines))
+    if key in _CACHE:
+        return _CACHE[key]
+    path = shared_file(f"video/{clip}")
+    cfg = PipelineConfig.of(
+        "test",
+        zones=zones,
+        lines=lines,
+        homography=None,
+        metres_per_pixel=None,
+        detector=DetectorIn(),
+        fps=fps,
+    )
+    _CACHE[key] = analyze(Path(path), cfg)
+    return _CACHE[key]
+
+
+def labelled_lines(name: str) -> tuple[LineIn, ...]:
+    raw = load_labels(LABELS / name).raw
+    return tuple(LineIn(name=ln["name"], a=ln["a"], b=ln["b"]) for ln in raw.get("lines", []))
+
+
+@pytest.mark.slow
+def test_car_clip_counts_four_cars_and_crossings_by_direction() -> None:
+    lines = labelled_lines("car-detection.yaml")
+    r = report("car-detection.mp4", 5.0, (), lines)
+    want = load_labels(LABELS / "car-detection.yaml").raw["lines"][0]
+    got = r["lines"]["middle"]
+    assert got.get("in", {}).get("vehicle", 0) == want["in"]["vehicle"]
+    assert got.get("out", {}).get("vehicle", 0) == want["out"]["vehicle"]
+    assert r["tracks"]["vehicle"] == 4
+    s = score(r, load_labels(LABELS / "car-detection.yaml"))
+    assert s.recall >= 0.8 and s.precision >= 0.8, s
+
+
+def worker_zones(loitering_s: float) -> tuple[ZoneIn, ...]:
+    raw = load_labels(LABELS / "worker-zone-detection.yaml").raw["zones"][0]
+    return (
+        ZoneIn(
+            name="far",
+            polygon=[tuple(p) for p in raw["polygon"]],
+            restricted=[ScheduleIn(start="00:00", end="23:59")],
+            loitering_s=loitering_s,
+        ),
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured shortfall: HOG boxes end ~25 px below the worker's feet, so the foot point "
+    "enters the zone 1.4 s after the labelled entry (docs/video.md)",
+)
+def test_worker_intrusion_into_the_far_zone_and_line_crossing() -> None:
+    labels = load_labels(LABELS / "worker-zone-detection.yaml")
+    r = report(
+        "worker-zone-detection.gif",
+        12.5,
+        worker_zones(1.0),
+        labelled_lines("worker-zone-detection.yaml"),
+    )
+    intrusions = [e for e in r["events"] if e["kind"] == "intrusion"]
+    assert len(intrusions) == 1
+    entered = labels.raw["zones"][0]["presence"]["person"][0] / labels.fps
+    assert abs(intrusions[0]["t_start"] - entered) <= 0.8, intrusions
+    crossings = [e for e in r["events"] if e["kind"] == "line_crossing"]
+    assert [(c["direction"], c["class"]) for c in crossings] == [("out", "person")]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured shortfall: HOG boxes end ~25 px below the worker's feet, so the foot point "
+    "enters the zone 1.4 s after the labelled entry (docs/video.md)",
+)
+def test_worker_loitering_fires_above_and_not_below_the_labelled_stay() -> None:
+    labels = load_labels(LABELS / "worker-zone-detection.yaml")
+    first, last = labels.raw["zones"][0]["presence"]["person"]
+    stay = (last - first) / labels.fps  # about 2.2 s in the zone
+    short = report("worker-zone-detection.gif", 12.5, worker_zones(stay * 0.5))
+    long = report("worker-zone-detection.gif", 12.5, worker_zones(stay * 1.5))
+    assert [e["kind"] for e in short["events"]].count("loitering") == 1
+    assert "loitering" not in [e["kind"] for e in long["events"]]
+
+
+@pytest.mark.slow
+def test_count_quality_over_all_clips() -> None:
+    total = None
+    for name, fps in (
+        ("car-detection", 5.0),
+        ("people-detection", 12.5),
+        ("person-bicycle-car-detection", 12.5),
+        ("worker-zone-detection", 12.5),
+    ):
+        s = score(
+            report(f"{name}.{'mp4' if name == 'car-detection' else 'gif'}", fps),
+            load_labels(LABELS / f"{name}.yaml"),
+        )
+        total = s if total is None else total + s
+    assert total is not None
+    # Measured when labelled (see docs/video.md); a regression below these fails.
+    assert total.precision >= 0.6, total
+    assert total.recall >= 0.45, total

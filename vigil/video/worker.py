@@ -1,0 +1,245 @@
+"""`vigil video run`: many cameras in one process, events out over MQTT.
+
+One thread runs every camera in turn (earliest frame due first), so one worker
+process uses at most one core; run one process per core. Readings go to the
+broker with QoS 1; a missing broker is retried by paho and readings published
+meanwhile are queued in paho's outgoing buffer.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from vigil.core.errors import ConfigError, VigilError
+from vigil.ingest.mqtt import close_client
+from vigil.video.behaviours import StepOut
+from vigil.video.config import CameraIn, CamerasFile
+from vigil.video.pipeline import CameraPipeline, FrameResult, PipelineConfig
+from vigil.video.privacy import SnapshotStore, blurred_snapshot
+from vigil.video.publish import (
+    Reading,
+    behaviour_reading,
+    devices,
+    health_readings,
+    line_readings,
+    payload,
+    topic,
+    zone_readings,
+)
+from vigil.video.source import Frame, FrameSource
+
+log = logging.getLogger(__name__)
+
+
+class Publisher:
+    """Readings -> MQTT (QoS 1)."""
+
+    def __init__(self, host: str, port: int, site: str, client_id: str) -> None:
+        self.site = site
+        self.sent = 0
+        self._seq = 0
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        self._client.connect_async(host, port, keepalive=30)
+        self._client.loop_start()
+
+    def publish(self, r: Reading) -> None:
+        """Queue one reading."""
+        # Microseconds of the reading time, made strictly increasing within this process.
+        self._seq = max(self._seq + 1, int(r.at.timestamp() * 1e6))
+        self._client.publish(topic(self.site, r), payload(r, self._seq), qos=1)
+        self.sent += 1
+
+    def close(self) -> None:
+        """Flush briefly, then disconnect."""
+        deadline = time.monotonic() + 5.0
+        while self._client.want_write() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        close_client(self._client)
+
+
+def register(config: CamerasFile) -> int:
+    """Register every camera's devices with Vigil over HTTP; return how many."""
+    reg = config.registration
+    if reg is None:
+        return 0
+    token = os.environ.get(reg.token_env)
+    if not token:
+        raise ConfigError(f"environment variable {reg.token_env} (a supervisor token) is not set")
+    n = 0
+    with httpx.Client(base_url=reg.url, timeout=10.0) as http:
+        for cam in config.cameras:
+            for d in devices(cam, site=config.mqtt.site, interval_s=config.health_interval_s):
+                resp = http.post(
+                    "/api/v1/devices", json=d, headers={"Authorization": f"Bearer {token}"}
+                )
+                if resp.status_code != 201:
+                    raise VigilError(
+                        f"registering device {d['id']} failed: {resp.status_code} {resp.text[:300]}"
+                    )
+                n += 1
+    return n
+
+
+def pipeline_config(cam: CameraIn, start: datetime) -> PipelineConfig:
+    """Return the pipeline configuration of a camera."""
+    return PipelineConfig.of(
+        cam.id,
+        zones=cam.zones,
+        lines=cam.lines,
+        homography=cam.homography,
+        metres_per_pixel=cam.metres_per_pixel,
+        detector=cam.detector,
+        fps=cam.fps,
+        width=cam.width,
+        interval_s=cam.interval_s,
+        start=start,
+        utc_offset_h=cam.utc_offset_h,
+    )
+
+
+@dataclass(slots=True)
+class _Camera:
+    cfg: CameraIn
+    source: FrameSource
+    pipe: CameraPipeline
+    frames: Iterator[tuple[float, Frame]]
+    start_wall: float
+    last_t: float = 0.0
+    analysed: int = 0
+    last_health: float = 0.0
+    analysed_at_health: int = 0
+    done: bool = False
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    """What a run did."""
+
+    frames: int = 0
+    readings: int = 0
+    events: int = 0
+    snapshots: int = 0
+    cpu_s: float = 0.0
+    per_camera: dict[str, int] = field(default_factory=dict)
+
+
+class Worker:
+    """Run cameras until their sources end (files) or `stop` is set."""
+
+    def __init__(
+        self,
+        config: CamerasFile,
+        *,
+        publish: Callable[[Reading], None],
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self._publish = publish
+        self._now = now
+        self.snapshots = SnapshotStore(
+            config.snapshots.dir, retention_days=config.snapshots.retention_days
+        )
+        self.stop = threading.Event()
+        self.stats = WorkerStats()
+
+    def _open(self, cam: CameraIn) -> _Camera:
+        start = self._now()
+        source = FrameSource(cam.source, fps=cam.fps, loop=cam.loop)
+        pipe = CameraPipeline(pipeline_config(cam, start))
+        return _Camera(cam, source, pipe, source.frames(), time.monotonic())
+
+    def run(self) -> WorkerStats:
+        """Process frames, earliest due first, publishing as intervals close."""
+        cpu0 = time.process_time()
+        cams = [self._open(c) for c in self.config.cameras]
+        self.snapshots.purge()
+        heap: list[tuple[float, int]] = [(0.0, i) for i in range(len(cams))]
+        heapq.heapify(heap)
+        while heap and not self.stop.is_set():
+            due, i = heapq.heappop(heap)
+            cam = cams[i]
+            if cam.cfg.realtime and not cam.source.live:
+                delay = cam.start_wall + due - time.monotonic()
+                if delay > 0 and self.stop.wait(delay):
+                    break
+            try:
+                t, frame = next(cam.frames)
+            except StopIteration:
+                self._end(cam)
+                continue
+            self._frame(cam, t, frame)
+            heapq.heappush(heap, (t + 1.0 / cam.cfg.fps, i))
+        for cam in cams:
+            if not cam.done:
+                self._end(cam)
+        self.stats.cpu_s = time.process_time() - cpu0
+        return self.stats
+
+    def _frame(self, cam: _Camera, t: float, frame: Frame) -> None:
+        r = cam.pipe.process(t, frame)
+        cam.last_t = t
+        cam.analysed += 1
+        self.stats.frames += 1
+        self.stats.per_camera[cam.cfg.id] = cam.analysed
+        at = cam.pipe.wall_time(t)
+        self._emit(cam, r.out, at, frame, r)
+        if time.monotonic() - cam.last_health >= self.config.health_interval_s:
+            self._health(cam, at, online=True)
+
+    def _emit(
+        self,
+        cam: _Camera,
+        out: StepOut,
+        at: datetime,
+        frame: Frame | None,
+        r: FrameResult | None,
+    ) -> None:
+        for zc in out.zone_counts:
+            for reading in zone_readings(zc, at):
+                self._send(reading)
+        for lc in out.line_counts:
+            for reading in line_readings(lc, at):
+                self._send(reading)
+        for e in out.started:
+            self.stats.events += 1
+            self._send(behaviour_reading(e, at, started=True))
+            if frame is not None and r is not None:
+                jpeg = blurred_snapshot(frame, r.blur_boxes())
+                self.snapshots.save(cam.cfg.id, at, f"{e.zone}-{e.kind.value}", jpeg)
+                self.stats.snapshots += 1
+        for e in out.ended:
+            self._send(behaviour_reading(e, at, started=False))
+
+    def _health(self, cam: _Camera, at: datetime, *, online: bool) -> None:
+        now = time.monotonic()
+        span = now - cam.last_health if cam.last_health else now - cam.start_wall
+        fps = (cam.analysed - cam.analysed_at_health) / span if span > 0 else 0.0
+        lag = (now - cam.start_wall) - cam.last_t if cam.cfg.realtime else 0.0
+        for reading in health_readings(
+            cam.cfg.id, at, fps=fps, lag_s=lag, dropped=cam.source.stats.dropped, online=online
+        ):
+            self._send(reading)
+        cam.last_health = now
+        cam.analysed_at_health = cam.analysed
+
+    def _end(self, cam: _Camera) -> None:
+        cam.done = True
+        end_t = cam.last_t + 1.0 / cam.cfg.fps
+        at = cam.pipe.wall_time(end_t)
+        self._emit(cam, cam.pipe.finish(end_t), at, None, None)
+        self._health(cam, at, online=False)
+
+    def _send(self, r: Reading) -> None:
+        self._publish(r)
+        self.stats.readings += 1
