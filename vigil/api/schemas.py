@@ -214,6 +214,10 @@ class IncidentOut(BaseModel):
     unit_ids: list[str]
     units_ever: list[str]
     caused_by_rule: str | None
+    number: str | None = Field(
+        description="Short per-year sequential number dispatchers speak, e.g. 26-000123 "
+        "(None only for incidents opened before numbers existed)."
+    )
 
     @classmethod
     def of(cls, i: Incident) -> IncidentOut:
@@ -235,6 +239,7 @@ class IncidentOut(BaseModel):
             unit_ids=list(i.unit_ids),
             units_ever=list(i.units_ever),
             caused_by_rule=i.caused_by_rule,
+            number=i.number,
         )
 
 

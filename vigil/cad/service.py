@@ -42,6 +42,7 @@ from vigil.incidents.model import (
     IncidentStatus,
     check_incident_move,
 )
+from vigil.incidents.numbers import assign_numbers, note_number
 from vigil.store.ports import EventLog, ProjectionRow, Projections
 from vigil.store.records import PersonalData
 from vigil.units.events import (
@@ -130,6 +131,8 @@ class Cad:
     ) -> Outcome:
         """Record events atomically with their projection rows; apply; publish."""
         now = self._clock.now()
+        # Numbered here, under the lock and in this transaction: gap-free and unique.
+        events = assign_numbers(events, self.state.numbers, now)
         pending = [
             Pending(id=f"{command_id}/{i}", at=now, actor=actor, cause=cause, event=e)
             for i, e in enumerate(events)
@@ -715,6 +718,8 @@ def load_state(store: CadStore) -> CadState:
             state.calls[ident] = msgspec.json.decode(body, type=Call)
         elif kind == "unit":
             state.units[ident] = msgspec.json.decode(body, type=Unit)
+    for incident in state.incidents.values():
+        note_number(state.numbers, incident.number)
     for rec in store.read(after_seq=seq):
         state.apply(rec)
     return state

@@ -26,6 +26,7 @@ from vigil.incidents.events import (
     IncidentUpdated,
 )
 from vigil.incidents.model import Call, Incident, IncidentStatus
+from vigil.incidents.numbers import note_number
 from vigil.units.events import (
     UnitAssigned,
     UnitEvent,
@@ -44,6 +45,8 @@ class CadState:
     incidents: MutableMapping[str, Incident] = field(default_factory=dict)
     calls: MutableMapping[str, Call] = field(default_factory=dict)
     units: MutableMapping[str, Unit] = field(default_factory=dict)
+    # The highest incident number used per year (the next one is one more).
+    numbers: MutableMapping[int, int] = field(default_factory=dict)
     last_seq: int = 0
 
     def overlay(self) -> CadState:
@@ -52,6 +55,7 @@ class CadState:
             incidents=ChainMap({}, self.incidents),
             calls=ChainMap({}, self.calls),
             units=ChainMap({}, self.units),
+            numbers=ChainMap({}, self.numbers),
             last_seq=self.last_seq,
         )
 
@@ -64,6 +68,8 @@ class CadState:
         ):
             assert isinstance(theirs, ChainMap)
             mine.update(theirs.maps[0])
+        assert isinstance(overlay.numbers, ChainMap)
+        self.numbers.update(overlay.numbers.maps[0])
         self.last_seq = last_seq
 
     def apply(self, rec: Recorded) -> set[tuple[str, str]]:
@@ -96,7 +102,9 @@ class CadState:
                 opened_at=rec.at,
                 updated_at=rec.at,
                 caused_by_rule=ev.rule,
+                number=ev.number,
             )
+            note_number(self.numbers, ev.number)
             return
         inc = self.incidents[ev.incident_id]
         if isinstance(ev, CallReceived):

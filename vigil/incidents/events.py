@@ -30,6 +30,9 @@ class IncidentOpened(IncidentEvent, frozen=True, kw_only=True, tag="incident.ope
     address: str | None
     description: str
     rule: str | None = None
+    # The short per-year number (``26-000123``), given at commit (incidents/numbers.py);
+    # None only in logs written before numbers existed.
+    number: str | None = None
 
 
 @register

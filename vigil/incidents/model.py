@@ -85,6 +85,7 @@ class Incident(msgspec.Struct, frozen=True, kw_only=True):
     unit_ids: tuple[str, ...] = ()
     units_ever: tuple[str, ...] = ()
     caused_by_rule: str | None = None
+    number: str | None = None  # short per-year number, e.g. 26-000123 (incidents/numbers.py)
 
     @property
     def active(self) -> bool:

@@ -402,3 +402,40 @@ def test_oversized_bodies_are_refused(client: TestClient, h: dict[str, dict[str,
         headers={**h["taker"], "content-type": "application/json"},
     )
     _problem(streamed, 413, "body")
+
+
+def test_incidents_carry_short_numbers_and_are_found_by_them(
+    client: TestClient, h: dict[str, dict[str, str]]
+) -> None:
+    opened = []
+    for nature, address in (("smoke", "Mannerheimintie 10"), ("fall", "Aleksanterinkatu 3")):
+        r = client.post(
+            "/api/v1/calls",
+            json={
+                "nature": nature,
+                "incident_type": "medical",
+                "location": HELSINKI,
+                "address": address,
+            },
+            headers=h["taker"],
+        )
+        assert r.status_code == 201, r.text
+        opened.append(r.json()["incident"])
+    first, second = (i["number"] for i in opened)
+    year = first.split("-")[0]
+    assert (first, second) == (f"{year}-000001", f"{year}-000002")
+    assert (
+        client.get(f"/api/v1/incidents/{opened[1]['id']}", headers=h["disp"]).json()["number"]
+        == second
+    )
+
+    def search(q: str) -> list[str]:
+        r = client.get("/api/v1/incidents", params={"q": q}, headers=h["disp"])
+        assert r.status_code == 200, r.text
+        return [i["number"] for i in r.json()]
+
+    assert search(second) == [second]
+    assert search("2") == [second]  # the sequence alone
+    assert search("aleksanterinkatu") == [second]
+    assert sorted(search("medical")) == [first, second]
+    assert search("99-000001") == []

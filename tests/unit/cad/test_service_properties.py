@@ -180,6 +180,16 @@ class CadMachine(RuleBasedStateMachine):
         assert load_state(self.store).snapshot() == self.cad.state.snapshot()
 
     @invariant()
+    def incident_numbers_are_gap_free_per_year(self) -> None:
+        by_year: dict[str, list[int]] = {}
+        for inc in self.cad.state.incidents.values():
+            assert inc.number is not None
+            year, seq = inc.number.split("-")
+            by_year.setdefault(year, []).append(int(seq))
+        for seqs in by_year.values():
+            assert sorted(seqs) == list(range(1, len(seqs) + 1))
+
+    @invariant()
     def chain_is_intact(self) -> None:
         assert self.store.verify() == []
 

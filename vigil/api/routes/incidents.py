@@ -23,7 +23,7 @@ from vigil.cad.service import Outcome
 from vigil.core.errors import ValidationError
 from vigil.core.geometry import BBox
 from vigil.incidents.events import IncidentOpened
-from vigil.incidents.model import IncidentStatus
+from vigil.incidents.model import Incident, IncidentStatus
 
 router = APIRouter(tags=["incidents"])
 
@@ -42,8 +42,16 @@ def list_incidents(
     since: Annotated[datetime | None, Query(description="Opened at or after.")] = None,
     until: Annotated[datetime | None, Query(description="Opened before.")] = None,
     bbox: Annotated[str | None, Query(description="west,south,east,north")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Search: an incident number (26-000123, or just 123), an id, or "
+            "words of the address, type or description.",
+        ),
+    ] = None,
 ) -> list[IncidentOut]:
-    """List incidents by status, time range and bounding box; most urgent first."""
+    """List incidents by status, time range, bounding box and search; most urgent first."""
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise ValidationError("give a timezone (e.g. Z or +02:00)", field=name)
@@ -59,7 +67,23 @@ def list_incidents(
         until=until,
         bbox=BBox.parse(bbox) if bbox else None,
     )
+    if q is not None and q.strip():
+        found = [i for i in found if matches(i, q)]
     return [IncidentOut.of(i) for i in found]
+
+
+def matches(incident: Incident, query: str) -> bool:
+    """Return whether an incident answers a dispatcher's search text."""
+    text = query.strip().casefold()
+    number = incident.number or ""
+    if text in (number, incident.id.casefold()):
+        return True
+    words = " ".join(
+        (incident.type.replace("_", " "), incident.address or "", incident.description)
+    ).casefold()
+    if text.isdigit():  # "123": that number of any year, or a house number
+        return number.endswith("-" + text.zfill(6)) or text in words.split()
+    return all(word in f"{number} {words}" for word in text.split())
 
 
 @router.post("/incidents", status_code=201)

@@ -95,6 +95,7 @@ export class Picture {
         unit_ids: [],
         units_ever: [],
         caused_by_rule: (d.rule as string | null) ?? null,
+        number: (d.number as string | null) ?? null,
       });
       return true;
     }

@@ -10,6 +10,7 @@ export class Queue {
   readonly element: HTMLElement;
   readonly list: HTMLOListElement;
   private readonly count: HTMLElement;
+  readonly find: HTMLInputElement;
   private rows = new Map<string, HTMLLIElement>();
   private dirty = new Set<string>();
   private orderDirty = true;
@@ -25,10 +26,13 @@ export class Queue {
       const li = (e.target as HTMLElement).closest<HTMLLIElement>("li[data-id]");
       if (li) void c.select(li.dataset.id!);
     });
+    this.find = h("input", { id: "queue-find", type: "search", placeholder: "Number, address, type…", autocomplete: "off", "aria-describedby": "queue-find-hint" });
+    this.find.addEventListener("input", () => this.filter());
     this.element = h(
       "section",
       { id: "queue", "aria-label": "Incident queue" },
       h("h2", {}, "Queue ", this.count, h("span", { class: "hint" }, "J/K to move")),
+      h("div", { class: "find" }, h("label", { for: "queue-find" }, "Find ", h("kbd", {}, "F")), this.find, h("span", { id: "queue-find-hint", class: "hint" }, "26-000123, 123, or words")),
       this.list,
     );
   }
@@ -77,6 +81,16 @@ export class Queue {
     this.dirty.clear();
     this.count.textContent = String(this.rows.size);
     this.markSelected();
+    if (this.find.value.trim()) this.filter();
+  }
+
+  /** Hide the rows that do not answer the search box (the same rules as GET /incidents?q=). */
+  private filter(): void {
+    const q = this.find.value.trim().toLowerCase();
+    for (const [id, row] of this.rows) {
+      const inc = this.c.picture.incidents.get(id);
+      row.hidden = !!q && !(inc && matches(inc, q));
+    }
   }
 
   private makeRow(inc: Incident, now: number): HTMLLIElement {
@@ -92,13 +106,14 @@ export class Queue {
     row.dataset.status = inc.status;
     row.dataset.priority = String(inc.priority);
     const label = this.c.catalogue().incident_types[inc.type]?.label ?? inc.type;
+    const number = h("span", { class: "num", title: inc.id }, inc.number ?? inc.id.slice(-6));
     const opened = Date.parse(inc.opened_at);
     const timer = h("span", { class: "timer", title: `received ${clock(inc.opened_at)}` }, ago(opened, now));
     timer.dataset.from = String(opened);
     append(
       row,
       priorityBadge(inc.priority),
-      h("span", { class: "what" }, h("strong", {}, label), h("span", { class: "addr" }, inc.address ?? (inc.location ? `${inc.location.lat.toFixed(4)}, ${inc.location.lon.toFixed(4)}` : "no location"))),
+      h("span", { class: "what" }, number, " ", h("strong", {}, label), h("span", { class: "addr" }, inc.address ?? (inc.location ? `${inc.location.lat.toFixed(4)}, ${inc.location.lon.toFixed(4)}` : "no location"))),
       h("span", { class: "desc" }, inc.description),
       h("span", { class: `istatus is-${inc.status}` }, inc.status === "pending" ? "UNASSIGNED" : inc.status.replace("_", " ")),
       h("span", { class: "units" }, inc.unit_ids.length ? inc.unit_ids.join(" ") : "—"),
@@ -115,7 +130,7 @@ export class Queue {
   }
 
   move(step: number): void {
-    const order = [...this.list.children] as HTMLLIElement[];
+    const order = ([...this.list.children] as HTMLLIElement[]).filter((r) => !r.hidden);
     if (!order.length) return;
     const sel = this.c.selection.incident;
     const at = sel ? order.findIndex((r) => r.dataset.id === sel) : -1;
@@ -123,4 +138,14 @@ export class Queue {
     void this.c.select(next.dataset.id!);
     next.scrollIntoView({ block: "nearest" });
   }
+}
+
+/** Whether an incident answers a search text (mirrors the API's `q`). */
+export function matches(inc: Incident, query: string): boolean {
+  const text = query.trim().toLowerCase();
+  const number = inc.number ?? "";
+  if (text === number || text === inc.id.toLowerCase()) return true;
+  const words = [inc.type.replaceAll("_", " "), inc.address ?? "", inc.description].join(" ").toLowerCase();
+  if (/^\d+$/.test(text)) return number.endsWith("-" + text.padStart(6, "0")) || words.split(/\s+/).includes(text);
+  return text.split(/\s+/).every((w) => `${number} ${words}`.includes(w));
 }

@@ -312,6 +312,7 @@ export class CommandCentre implements Centre {
       ["N", "New call"],
       ["/", "New call, address search"],
       ["J / K", "Next / previous incident in the queue"],
+      ["F", "Find an incident by number, address or type"],
       ...this.panelKeys().map((b): [string, string] => [b.label, b.help]),
       [this.panels.map((p) => p.shortcut).join(" "), `${this.panels.map((p) => p.label).join(", ")} panel`],
       ["Esc", "Close the dialog"],
@@ -350,6 +351,9 @@ export class CommandCentre implements Centre {
       if (k === "ArrowUp" && !t.closest("#queue-list")) return;
       e.preventDefault();
       this.queue.move(-1);
+    } else if (k === "f" || k === "F") {
+      e.preventDefault();
+      this.queue.find.focus();
     } else if (k === "?") {
       e.preventDefault();
       this.openHelp();

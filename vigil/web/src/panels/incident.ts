@@ -114,7 +114,7 @@ class IncidentPanel implements Panel {
     const opened = Date.parse(inc.opened_at);
     append(
       head,
-      h("h2", { tabindex: -1, id: "detail-title" }, priorityBadge(inc.priority), " ", label, " ", h("span", { class: "muted" }, inc.id)),
+      h("h2", { tabindex: -1, id: "detail-title" }, priorityBadge(inc.priority), " ", inc.number ? h("span", { class: "num", "data-testid": "incident-number" }, inc.number) : null, " ", label, " ", h("span", { class: "muted small" }, inc.id)),
       h(
         "p",
         {},
