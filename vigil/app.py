@@ -16,6 +16,7 @@ from vigil.core.clock import Clock, SystemClock
 from vigil.core.errors import GeoError
 from vigil.core.ticker import Ticker
 from vigil.dispatch.service import Dispatcher
+from vigil.exchange.service import Exchange
 from vigil.geo import Geocoder, RoadNetwork, is_ambiguous
 from vigil.incidents.catalogue import load_catalogue
 from vigil.ingest.service import Ingest
@@ -39,6 +40,7 @@ class App:
     ingest: Ingest
     rules: RulesEngine
     alerts: Alerts
+    exchange: Exchange
     tickers: list[Ticker] = field(default_factory=list)
     network: RoadNetwork | None = None
     geocoder: Geocoder | None = None
@@ -106,6 +108,15 @@ def build(
         ingest=ingest,
         rules=rules,
         alerts=alerts,
+        exchange=Exchange(
+            settings=settings.exchange,
+            cad=cad,
+            store=store,
+            bus=bus,
+            clock=clock,
+            access=access,
+            personal_data_retention=timedelta(days=settings.audit.personal_data_retention_days),
+        ),
         tickers=[
             Ticker("purge-personal-data", settings.audit.purge_interval_s, access.purge_expired),
             rules.ticker(settings.rules.reload_interval_s),

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from vigil.alerts.settings import AlertSettings
 from vigil.analytics.settings import AnalyticsSettings
 from vigil.core.errors import ConfigError
+from vigil.exchange.settings import ExchangeSettings
 from vigil.geo.settings import GeoSettings
 from vigil.ingest.settings import IngestSettings
 from vigil.rules.settings import RulesSettings
@@ -83,6 +84,9 @@ class Settings(BaseSettings):
     )
     alerts: AlertSettings = Field(
         default_factory=AlertSettings, description="Public alerts, CAP in, citizen reports."
+    )
+    exchange: ExchangeSettings = Field(
+        default_factory=ExchangeSettings, description="Incident exchange (NENA EIDO)."
     )
 
 

@@ -20,6 +20,7 @@ from vigil.api.routes import (
     rules,
     units,
 )
+from vigil.api.routes import eido as eido_routes
 from vigil.api.routes import feed as feed_routes
 from vigil.api.routes import geo as geo_routes
 from vigil.api.routes import live as live_routes
@@ -53,7 +54,7 @@ def create_api(app: App) -> FastAPI:
         mount(api, module.router)
     for ui_module in (live_routes, geo_routes, map_routes):
         mount(api, ui_module.router)
-    for domain_module in (ingest, rules, alerts, feed_routes):
+    for domain_module in (ingest, rules, alerts, feed_routes, eido_routes):
         mount(api, domain_module.router)
     # Pre-compressed and event-stream responses pass through untouched.
     api.add_middleware(GZipMiddleware, minimum_size=1024)

@@ -14,6 +14,7 @@ from vigil.cad.service import all_rows, load_state, rebuild_state
 from vigil.cli.api import app as api_cli
 from vigil.cli.audio import app as audio_cli
 from vigil.cli.cap import app as cap_cli
+from vigil.cli.eido import app as eido_cli
 from vigil.cli.evidence import app as evidence_cli
 from vigil.cli.geo import app as geo_cli
 from vigil.cli.history import app as history_cli
@@ -49,6 +50,7 @@ cli.add_typer(sim_cli, name="sim", help="City simulator: run and check scenarios
 cli.add_typer(audio_cli, name="audio", help="Acoustic worker: run mics, analyze a recording.")
 cli.add_typer(cap_cli, name="cap", help="CAP 1.2 alerts: validate files.")
 cli.add_typer(video_cli, name="video", help="Camera analytics: run the worker, analyse a file.")
+cli.add_typer(eido_cli, name="eido", help="NENA EIDO incident exchange: validate files.")
 cli.command("demo")(demo_command)
 
 ConfigOpt = Annotated[
