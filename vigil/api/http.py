@@ -10,6 +10,7 @@ from vigil.api import problems
 from vigil.api.limits import BodyLimit
 from vigil.api.routes import (
     alerts,
+    analytics,
     audit,
     auth,
     calls,
@@ -18,6 +19,7 @@ from vigil.api.routes import (
     ingest,
     meta,
     rules,
+    transparency,
     units,
 )
 from vigil.api.routes import eido as eido_routes
@@ -56,6 +58,9 @@ def create_api(app: App) -> FastAPI:
         mount(api, ui_module.router)
     for domain_module in (ingest, rules, alerts, feed_routes, eido_routes):
         mount(api, domain_module.router)
+    for evidence_module in (transparency, analytics):
+        mount(api, evidence_module.router)
+    api.include_router(transparency.page)  # the public page lives at /transparency
     # Pre-compressed and event-stream responses pass through untouched.
     api.add_middleware(GZipMiddleware, minimum_size=1024)
     api.add_middleware(BodyLimit, limit=app.settings.server.max_body_bytes)

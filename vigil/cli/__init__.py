@@ -19,6 +19,7 @@ from vigil.cli.evidence import app as evidence_cli
 from vigil.cli.geo import app as geo_cli
 from vigil.cli.history import app as history_cli
 from vigil.cli.ingest import app as ingest_cli
+from vigil.cli.report import app as report_cli
 from vigil.cli.rules import app as rules_cli
 from vigil.cli.sim import app as sim_cli
 from vigil.cli.sim import demo as demo_command
@@ -42,6 +43,7 @@ cli.add_typer(config_cli, name="config")
 # Domain command groups plug in here.
 cli.add_typer(api_cli, name="api", help="The HTTP API's OpenAPI document (offline).")
 cli.add_typer(geo_cli, name="geo", help="Road network: build, route, geocode.")
+cli.add_typer(report_cli, name="report", help="Reports: the transparency report.")
 cli.add_typer(evidence_cli, name="evidence", help="Evidence: KPIs, evaluations, claims.")
 cli.add_typer(history_cli, name="history", help="Historical CAD records: import, show.")
 cli.add_typer(ingest_cli, name="ingest", help="Device ingest: stats, devices, CSV replay.")
