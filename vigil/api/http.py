@@ -24,6 +24,7 @@ from vigil.api.routes import (
 )
 from vigil.api.routes import eido as eido_routes
 from vigil.api.routes import feed as feed_routes
+from vigil.api.routes import field as field_routes
 from vigil.api.routes import geo as geo_routes
 from vigil.api.routes import live as live_routes
 from vigil.api.routes import map as map_routes
@@ -54,7 +55,7 @@ def create_api(app: App) -> FastAPI:
     problems.install(api)
     for module in (auth, calls, incidents, dispatch, units, audit, meta):
         mount(api, module.router)
-    for ui_module in (live_routes, geo_routes, map_routes):
+    for ui_module in (live_routes, geo_routes, map_routes, field_routes):
         mount(api, ui_module.router)
     for domain_module in (ingest, rules, alerts, feed_routes, eido_routes):
         mount(api, domain_module.router)

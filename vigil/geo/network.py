@@ -35,6 +35,7 @@ from vigil.geo.osm import (
 )
 from vigil.geo.settings import GeoSettings
 from vigil.geo.snap import Snap, Snapper
+from vigil.geo.steps import Step, route_steps
 
 CACHE_VERSION = 2
 # Restricted sweeps (RPHAST) kept per distinct set of source nodes, most recent first;
@@ -71,6 +72,7 @@ class Route:
     seconds: float
     metres: float
     geometry: dict[str, object]
+    steps: tuple[Step, ...] = ()  # turn-by-turn, from "depart" to "arrive" (geo/steps.py)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -310,20 +312,7 @@ class RoadNetwork:
         o = self.snap(origin)
         t = self.snap(target)
         g = self.graph
-        start_nodes: list[int] = []
-        start_cost: list[float] = []
-        if o.forward_edge >= 0:
-            start_nodes.append(o.node_b)
-            start_cost.append((1 - o.fraction) * float(g.time_s[o.forward_edge]))
-        if o.backward_edge >= 0:
-            start_nodes.append(o.node_a)
-            start_cost.append(o.fraction * float(g.time_s[o.backward_edge]))
-        if o.fraction <= AT_NODE:
-            start_nodes.append(o.node_a)
-            start_cost.append(0.0)
-        elif o.fraction >= 1 - AT_NODE:
-            start_nodes.append(o.node_b)
-            start_cost.append(0.0)
+        start_nodes, start_cost = self._start_seeds(o)
         seeds, seed_cost, _ = self._target_seeds(t)
         cost, pred = dijkstra(
             self._indptr,
@@ -341,9 +330,12 @@ class RoadNetwork:
                 end = node
         coords: list[list[float]] = [[o.on_road.lon, o.on_road.lat]]
         metres = 0.0
+        legs: list[tuple[int, float]] = []  # (edge, share driven) for the steps
         same_direct = self._same_segment_direct(o, t)
         if same_direct is not None and same_direct[0] <= best:
             best, metres = same_direct
+            share = abs(t.fraction - o.fraction)
+            legs = [(o.forward_edge if o.forward_edge >= 0 else o.backward_edge, share)]
         elif end >= 0 and np.isfinite(best):
             path_edges: list[int] = []
             node = end
@@ -353,6 +345,11 @@ class RoadNetwork:
                 node = int(g.src[e])
             path_edges.reverse()
             start = node
+            legs = [
+                *self._partial_start_leg(o, start, float(cost[start])),
+                *((e, 1.0) for e in path_edges),
+                *self._partial_end_leg(t, end, best - float(cost[end])),
+            ]
             metres += self._partial_start_metres(o, start, float(cost[start]))
             coords.append([float(g.lon[start]), float(g.lat[start])])
             for e in path_edges:
@@ -369,6 +366,7 @@ class RoadNetwork:
             seconds=best / speed_factor,
             metres=metres,
             geometry={"type": "LineString", "coordinates": coords},
+            steps=tuple(route_steps(g, legs, speed_factor=speed_factor)),
         )
 
     def _partial_start_metres(self, o: Snap, start: int, start_cost: float) -> float:
@@ -379,6 +377,43 @@ class RoadNetwork:
         if start == o.node_b and o.forward_edge >= 0:
             return (1 - o.fraction) * float(g.length_m[o.forward_edge])
         return o.fraction * float(g.length_m[o.backward_edge])
+
+    def _start_seeds(self, o: Snap) -> tuple[list[int], list[float]]:
+        """Return the nodes a route from a snapped origin can start at, and their costs."""
+        g = self.graph
+        start_nodes: list[int] = []
+        start_cost: list[float] = []
+        if o.forward_edge >= 0:
+            start_nodes.append(o.node_b)
+            start_cost.append((1 - o.fraction) * float(g.time_s[o.forward_edge]))
+        if o.backward_edge >= 0:
+            start_nodes.append(o.node_a)
+            start_cost.append(o.fraction * float(g.time_s[o.backward_edge]))
+        if o.fraction <= AT_NODE:
+            start_nodes.append(o.node_a)
+            start_cost.append(0.0)
+        elif o.fraction >= 1 - AT_NODE:
+            start_nodes.append(o.node_b)
+            start_cost.append(0.0)
+        return start_nodes, start_cost
+
+    @staticmethod
+    def _partial_start_leg(o: Snap, start: int, start_cost: float) -> list[tuple[int, float]]:
+        """Return the part of the origin's edge driven before the path's first node."""
+        if start_cost == 0.0:
+            return []
+        if start == o.node_b and o.forward_edge >= 0:
+            return [(o.forward_edge, 1 - o.fraction)]
+        return [(o.backward_edge, o.fraction)]
+
+    @staticmethod
+    def _partial_end_leg(t: Snap, end: int, rest_cost: float) -> list[tuple[int, float]]:
+        """Return the part of the target's edge driven after the path's last node."""
+        if rest_cost <= 0.0:
+            return []
+        if end == t.node_a and t.forward_edge >= 0:
+            return [(t.forward_edge, t.fraction)]
+        return [(t.backward_edge, 1 - t.fraction)]
 
     def _partial_end_metres(self, t: Snap, end: int, rest_cost: float) -> float:
         """Return the metres from the path's last node to the target's projection."""

@@ -51,6 +51,11 @@ _UNIT_MOVES: dict[UnitStatus, frozenset[UnitStatus]] = {
 }
 
 
+def reportable_moves(old: UnitStatus) -> list[UnitStatus]:
+    """Return the statuses a unit in `old` may report itself (dispatched comes by assignment)."""
+    return sorted(s for s in _UNIT_MOVES[old] if s is not UnitStatus.DISPATCHED)
+
+
 def check_unit_move(unit_id: str, old: UnitStatus, new: UnitStatus) -> None:
     """Refuse a status jump a real unit could not make."""
     if new not in _UNIT_MOVES[old]:

@@ -14,3 +14,9 @@ class UiSettings(BaseModel):
         description="Raster/vector tile URL template of a city tile server; None draws the "
         "offline basemap from the city's own OSM data.",
     )
+    field_avl_interval_s: float = Field(
+        default=10.0,
+        ge=1.0,
+        le=600.0,
+        description="How often the field unit app sends the phone's position (AVL), seconds.",
+    )

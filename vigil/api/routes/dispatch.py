@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from vigil.api.schemas import Location
 from vigil.api.security import Allow, AppDep, Principal
 from vigil.audit.roles import DISPATCH, UNIT_REPORTERS, VIEWERS
 from vigil.dispatch.service import Recommendation
+from vigil.geo.network import Route
 
 router = APIRouter(tags=["dispatch"])
 
@@ -53,14 +55,48 @@ class RecommendationOut(BaseModel):
     method: str
 
 
+class StepOut(BaseModel):
+    """One turn-by-turn instruction: the manoeuvre onto a street, then how far along it."""
+
+    maneuver: str = Field(
+        description="depart, continue, slight_left/right, left/right, sharp_left/right or arrive."
+    )
+    street: str = Field(description="OSM name or ref of the street; empty if it has none.")
+    metres: float
+    seconds: float
+    location: Location = Field(description="Where the manoeuvre happens.")
+
+
 class RouteOut(BaseModel):
-    """A route as GeoJSON with its drive time and length."""
+    """A route as GeoJSON with its drive time, length and turn-by-turn steps."""
 
     unit_id: str
     incident_id: str
     eta_s: float
     metres: float
     geometry: dict[str, Any]
+    steps: list[StepOut] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, unit_id: str, incident_id: str, r: Route) -> RouteOut:
+        """Return the API form of a route."""
+        return cls(
+            unit_id=unit_id,
+            incident_id=incident_id,
+            eta_s=r.seconds,
+            metres=r.metres,
+            geometry=r.geometry,
+            steps=[
+                StepOut(
+                    maneuver=s.maneuver,
+                    street=s.street,
+                    metres=round(s.metres, 1),
+                    seconds=round(s.seconds, 1),
+                    location=Location(lat=s.lat, lon=s.lon),
+                )
+                for s in r.steps
+            ],
+        )
 
 
 def _out(rec: Recommendation, routes: dict[str, dict[str, Any]]) -> RecommendationOut:
@@ -119,12 +155,5 @@ def route(
     app: AppDep,
     _: Annotated[Principal, Depends(Allow(VIEWERS | UNIT_REPORTERS))],
 ) -> RouteOut:
-    """Return the fastest legal route from a unit to an incident."""
-    r = app.dispatch.route(incident_id, unit_id)
-    return RouteOut(
-        unit_id=unit_id,
-        incident_id=incident_id,
-        eta_s=r.seconds,
-        metres=r.metres,
-        geometry=r.geometry,
-    )
+    """Return the fastest legal route from a unit to an incident, with turn-by-turn steps."""
+    return RouteOut.of(unit_id, incident_id, app.dispatch.route(incident_id, unit_id))
