@@ -20,7 +20,7 @@ import numpy as np
 
 from vigil.core.events import Recorded
 from vigil.incidents.events import CallReceived, IncidentClosed, IncidentOpened
-from vigil.units.events import UnitAssigned, UnitRegistered, UnitStatusChanged
+from vigil.units.events import UnitAssigned, UnitRegistered, UnitReleased, UnitStatusChanged
 from vigil.units.model import UnitStatus
 
 RESPONSE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -146,7 +146,7 @@ def responses_from_log(records: Iterable[Recorded]) -> list[tuple[object, ...]]:
             )
             inc.responses.append(resp)
             open_response[ev.unit_id] = resp
-        elif isinstance(ev, UnitStatusChanged):
+        elif isinstance(ev, UnitStatusChanged | UnitReleased):
             _status(open_response, ev, rec.at)
     rows: list[tuple[object, ...]] = []
     for incident_id, inc in incidents.items():
@@ -187,8 +187,16 @@ def responses_from_log(records: Iterable[Recorded]) -> list[tuple[object, ...]]:
     return rows
 
 
-def _status(open_response: dict[str, _Response], ev: UnitStatusChanged, at: datetime) -> None:
+def _status(
+    open_response: dict[str, _Response], ev: UnitStatusChanged | UnitReleased, at: datetime
+) -> None:
     resp = open_response.get(ev.unit_id)
+    if isinstance(ev, UnitReleased):
+        # Closing (or cancelling) an incident frees its units without a status report.
+        if resp is not None and resp.incident_id == ev.incident_id:
+            resp.available_at = resp.available_at or at
+            del open_response[ev.unit_id]
+        return
     if resp is None or (ev.incident_id is not None and ev.incident_id != resp.incident_id):
         return
     if ev.new is UnitStatus.EN_ROUTE and resp.en_route_at is None:

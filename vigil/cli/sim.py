@@ -1,18 +1,27 @@
-"""`vigil sim run|check` and the `vigil demo` command."""
+"""`vigil sim run|check|fit|validate|whatif` and the `vigil demo` command."""
 
 from __future__ import annotations
 
 import json
 import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
 from vigil.core.errors import ConfigError, VigilError
 from vigil.incidents.catalogue import load_catalogue
 from vigil.sim.scenario import check_scenario, load_scenario, parse_duration
+
+if TYPE_CHECKING:
+    from vigil.geo.network import RoadNetwork
+    from vigil.sim.fit import FitOptions
+    from vigil.sim.fitted import Station
 
 app = typer.Typer(
     help="City simulator: drives Vigil through its real inputs.", no_args_is_help=True
@@ -43,7 +52,7 @@ def check(file: Annotated[Path, typer.Argument(help="Scenario file to validate."
     """Validate a scenario file and print what it holds."""
     try:
         scenario = load_scenario(file)
-        check_scenario(scenario, load_catalogue())
+        check_scenario(scenario, load_catalogue(scenario.city.catalogue))
     except VigilError as err:
         _fail(err)
     units = sum(f.count for f in scenario.fleet)
@@ -176,3 +185,299 @@ def demo(
         _fail(err)
     except OSError as err:
         _fail(ConfigError(f"cannot start the demo: {err}"))
+
+
+# ------------------------------------------------------------------ fitted cities
+
+HistoryOpt = Annotated[
+    Path,
+    typer.Option(
+        "--history",
+        exists=True,
+        help="The city's CAD export (imported into a temporary analysis store) or an "
+        "analysis store folder made by `vigil history import`.",
+    ),
+]
+FormatOpt = Annotated[
+    str, typer.Option("--format", help="Export format: sffd, or a column-mapping YAML.")
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", exists=True, help="City settings (YAML): road network."),
+]
+OsmOpt = Annotated[
+    Path | None, typer.Option("--osm", exists=True, help="OSM file (overrides --config).")
+]
+StationsOpt = Annotated[
+    Path, typer.Option("--stations", exists=True, help="Stations (CSV station,name,lat,lon).")
+]
+TzOpt = Annotated[str, typer.Option("--tz", help="The city's time zone, e.g. America/Los_Angeles.")]
+DateOpt = Annotated[str | None, typer.Option(help="A local date, YYYY-MM-DD.")]
+MAX_STATION_SNAP_M = 250.0
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise typer.BadParameter(f"unknown time zone {name!r}", param_hint="--tz") from err
+
+
+def _day(text: str | None, tz: ZoneInfo, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        d = date.fromisoformat(text)
+    except ValueError as err:
+        raise typer.BadParameter(f"{text!r} is not a date YYYY-MM-DD", param_hint=option) from err
+    return datetime(d.year, d.month, d.day, tzinfo=tz)
+
+
+@contextmanager
+def _history(path: Path, fmt: str, tz: str) -> Iterator[Any]:
+    """Yield a DuckDB connection with the ``responses`` view of a file or a store."""
+    from vigil.history.store import HistoryStore  # noqa: PLC0415 - DuckDB is heavy
+
+    if path.is_dir():
+        yield HistoryStore(path).connect()
+        return
+    with tempfile.TemporaryDirectory(prefix="vigil-history-") as tmp:
+        store = HistoryStore(Path(tmp))
+        report = store.import_file(path, fmt, tz=tz, progress=True)
+        typer.echo(f"imported {report.imported} responses ({report.rejected} rejected)", err=True)
+        yield store.connect()
+
+
+def _city(
+    config: Path | None, osm: Path | None, stations_file: Path
+) -> tuple[RoadNetwork, Path, list[Station], dict[str, float]]:
+    from vigil.config import load_settings  # noqa: PLC0415
+    from vigil.geo.network import load_network  # noqa: PLC0415 - heavy
+    from vigil.sim.fitted import inside, read_stations  # noqa: PLC0415
+
+    settings = load_settings(config)
+    geo = settings.geo if osm is None else settings.geo.model_copy(update={"osm_file": osm})
+    if geo.osm_file is None:
+        raise ConfigError("a fitted city needs its own OSM file (--osm or geo.osm_file)")
+    network = load_network(geo, progress=True)
+    stations = inside(read_stations(stations_file), network, MAX_STATION_SNAP_M)
+    if not stations:
+        raise ConfigError(f"no station of {stations_file} lies on the road network")
+    return network, geo.osm_file, stations, dict(geo.speed_factors)
+
+
+def _options(
+    conn: Any,
+    tz: str,
+    bbox: tuple[float, float, float, float],
+    start: datetime | None,
+    end: datetime | None,
+) -> FitOptions:
+    from vigil.sim.fit import FitOptions  # noqa: PLC0415
+
+    first, last = conn.execute(
+        "select min(received_at), max(received_at) from responses"
+    ).fetchone()
+    if first is None:
+        raise ConfigError("the history holds no responses")
+    zone = ZoneInfo(tz)
+    return FitOptions(
+        start=start or first.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0),
+        end=end or (last.astimezone(zone) + timedelta(seconds=1)),
+        tz=tz,
+        bbox=bbox,
+    )
+
+
+@app.command("fit")
+def fit(
+    *,
+    history: HistoryOpt,
+    stations: StationsOpt,
+    tz: TzOpt,
+    out: Annotated[Path, typer.Option("--out", help="Fitted scenario to write (YAML).")],
+    fmt: FormatOpt = "sffd",
+    config: ConfigOpt = None,
+    osm: OsmOpt = None,
+    since: Annotated[str | None, typer.Option("--from", help="First local day fitted.")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="Last local day fitted.")] = None,
+    duration: Annotated[str, typer.Option(help="Length of the written scenario.")] = "24h",
+) -> None:
+    """Fit demand, mix, run cards, fleet and every interval from the city's records."""
+    from vigil.sim.fit import diagnostics_dict, fit_city  # noqa: PLC0415
+    from vigil.sim.fitted import extent, network_eta, write_city  # noqa: PLC0415
+
+    zone = _zone(tz)
+    start, end_day = _day(since, zone, "--from"), _day(until, zone, "--to")
+    end = end_day + timedelta(days=1) if end_day else None
+    try:
+        network, osm_file, found, factors = _city(config, osm, stations)
+        with _history(history, fmt, tz) as conn:
+            options = _options(conn, tz, extent(network), start, end)
+            typer.echo(f"fitting on {options.start:%Y-%m-%d} .. {options.end:%Y-%m-%d}", err=True)
+            fitted = fit_city(
+                conn,
+                options,
+                stations={s.id: s.location for s in found},
+                eta=network_eta(network, factors),
+                progress=lambda m: typer.echo(f"... {m}", err=True),
+            )
+        files = write_city(
+            fitted,
+            options,
+            out,
+            name=f"Fitted city ({out.stem})",
+            osm_file=osm_file.resolve(),
+            stations=found,
+            start=options.end,
+            duration_s=parse_duration(duration),
+        )
+    except VigilError as err:
+        _fail(err)
+    d = diagnostics_dict(fitted, options)["demand"]
+    typer.echo(
+        f"{files.scenario}: {d['calls']} calls over {d['hours']} h "
+        f"({d['calls_per_hour']:.2f}/h, model {d['model']}), {len(fitted.types)} incident "
+        f"kinds, {sum(line['count'] for line in fitted.fleet)} units at {len(found)} stations"
+    )
+    typer.echo(f"catalogue {files.catalogue.name}, diagnostics {files.diagnostics.name}")
+
+
+@app.command("validate")
+def validate(
+    *,
+    history: HistoryOpt,
+    stations: StationsOpt,
+    tz: TzOpt,
+    fmt: FormatOpt = "sffd",
+    config: ConfigOpt = None,
+    osm: OsmOpt = None,
+    since: Annotated[str | None, typer.Option("--from", help="First local day used.")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="Last local day used.")] = None,
+    weeks: Annotated[
+        int, typer.Option(help="Hold out the last N weeks (fit on the rest), simulate them.")
+    ] = 0,
+    days: Annotated[int, typer.Option(help="Hold out the last N days instead.")] = 0,
+    leave_one_day_out: Annotated[
+        bool, typer.Option(help="Every day in turn: fit on the others, simulate it.")
+    ] = False,
+    replications: Annotated[int, typer.Option(min=1, help="Simulations per held-out day.")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+    plot_out: Annotated[Path | None, typer.Option("--plot", help="Plot real vs simulated.")] = None,
+) -> None:
+    """Simulate held-out days and compare their intervals with what really happened."""
+    from vigil.sim.fit import FitOptions  # noqa: PLC0415
+    from vigil.sim.fitted import extent, holdout_days, validate_holdout  # noqa: PLC0415
+    from vigil.sim.validate import plot_report  # noqa: PLC0415
+
+    if sum([weeks > 0, days > 0, leave_one_day_out]) != 1:
+        raise typer.BadParameter("give exactly one of --weeks, --days, --leave-one-day-out")
+    zone = _zone(tz)
+    start, end_day = _day(since, zone, "--from"), _day(until, zone, "--to")
+    end = end_day + timedelta(days=1) if end_day else None
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        network, osm_file, found, factors = _city(config, osm, stations)
+        with _history(history, fmt, tz) as conn, tempfile.TemporaryDirectory() as tmp:
+            options = _options(conn, tz, extent(network), start, end)
+            last_day = options.end.astimezone(zone).replace(hour=0, minute=0, second=0)
+            if options.end > last_day:
+                last_day += timedelta(days=1)
+            if leave_one_day_out:
+                windows = holdout_days(options.start, options.end)
+                base = options
+            else:
+                held = timedelta(weeks=weeks) if weeks else timedelta(days=days)
+                windows = holdout_days(max(options.start, last_day - held), options.end)
+                base = FitOptions(
+                    start=options.start,
+                    end=options.end,
+                    tz=tz,
+                    bbox=options.bbox,
+                    holdout=((windows[0][0], windows[-1][1]),),
+                )
+            result = validate_holdout(
+                conn,
+                base=base,
+                windows=windows,
+                network=network,
+                osm_file=osm_file.resolve(),
+                stations=found,
+                speed_factors=factors,
+                work_dir=Path(tmp),
+                replications=replications,
+                seed=seed,
+                say=lambda m: typer.echo(f"... {m}", err=True),
+            )
+    except VigilError as err:
+        _fail(err)
+    typer.echo(result.report.render())
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {**result.report.to_json(), "folds": result.folds}
+        json_out.write_text(json.dumps(payload, indent=2) + "\n", "utf-8")
+    if plot_out is not None:
+        plot_report(result.report, result.real, result.sim, plot_out)
+        typer.echo(f"plot written to {plot_out}")
+
+
+@app.command("whatif")
+def whatif(
+    *,
+    scenario: Annotated[Path, typer.Option("--scenario", "-s", exists=True, help="Scenario.")],
+    close_station: Annotated[
+        str | None, typer.Option(help="Close this station (its units are gone).")
+    ] = None,
+    demand: Annotated[float, typer.Option(help="Multiply call demand by this.", min=0)] = 1.0,
+    add_station: Annotated[
+        str | None,
+        typer.Option(
+            help="Add a station: ID,LAT,LON,UNIT_TYPE,UNITS (e.g. 99,37.75,-122.42,engine,1)."
+        ),
+    ] = None,
+    replications: Annotated[int, typer.Option(min=2, help="Runs with and without.")] = 5,
+    independent: Annotated[
+        bool, typer.Option(help="Independent seeds instead of common random numbers.")
+    ] = False,
+    hours: Annotated[float | None, typer.Option(min=0.5, help="Simulate this long.")] = None,
+    seed: Annotated[int, typer.Option(help="First random seed.")] = 1,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
+) -> None:
+    """Estimate what one change does to p90 total response time, with a 95% CI."""
+    from vigil.sim.fitted import Change, what_if  # noqa: PLC0415
+
+    added = None
+    if add_station is not None:
+        parts = add_station.split(",")
+        try:
+            sid, lat, lon, utype, units = parts
+            added = (sid.strip(), float(lat), float(lon), utype.strip(), int(units))
+        except ValueError as err:
+            raise typer.BadParameter(
+                "expected ID,LAT,LON,UNIT_TYPE,UNITS", param_hint="--add-station"
+            ) from err
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        loaded = load_scenario(scenario)
+        if hours is not None:
+            loaded = loaded.model_copy(update={"duration": hours * 3600})
+        result = what_if(
+            loaded,
+            Change(close_station=close_station, demand_factor=demand, add_station=added),
+            replications=replications,
+            paired=not independent,
+            seed=seed,
+            say=lambda m: typer.echo(f"... {m}", err=True),
+        )
+    except VigilError as err:
+        _fail(err)
+    low, high = result.ci95
+    typer.echo(
+        f"{result.change}: p90 total response changes by {result.effect_s:+.0f} s "
+        f"(95% CI {low:+.0f} .. {high:+.0f} s, {result.replications} "
+        f"{'paired' if result.paired else 'independent'} replications)"
+    )
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result.to_json(), indent=2) + "\n", "utf-8")

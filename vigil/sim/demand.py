@@ -16,9 +16,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from vigil.core.geometry import LatLon, haversine_m
-from vigil.sim.scenario import DemandSpec, HotSpot, Scenario, ScriptedCalls, Spread
+from vigil.sim.scenario import (
+    DemandSpec,
+    Distribution,
+    Empirical,
+    HotSpot,
+    IncidentMix,
+    Scenario,
+    ScriptedCalls,
+    Spread,
+)
 
 Z90 = 1.2815515655446004  # standard normal 90th percentile
+POINT_JITTER_M = 100.0  # a past call's place is used as "a road node within 100 m of it"
 
 
 def lognormal(rng: random.Random, spread: Spread) -> float:
@@ -26,6 +36,22 @@ def lognormal(rng: random.Random, spread: Spread) -> float:
     mu = math.log(spread.median)
     sigma = (math.log(spread.p90) - mu) / Z90
     return rng.lognormvariate(mu, sigma) if sigma > 0 else spread.median
+
+
+def draw(rng: random.Random, dist: Distribution) -> float:
+    """Draw one time from a log-normal spread or a fitted quantile table."""
+    if isinstance(dist, Empirical):
+        return dist.at(rng.random())
+    return lognormal(rng, dist)
+
+
+def _entry_and_dispatch(
+    rng: random.Random, demand: DemandSpec, mix: IncidentMix | None
+) -> tuple[float, float]:
+    """Draw the call-taker's entry time and the dispatcher's delay for one call."""
+    entry = mix.call_entry if mix is not None and mix.call_entry is not None else None
+    delay = mix.dispatch_delay if mix is not None and mix.dispatch_delay is not None else None
+    return draw(rng, entry or demand.call_entry), draw(rng, delay or demand.dispatch_delay)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +88,13 @@ class LocationPool:
         """Return a road node within `radius_m` of `centre` (the centre itself if none)."""
         inside = self.within(centre, radius_m)
         return inside[rng.randrange(len(inside))] if inside else centre
+
+    def near_or_nearest(self, rng: random.Random, centre: LatLon, radius_m: float) -> LatLon:
+        """Return a road node within `radius_m` of `centre`, else the nearest one."""
+        inside = self.within(centre, radius_m)
+        if inside:
+            return inside[rng.randrange(len(inside))]
+        return min(self.points, key=lambda p: haversine_m(p, centre))
 
     def within(self, centre: LatLon, radius_m: float) -> list[LatLon]:
         """Return the pool's points within the radius."""
@@ -146,17 +179,22 @@ def plan_calls(scenario: Scenario, pool: LocationPool, *, rng: random.Random) ->
     ):
         itype = _pick(rng, names, weights)
         mix = demand.mix[itype]
-        if spatial.hotspots and rng.random() < spatial.hotspot_share:
+        where = rng.random()
+        if spatial.hotspots and where < spatial.hotspot_share:
             spot = _hotspot(rng, spatial.hotspots)
             location = pool.near(rng, LatLon(spot.lat, spot.lon), spot.radius_m)
+        elif spatial.points and where < spatial.hotspot_share + spatial.points_share:
+            past = spatial.points[rng.randrange(len(spatial.points))]
+            location = pool.near_or_nearest(rng, LatLon(past.lat, past.lon), POINT_JITTER_M)
         else:
             location = pool.anywhere(rng)
+        entry_s, dispatch_s = _entry_and_dispatch(rng, demand, mix)
         name, phone = synthetic_caller(len(calls) + 1)
         calls.append(
             PlannedCall(
                 at_s=at,
-                entry_s=lognormal(rng, demand.call_entry),
-                dispatch_s=lognormal(rng, demand.dispatch_delay),
+                entry_s=entry_s,
+                dispatch_s=dispatch_s,
                 incident_type=itype,
                 priority=mix.priority,
                 location=location,
@@ -205,11 +243,12 @@ def _scripted(
         # The first caller dials within seconds; the others spread over `within`.
         offset = rng.uniform(5, 30) if k == 0 else rng.uniform(5, max(6.0, scripted.within))
         name, phone = synthetic_caller(first_number + k)
+        entry_s, dispatch_s = _entry_and_dispatch(rng, demand, mix)
         out.append(
             PlannedCall(
                 at_s=start_s + offset,
-                entry_s=lognormal(rng, demand.call_entry),
-                dispatch_s=lognormal(rng, demand.dispatch_delay),
+                entry_s=entry_s,
+                dispatch_s=dispatch_s,
                 incident_type=scripted.type,
                 priority=mix.priority if mix else None,
                 location=nearby[rng.randrange(len(nearby))],

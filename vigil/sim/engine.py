@@ -24,10 +24,10 @@ from typing import Protocol
 
 from vigil.core.errors import ConfigError
 from vigil.core.geometry import LatLon, haversine_m
-from vigil.sim.demand import PlannedCall, lognormal
+from vigil.sim.demand import PlannedCall, draw
 from vigil.sim.devices import DeviceModel, Reading, SimDevice
 from vigil.sim.fleet import Fix, Path
-from vigil.sim.scenario import Scenario, Spread, StationKind
+from vigil.sim.scenario import Distribution, Scenario, Spread, StationKind
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,11 @@ class SimIncident:
 
     id: str
     type: str
-    on_scene: Spread
+    on_scene: Distribution
+    turnout: Distribution | None
+    turnout_by_unit: Mapping[str, Distribution]
+    travel_factor: Distribution | None
+    travel: Mapping[str, Distribution]
     transport: bool
     opened_s: float
     units: set[str] = field(default_factory=set)
@@ -341,6 +345,10 @@ class Engine:
             id=incident_id,
             type=itype,
             on_scene=mix.on_scene if mix else DEFAULT_ON_SCENE,
+            turnout=mix.turnout if mix else None,
+            turnout_by_unit=mix.turnout_by_unit if mix else {},
+            travel_factor=mix.travel_factor if mix else None,
+            travel=mix.travel if mix else {},
             transport=transport,
             opened_s=self.now_s,
         )
@@ -409,16 +417,28 @@ class Engine:
         unit.token += 1
         unit.task = Task.TURNOUT
         unit.incident = inc.id
-        unit.next_path = path
+        unit.next_path = self._drive_time(unit, inc, path)
         # A unit dispatched while driving stops where it is and turns round.
         if unit.path is not None:
             unit.position = unit.path.at(self.now_s - unit.path_start).location
         unit.path = None
         inc.units.add(unit.plan.id)
         self.counters.assignments += 1
-        turnout = self.scenario.units.turnout.get(unit.plan.agency)
-        delay = lognormal(self.rng, turnout) if turnout else 60.0
+        turnout = (
+            inc.turnout_by_unit.get(unit.plan.type)
+            or inc.turnout
+            or self.scenario.units.turnout.get(unit.plan.agency)
+        )
+        delay = draw(self.rng, turnout) if turnout else 60.0
         self.at(self.now_s + delay, Kind.TURNOUT_DONE, (unit.plan.id, unit.token))
+
+    def _drive_time(self, unit: SimUnit, inc: SimIncident, path: Path) -> Path:
+        """Return the route driven in the time this response takes (fitted, if given)."""
+        drive = inc.travel.get(unit.plan.type)
+        if drive is not None:
+            return path.taking(draw(self.rng, drive))
+        factor = inc.travel_factor or self.scenario.units.travel_factor
+        return path if factor is None else path.taking(path.seconds * draw(self.rng, factor))
 
     def _unit(self, payload: object) -> SimUnit | None:
         assert isinstance(payload, tuple)
@@ -466,7 +486,7 @@ class Engine:
             inc = self.incidents.get(unit.incident or "")
             spread = inc.on_scene if inc else DEFAULT_ON_SCENE
             self.at(
-                self.now_s + lognormal(self.rng, spread),
+                self.now_s + draw(self.rng, spread),
                 Kind.SCENE_DONE,
                 (unit.plan.id, unit.token),
             )
@@ -474,7 +494,7 @@ class Engine:
             self.platform.set_status(unit.plan.id, "at_hospital")
             unit.task = Task.AT_HOSPITAL
             self.at(
-                self.now_s + lognormal(self.rng, self.scenario.units.hospital_handover),
+                self.now_s + draw(self.rng, self.scenario.units.hospital_handover),
                 Kind.HANDOVER_DONE,
                 (unit.plan.id, unit.token),
             )
@@ -627,8 +647,18 @@ def spread_units(
 ) -> list[UnitPlan]:
     """Place the fleet: each line's units round-robin over stations of its kinds."""
     plans: list[UnitPlan] = []
+    by_id = {b.id: b for b in bases}
     for line in scenario.fleet:
-        homes = [b for b in bases if b.kind in line.based_at]
+        if line.stations:
+            missing = [s for s in line.stations if s not in by_id]
+            if missing:
+                raise ConfigError(
+                    f"fleet line {line.prefix} ({line.type}) names unknown stations "
+                    f"{', '.join(missing)}; add them under stations.extra"
+                )
+            homes = [by_id[s] for s in line.stations]
+        else:
+            homes = [b for b in bases if b.kind in line.based_at]
         if not homes:
             kinds = ", ".join(line.based_at)
             raise ConfigError(

@@ -46,6 +46,13 @@ class Path:
         for a, b in zip(self.points, self.points[1:], strict=False):
             self.cumulative.append(self.cumulative[-1] + haversine_m(a, b))
 
+    def taking(self, seconds: float) -> Path:
+        """Return the same polyline driven in `seconds`."""
+        other = Path.__new__(Path)
+        other.points, other.cumulative = self.points, self.cumulative
+        other.seconds = max(0.0, seconds)
+        return other
+
     @classmethod
     def from_geojson(cls, geometry: Mapping[str, object], seconds: float) -> Path:
         """Build from a GeoJSON LineString (or Point) of [lon, lat] pairs."""

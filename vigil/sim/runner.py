@@ -249,6 +249,16 @@ class SimRun:
         o = self.options
         extra: dict[str, Any] = {
             "geo": {"osm_file": self.scenario.city.osm_file},
+            **(
+                {"catalogue": self.scenario.city.catalogue}
+                if self.scenario.city.catalogue is not None
+                else {}
+            ),
+            **(
+                {"rules": {"files": list(self.scenario.city.rules)}}
+                if self.scenario.city.rules is not None
+                else {}
+            ),
             "server": {"host": o.host, "port": o.port or 8080},
             "ingest": {
                 "mqtt": {

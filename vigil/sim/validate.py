@@ -1,0 +1,307 @@
+"""Is the simulated city like the real one? Real and simulated intervals, compared honestly.
+
+For each response interval (NFPA 1710 / 1221, first-arriving unit, as in
+`vigil.sim.summary`) the report gives the real and simulated p50 and p90 with
+95 % bootstrap confidence intervals, the two-sample Kolmogorov–Smirnov distance
+with its bootstrap 95 % interval and p-value, the Wasserstein (earth mover's)
+distance in seconds, and a verdict: *faithful* when the simulated p50 and p90 are
+within 10 % of the real ones, *within noise* when they miss that but lie inside
+the real percentiles' confidence intervals (the real sample is too small to tell),
+and *not faithful* otherwise. Calls per hour are compared the same way.
+
+The real intervals are computed from the analysis store with the same
+definitions the simulator's summary applies to the platform's log:
+
+* call processing: call received -> first unit dispatched;
+* turnout: the first-arriving unit's dispatch -> its en route;
+* travel: the first-arriving unit's en route -> on scene;
+* total: call received -> first unit on scene.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from vigil.sim.summary import INTERVALS
+
+TOLERANCE = 0.10
+BOOTSTRAP = 1000
+KS_BOOTSTRAP = 200  # KS and Wasserstein resamples (each a full two-sample statistic)
+FloatArray = npt.NDArray[np.float64]
+
+_REAL_SQL = """
+with r as (
+    select * from responses
+    where received_at >= ? and received_at < ?
+      and lat between ? and ? and lon between ? and ?
+),
+c as (
+    select call_id, min(received_at) as rec, min(dispatch_at) as disp,
+           arg_min(response_id, on_scene_at) as first
+    from r where on_scene_at is not null group by call_id
+)
+select epoch(c.disp) - epoch(c.rec),
+       epoch(x.en_route_at) - epoch(x.dispatch_at),
+       epoch(x.on_scene_at) - epoch(x.en_route_at),
+       epoch(x.on_scene_at) - epoch(c.rec)
+from c join r as x on x.response_id = c.first
+"""
+
+
+def real_intervals(
+    conn: Any,
+    windows: Sequence[tuple[datetime, datetime]],
+    bbox: tuple[float, float, float, float],
+    *,
+    max_interval_s: float = 7_200.0,
+) -> tuple[dict[str, FloatArray], int]:
+    """Return the real first-unit intervals of calls inside the extent, and the calls."""
+    min_lat, min_lon, max_lat, max_lon = bbox
+    columns: dict[str, list[float]] = {name: [] for name in INTERVALS}
+    calls = 0
+    for start, end in windows:
+        rows = conn.execute(_REAL_SQL, [start, end, min_lat, max_lat, min_lon, max_lon]).fetchall()
+        calls += len(rows)
+        for row in rows:
+            for name, value in zip(INTERVALS, row, strict=True):
+                if value is not None and 0 <= value <= max_interval_s:
+                    columns[name].append(float(value))
+    return {k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}, calls
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Estimate:
+    """A statistic with its 95 % bootstrap confidence interval."""
+
+    value: float
+    low: float
+    high: float
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {"value": round(self.value, 1), "ci95": [round(self.low, 1), round(self.high, 1)]}
+
+
+def _percentile_ci(values: FloatArray, q: float, rng: np.random.Generator) -> Estimate:
+    idx = rng.integers(0, values.size, size=(BOOTSTRAP, values.size))
+    boots = np.percentile(values[idx], q, axis=1)
+    low, high = np.percentile(boots, [2.5, 97.5])
+    return Estimate(value=float(np.percentile(values, q)), low=float(low), high=float(high))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntervalComparison:
+    """One interval, real against simulated."""
+
+    name: str
+    n_real: int
+    n_sim: int
+    real_p50: Estimate
+    sim_p50: Estimate
+    real_p90: Estimate
+    sim_p90: Estimate
+    ks: Estimate
+    ks_p_value: float
+    wasserstein_s: Estimate
+
+    @property
+    def verdict(self) -> str:
+        """Return faithful / within noise / not faithful (see the module docstring)."""
+        pairs = ((self.real_p50, self.sim_p50), (self.real_p90, self.sim_p90))
+        if all(abs(s.value - r.value) <= TOLERANCE * r.value for r, s in pairs):
+            return "faithful"
+        if all(r.low <= s.value <= r.high for r, s in pairs):
+            return "within noise"
+        return "not faithful"
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (the benchmark's keys at the top)."""
+        return {
+            "real_p50": round(self.real_p50.value, 1),
+            "sim_p50": round(self.sim_p50.value, 1),
+            "real_p90": round(self.real_p90.value, 1),
+            "sim_p90": round(self.sim_p90.value, 1),
+            "ks": round(self.ks.value, 3),
+            "ks_ci95": [round(self.ks.low, 3), round(self.ks.high, 3)],
+            "ks_p_value": round(self.ks_p_value, 4),
+            "wasserstein_s": self.wasserstein_s.to_json(),
+            "n_real": self.n_real,
+            "n_sim": self.n_sim,
+            "ci95": {
+                "real_p50": self.real_p50.to_json()["ci95"],
+                "sim_p50": self.sim_p50.to_json()["ci95"],
+                "real_p90": self.real_p90.to_json()["ci95"],
+                "sim_p90": self.sim_p90.to_json()["ci95"],
+            },
+            "p50_error": round(self.sim_p50.value / self.real_p50.value - 1, 3)
+            if self.real_p50.value
+            else None,
+            "p90_error": round(self.sim_p90.value / self.real_p90.value - 1, 3)
+            if self.real_p90.value
+            else None,
+            "verdict": self.verdict,
+        }
+
+
+def compare(
+    name: str, real: FloatArray, sim: FloatArray, *, seed: int = 0
+) -> IntervalComparison | None:
+    """Compare one interval's real and simulated samples (None when either is too small)."""
+    if real.size < 5 or sim.size < 5:
+        return None
+    rng = np.random.default_rng(seed)
+    ks = stats.ks_2samp(real, sim)
+    ri = rng.integers(0, real.size, size=(BOOTSTRAP, real.size))
+    si = rng.integers(0, sim.size, size=(BOOTSTRAP, sim.size))
+    ks_boot = np.array(
+        [stats.ks_2samp(real[a], sim[b]).statistic for a, b in zip(ri[:200], si[:200], strict=True)]
+    )
+    w_boot = np.array(
+        [
+            stats.wasserstein_distance(real[a], sim[b])
+            for a, b in zip(ri[:200], si[:200], strict=True)
+        ]
+    )
+    return IntervalComparison(
+        name=name,
+        n_real=int(real.size),
+        n_sim=int(sim.size),
+        real_p50=_percentile_ci(real, 50, rng),
+        sim_p50=_percentile_ci(sim, 50, rng),
+        real_p90=_percentile_ci(real, 90, rng),
+        sim_p90=_percentile_ci(sim, 90, rng),
+        ks=Estimate(
+            value=float(ks.statistic),
+            low=float(np.percentile(ks_boot, 2.5)),
+            high=float(np.percentile(ks_boot, 97.5)),
+        ),
+        ks_p_value=float(ks.pvalue),
+        wasserstein_s=Estimate(
+            value=float(stats.wasserstein_distance(real, sim)),
+            low=float(np.percentile(w_boot, 2.5)),
+            high=float(np.percentile(w_boot, 97.5)),
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValidationReport:
+    """Real against simulated, for every interval, over the held-out windows."""
+
+    windows: tuple[tuple[datetime, datetime], ...]
+    intervals: dict[str, IntervalComparison]
+    real_calls_per_hour: float
+    sim_calls_per_hour: float
+    replications: int
+    notes: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "windows": [[a.isoformat(), b.isoformat()] for a, b in self.windows],
+            "replications": self.replications,
+            "calls_per_hour": {
+                "real": round(self.real_calls_per_hour, 3),
+                "sim": round(self.sim_calls_per_hour, 3),
+            },
+            **{name: c.to_json() for name, c in self.intervals.items()},
+            "method": __doc__.strip().splitlines()[0] if __doc__ else "",
+            "notes": list(self.notes),
+        }
+
+    def render(self) -> str:
+        """Return the report as text for the terminal."""
+        lines = [
+            f"held-out windows: {len(self.windows)}, replications per window: {self.replications}",
+            f"calls per hour    real {self.real_calls_per_hour:.2f}   "
+            f"simulated {self.sim_calls_per_hour:.2f}",
+            "",
+            f"{'interval':16}{'n real':>7}{'real p50':>10}{'sim p50':>9}{'real p90':>10}"
+            f"{'sim p90':>9}{'KS':>7}{'W (s)':>8}  verdict",
+        ]
+        for name, c in self.intervals.items():
+            lines.append(
+                f"{name:16}{c.n_real:>7}{c.real_p50.value:>10.0f}{c.sim_p50.value:>9.0f}"
+                f"{c.real_p90.value:>10.0f}{c.sim_p90.value:>9.0f}{c.ks.value:>7.2f}"
+                f"{c.wasserstein_s.value:>8.0f}  {c.verdict}"
+            )
+        lines += ["", *self.notes]
+        return "\n".join(lines)
+
+
+def build_report(
+    real: Mapping[str, FloatArray],
+    sim: Mapping[str, FloatArray],
+    *,
+    windows: Sequence[tuple[datetime, datetime]],
+    real_calls: int,
+    sim_calls: float,
+    replications: int,
+) -> ValidationReport:
+    """Compare every interval and the call rate."""
+    hours = sum((b - a).total_seconds() for a, b in windows) / 3600.0 or 1.0
+    out: dict[str, IntervalComparison] = {}
+    notes: list[str] = []
+    for i, name in enumerate(INTERVALS):
+        c = compare(name, real[name], sim.get(name, np.zeros(0)), seed=i)
+        if c is None:
+            notes.append(f"{name}: too few records to compare")
+        else:
+            out[name] = c
+    faithful = [n for n, c in out.items() if c.verdict == "faithful"]
+    missed = [n for n, c in out.items() if c.verdict == "not faithful"]
+    notes.append("faithful (p50 and p90 within 10 %): " + (", ".join(faithful) or "none"))
+    if missed:
+        notes.append("not faithful: " + ", ".join(missed))
+    return ValidationReport(
+        windows=tuple(windows),
+        intervals=out,
+        real_calls_per_hour=real_calls / hours,
+        sim_calls_per_hour=sim_calls / hours / max(1, replications),
+        replications=replications,
+        notes=tuple(notes),
+    )
+
+
+def plot_report(
+    report: ValidationReport,
+    real: Mapping[str, FloatArray],
+    sim: Mapping[str, FloatArray],
+    path: Path,
+) -> None:
+    """Plot real against simulated distributions (empirical CDFs), one panel per interval."""
+    import matplotlib as mpl  # noqa: PLC0415 - matplotlib is slow to import
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, axes = plt.subplots(1, len(INTERVALS), figsize=(4 * len(INTERVALS), 3.6))
+    for ax, name in zip(axes, INTERVALS, strict=True):
+        for label, values, style in (("real", real[name], "-"), ("simulated", sim[name], "--")):
+            if values.size:
+                xs = np.sort(values)
+                ax.step(xs, np.arange(1, xs.size + 1) / xs.size, style, where="post", label=label)
+        c = report.intervals.get(name)
+        title = name.replace("_", " ")
+        if c is not None:
+            title += f"\nKS {c.ks.value:.2f} · {c.verdict}"
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("seconds")
+        ax.axhline(0.9, color="grey", lw=0.5)
+        ax.axhline(0.5, color="grey", lw=0.5)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("share of incidents")
+    axes[0].legend(loc="lower right")
+    fig.suptitle("Real against simulated response intervals (held-out periods)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
