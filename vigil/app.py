@@ -10,10 +10,11 @@ from vigil.audit.access import PersonalDataAccess
 from vigil.auth.users import Users
 from vigil.bus import Bus
 from vigil.bus.memory import MemoryBus
-from vigil.cad.service import AddressResolver, Cad, Located
+from vigil.cad.service import AddressResolver, Cad, Located, PlaceDescriber
 from vigil.config import Settings
 from vigil.core.clock import Clock, SystemClock
 from vigil.core.errors import GeoError
+from vigil.core.geometry import LatLon
 from vigil.core.ticker import Ticker
 from vigil.dispatch.service import Dispatcher
 from vigil.exchange.service import Exchange
@@ -71,6 +72,7 @@ def build(
     bus = MemoryBus()
     catalogue = load_catalogue(settings.catalogue)
     geocoder, resolve = _geo_parts(network)
+    describe = _describer(geocoder)
     cad = Cad(
         store=store,
         bus=bus,
@@ -78,6 +80,7 @@ def build(
         catalogue=catalogue,
         personal_data_retention=timedelta(days=settings.audit.personal_data_retention_days),
         resolve_address=resolve,
+        describe_place=describe,
     )
     users = Users(store, clock, token_ttl=timedelta(hours=settings.auth.session_hours))
     access = PersonalDataAccess(store, clock)
@@ -124,6 +127,24 @@ def build(
         network=network,
         geocoder=geocoder,
     )
+
+
+# Beyond this, the nearest address is "near" the point rather than its address.
+_AT_ADDRESS_M = 60.0
+
+
+def _describer(geocoder: Geocoder | None) -> PlaceDescriber | None:
+    """Return the reverse geocoder that gives incidents opened from coordinates an address."""
+    if geocoder is None:
+        return None
+
+    def describe(point: LatLon) -> str | None:
+        match = geocoder.reverse(point)
+        if not match.label:
+            return None
+        return match.label if match.distance_m <= _AT_ADDRESS_M else f"near {match.label}"
+
+    return describe
 
 
 def _geo_parts(

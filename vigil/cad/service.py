@@ -20,7 +20,7 @@ import msgspec
 from vigil.bus import Bus
 from vigil.cad.state import CadState
 from vigil.core.clock import Clock
-from vigil.core.errors import NotFoundError, TransitionError, ValidationError
+from vigil.core.errors import NotFoundError, TransitionError, ValidationError, VigilError
 from vigil.core.events import Event, Pending, Recorded
 from vigil.core.geometry import BBox, LatLon
 from vigil.core.ids import new_id
@@ -90,6 +90,8 @@ class Located:
 
 
 AddressResolver = Callable[[str], Located]
+# Describes a point as an address a dispatcher can read ("Mannerheimintie 10"), or None.
+PlaceDescriber = Callable[[LatLon], str | None]
 
 
 class CadStore(EventLog, Projections, Protocol):
@@ -108,6 +110,7 @@ class Cad:
         catalogue: Catalogue,
         personal_data_retention: timedelta,
         resolve_address: AddressResolver | None = None,
+        describe_place: PlaceDescriber | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
@@ -115,6 +118,7 @@ class Cad:
         self.catalogue = catalogue
         self._retention = personal_data_retention
         self._resolve = resolve_address
+        self._describe = describe_place
         self._lock = threading.RLock()
         self.state = load_state(store)
 
@@ -189,6 +193,15 @@ class Cad:
                 cause=cause,
                 personal=personal(),
             )
+
+    def _place(self, location: LatLon | None) -> str | None:
+        """Describe a location as an address (reverse geocoding), when a geocoder is set."""
+        if location is None or self._describe is None:
+            return None
+        try:
+            return self._describe(location)
+        except VigilError:
+            return None  # no address is better than no incident
 
     # --------------------------------------------------------------- queries
 
@@ -311,6 +324,7 @@ class Cad:
         if call.accuracy_m is not None and not 0 <= call.accuracy_m <= 100_000:
             raise ValidationError("accuracy_m must be 0..100000 metres", field="accuracy_m")
         has_pd = bool(call.caller_name or call.caller_phone)
+        incident_address = address or self._place(location)
 
         def decide() -> list[Event]:
             events: list[Event] = []
@@ -336,7 +350,7 @@ class Cad:
                         priority=call.priority or itype.priority,
                         agency=itype.agency,
                         location=location,
-                        address=address,
+                        address=incident_address,
                         description=call.nature + confidence_note,
                     )
                 )
@@ -384,6 +398,7 @@ class Cad:
         command_id: str | None = None,
     ) -> Outcome:
         """Open an incident without a call (an operator, or a rule on sensor evidence)."""
+        place = address or self._place(location)
 
         def decide() -> list[Event]:
             itype = self.catalogue.incident_type(type)
@@ -398,7 +413,7 @@ class Cad:
                     priority=priority or itype.priority,
                     agency=itype.agency,
                     location=location,
-                    address=address,
+                    address=place,
                     description=description,
                     rule=rule,
                 )

@@ -169,3 +169,36 @@ def test_ambiguous_address_returns_the_candidates(client: TestClient, disp: dict
     labels = {c["label"] for c in body["candidates"]}
     assert {"Eteläesplanadi", "Pohjoisesplanadi"} <= labels
     assert all(-90 <= c["lat"] <= 90 and 0 < c["confidence"] <= 1 for c in body["candidates"])
+
+
+def test_an_incident_opened_from_coordinates_gets_the_nearest_address(
+    client: TestClient, disp: dict[str, str], road_network: RoadNetwork
+) -> None:
+    from vigil.geo import Geocoder  # noqa: PLC0415
+
+    nearest = Geocoder(road_network).reverse(SCENE)
+    r = client.post(
+        "/api/v1/calls",
+        json={
+            "location": {"lat": SCENE.lat, "lon": SCENE.lon},
+            "nature": "smoke seen from the park",
+            "incident_type": "structure_fire",
+        },
+        headers=disp,
+    )
+    assert r.status_code == 201, r.text
+    address = r.json()["incident"]["address"]
+    assert address in {nearest.label, f"near {nearest.label}"}
+    assert address.split()[-1][0].isdigit() or nearest.kind != "address"
+    # An address the call-taker typed is kept as typed.
+    r = client.post(
+        "/api/v1/calls",
+        json={
+            "location": {"lat": SCENE.lat, "lon": SCENE.lon},
+            "address": "Esplanadi, by the bandstand",
+            "nature": "fall",
+            "incident_type": "medical",
+        },
+        headers=disp,
+    )
+    assert r.json()["incident"]["address"] == "Esplanadi, by the bandstand"
