@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from vigil.alerts.delivery import Deliverer
+from vigil.alerts.events import AlertPublished
+from vigil.alerts.inbound import CapIn, build_cap_in
 from vigil.alerts.service import Alerts
 from vigil.audit.access import PersonalDataAccess
 from vigil.auth.users import Users
@@ -41,6 +44,8 @@ class App:
     ingest: Ingest
     rules: RulesEngine
     alerts: Alerts
+    cap_in: CapIn
+    delivery: Deliverer
     exchange: Exchange
     tickers: list[Ticker] = field(default_factory=list)
     network: RoadNetwork | None = None
@@ -51,6 +56,10 @@ class App:
         for ticker in self.tickers:
             ticker.start()
         self.ingest.start()
+        self.delivery.start()
+        names = [c.name for c in self.settings.alerts.channels]
+        for alert_id, xml, channels in self.alerts.undelivered(names):
+            self.delivery.enqueue(alert_id, xml, only=channels)
 
     def close(self) -> None:
         """Stop services and release every resource."""
@@ -58,7 +67,9 @@ class App:
             ticker.stop()
         self.ingest.close()
         self.rules.close()
+        self.delivery.close()
         self.alerts.close()
+        self.cap_in.close()
         self.store.close()
 
 
@@ -98,6 +109,21 @@ def build(
     )
     bus.subscribe(None, rules.on_record)
     alerts = Alerts(settings=settings.alerts, store=store, bus=bus, clock=clock)
+    cap_in = build_cap_in(
+        settings.alerts.feeds,
+        path=settings.data_dir / "cap-in.sqlite3",
+        schema=alerts.schema,
+        record=lambda event, event_id: alerts.record_external(event, event_id=event_id),
+        clock=clock,
+        max_bytes=settings.alerts.max_cap_bytes,
+    )
+    delivery = Deliverer(
+        list(settings.alerts.channels),
+        record=alerts.record_delivery,
+        retries=settings.alerts.delivery_retries,
+        backoff_s=settings.alerts.delivery_backoff_s,
+    )
+    bus.subscribe(AlertPublished, delivery.on_record)
     ingest.subscribe(rules.on_observations)
     return App(
         settings=settings,
@@ -111,6 +137,8 @@ def build(
         ingest=ingest,
         rules=rules,
         alerts=alerts,
+        cap_in=cap_in,
+        delivery=delivery,
         exchange=Exchange(
             settings=settings.exchange,
             cad=cad,
@@ -123,6 +151,7 @@ def build(
         tickers=[
             Ticker("purge-personal-data", settings.audit.purge_interval_s, access.purge_expired),
             rules.ticker(settings.rules.reload_interval_s),
+            *_cap_feed_tickers(settings, cap_in),
         ],
         network=network,
         geocoder=geocoder,
@@ -180,3 +209,10 @@ def _geo_parts(
         return Located(location=best.location, label=best.label, confidence=best.confidence)
 
     return geocoder, resolve
+
+
+def _cap_feed_tickers(settings: Settings, cap_in: CapIn) -> list[Ticker]:
+    """Poll other agencies' CAP feeds, when any are subscribed (each on its own interval)."""
+    if not settings.alerts.feeds:
+        return []
+    return [Ticker("cap-feeds", 5.0, cap_in.poller.poll_due)]

@@ -345,3 +345,34 @@ class FeedPoller:
             log.warning("CAP feed %s: %s", feed.name, err)
         self.last[feed.name] = result
         return result
+
+
+@dataclass(slots=True)
+class CapIn:
+    """CAP in, assembled: the dead-letter store, the intake, and the poller of subscribed feeds."""
+
+    dead: DeadLetters
+    intake: CapIntake
+    poller: FeedPoller
+
+    def close(self) -> None:
+        """Close the dead-letter store."""
+        self.dead.close()
+
+
+def build_cap_in(
+    feeds: list[CapFeed],
+    *,
+    path: Path,
+    schema: etree.XMLSchema | None,
+    record: Record,
+    clock: Clock,
+    max_bytes: int,
+) -> CapIn:
+    """Assemble CAP in over one dead-letter file."""
+    dead = DeadLetters(path)
+    fetch = http_fetch()
+    intake = CapIntake(
+        schema=schema, dead=dead, record=record, clock=clock, max_bytes=max_bytes, fetch=fetch
+    )
+    return CapIn(dead=dead, intake=intake, poller=FeedPoller(feeds, intake, fetch, clock))

@@ -312,6 +312,17 @@ class Alerts:
         found = [x for x in self.book.external.values() if x.active(now)]
         return sorted(found, key=lambda x: x.received.sent, reverse=True)
 
+    def undelivered(self, channels: list[str]) -> list[tuple[str, bytes, set[str]]]:
+        """Return active alerts with channels not yet finally delivered (to re-queue on start)."""
+        out = []
+        for alert in self.public():
+            assert alert.published is not None
+            done = {d.channel for d in alert.deliveries if d.final}
+            missing = set(channels) - done
+            if missing:
+                out.append((alert.id, alert.published.xml.encode("utf-8"), missing))
+        return out
+
     # -------------------------------------------------------------- commands
 
     def compose(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from vigil.alerts.cap import CapArea, CapInfo
@@ -259,6 +259,49 @@ def external(app: AppDep, _: Annotated[Principal, Depends(Allow(VIEWERS))]) -> l
         {**msgspec.to_builtins(x.received), "received_at": x.at.isoformat(), "state": x.state}
         for x in app.alerts.external_active()
     ]
+
+
+class IntakeOut(BaseModel):
+    """What one pushed CAP document yielded."""
+
+    accepted: int
+    repeated: int
+    rejected: list[str]
+
+
+async def _raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+@router.post("/alerts/external")
+def push_external(
+    app: AppDep,
+    _: Annotated[Principal, Depends(Allow(SUPERVISORS))],
+    body: Annotated[bytes, Depends(_raw_body)],
+    source: Annotated[str, Query(min_length=1, max_length=64, description="Who sent it.")],
+) -> IntakeOut:
+    """Take another agency's CAP document (alert, Atom/RSS feed or EDXL-DE) by upload.
+
+    Hostile or invalid documents are refused safely, counted and dead-lettered; the
+    answer lists why. Links in a pushed feed are never followed.
+    """
+    result = app.cap_in.intake.take(body, source=source)
+    return IntakeOut(accepted=result.accepted, repeated=result.repeated, rejected=result.rejected)
+
+
+@router.get("/alerts/intake")
+def intake_stats(
+    app: AppDep, _: Annotated[Principal, Depends(Allow(SUPERVISORS))]
+) -> dict[str, Any]:
+    """CAP-in refusals by source and reason, the newest dead letters, and the last polls."""
+    return {
+        "refused": app.cap_in.dead.counters(),
+        "dead_letters": app.cap_in.dead.recent(),
+        "last_polls": {
+            name: {"accepted": r.accepted, "repeated": r.repeated, "rejected": r.rejected}
+            for name, r in app.cap_in.poller.last.items()
+        },
+    }
 
 
 @router.get("/alerts/{alert_id}")
