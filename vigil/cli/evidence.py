@@ -250,3 +250,44 @@ def check_claim(  # noqa: PLR0917 - typer maps each option to a parameter
     typer.echo(f"method: {result.method}")
     if result.verdict == "cannot be checked":
         raise typer.Exit(3)
+
+
+@app.command("forecast")
+def forecast(  # noqa: PLR0917 - typer maps each option to a parameter
+    call_type: Annotated[list[str] | None, typer.Option(help="Call type (repeat).")] = None,
+    area: Annotated[list[str] | None, typer.Option(help="Area (repeat).")] = None,
+    at: Annotated[
+        str | None, typer.Option(help="Forecast from this local date (default now).")
+    ] = None,
+    horizon: Annotated[int, typer.Option(help="Hours ahead.")] = 24,
+    weeks: Annotated[int, typer.Option(help="Weeks of history to fit on.")] = 10,
+    source: SourceOpt = "history",
+    tz: TzOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Forecast calls per hour with prediction intervals, backtested against seasonal naive."""
+    from datetime import UTC  # noqa: PLC0415
+
+    from vigil.analytics.forecast import forecast_demand  # noqa: PLC0415 - statsmodels
+
+    try:
+        settings, an = _setup(config, data_dir, tz)
+        now = _date(at, an.timezone, "at") if at else datetime.now(UTC)
+        con = _connect(settings, source, store)
+        try:
+            result = forecast_demand(
+                con,
+                an,
+                now=now,
+                horizon=horizon,
+                weeks=weeks,
+                call_types=call_type or (),
+                areas=area or (),
+            )
+        finally:
+            con.close()
+    except (VigilError, ValueError) as err:
+        _fail(err)
+    typer.echo(json.dumps(result.to_json(), indent=2))

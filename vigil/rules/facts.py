@@ -14,6 +14,7 @@ from datetime import datetime
 
 import msgspec
 
+from vigil.analytics.events import ForecastIssued
 from vigil.core.events import Recorded
 from vigil.core.geometry import LatLon
 from vigil.incidents.events import CallReceived, IncidentOpened
@@ -58,6 +59,23 @@ def fact_of(rec: Recorded) -> Fact | None:
             location=ev.location,
             observed_at=rec.at,
             attrs=attrs,
+        )
+    if isinstance(ev, ForecastIssued):
+        # value = expected calls over the horizon; attrs.high = the interval's upper end.
+        return Fact(
+            id=rec.id,
+            kind=ev.type_name(),
+            value=ev.expected,
+            zone=ev.area or None,
+            location=None,
+            observed_at=rec.at,
+            attrs={
+                "call_type": ev.call_type,
+                "area": ev.area,
+                "horizon_h": float(ev.horizon_h),
+                "low": ev.low,
+                "high": ev.high,
+            },
         )
     return None
 

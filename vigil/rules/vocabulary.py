@@ -22,4 +22,8 @@ STREAMS: Mapping[DeviceKind, frozenset[str]] = {
 EVENT_TYPES: Mapping[str, str] = {
     "call.received": "an emergency call; value 1, attrs.nature, attrs.incident_id",
     "incident.opened": "an incident opened; value = priority, attrs.type, attrs.incident_id",
+    "forecast.issued": (
+        "a demand forecast; value = expected calls over attrs.horizon_h hours, attrs.high = "
+        "its prediction interval's upper end, attrs.call_type, attrs.area"
+    ),
 }

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from vigil.analytics.kpi import BREAKDOWNS, Selection, kpi_report
 from vigil.analytics.source import LiveLogSource, ResponseSource
 from vigil.api.security import Allow, AppDep, Principal
-from vigil.audit.roles import ANALYST_EXPORT
+from vigil.audit.roles import ANALYST_EXPORT, SUPERVISORS
 from vigil.core.errors import ValidationError
 from vigil.history.store import HistoryStore
 
@@ -53,3 +53,87 @@ def kpis(
     finally:
         con.close()
     return report.to_json()
+
+
+@router.get("/analytics/forecast")
+def forecast(
+    app: AppDep,
+    _: Annotated[Principal, Depends(Allow(ANALYST_EXPORT))],
+    source: Annotated[str, Query(description="'log' or 'history'.")] = "log",
+    call_type: Annotated[list[str] | None, Query(description="Call types (repeat).")] = None,
+    area: Annotated[list[str] | None, Query(description="Areas (repeat).")] = None,
+    horizon: Annotated[int, Query(ge=1, le=168)] = 24,
+    weeks: Annotated[int, Query(ge=3, le=52)] = 10,
+) -> dict[str, Any]:
+    """Forecast calls per hour with prediction intervals, backtested against seasonal naive."""
+    from vigil.analytics.forecast import forecast_demand  # noqa: PLC0415 - statsmodels
+
+    con = _source(app, source).connect()
+    try:
+        result = forecast_demand(
+            con,
+            app.settings.analytics,
+            now=app.clock.now(),
+            horizon=horizon,
+            weeks=weeks,
+            call_types=call_type or (),
+            areas=area or (),
+        )
+    except ValueError as err:
+        raise ValidationError(str(err), field="call_type") from err
+    finally:
+        con.close()
+    return result.to_json()
+
+
+@router.post("/analytics/forecast/issue")
+def issue_forecast(
+    app: AppDep,
+    who: Annotated[Principal, Depends(Allow(SUPERVISORS))],
+    call_type: Annotated[str, Query(description="Call type ('' for all).")] = "",
+    area: Annotated[str, Query(description="Area ('' for the whole city).")] = "",
+    hours: Annotated[int, Query(ge=1, le=48, description="Hours ahead to sum.")] = 2,
+) -> dict[str, Any]:
+    """Forecast the next hours from the log and record it, so rules can act on it."""
+    from vigil.analytics.events import ForecastIssued  # noqa: PLC0415
+    from vigil.analytics.forecast import forecast_demand  # noqa: PLC0415 - statsmodels
+    from vigil.core.events import Pending  # noqa: PLC0415
+    from vigil.core.ids import new_id  # noqa: PLC0415
+
+    con = LiveLogSource(app.store).connect()
+    try:
+        result = forecast_demand(
+            con,
+            app.settings.analytics,
+            now=app.clock.now(),
+            horizon=max(hours, 24),
+            call_types=(call_type,) if call_type else (),
+            areas=(area,) if area else (),
+        )
+    except ValueError as err:
+        raise ValidationError(str(err), field="call_type") from err
+    finally:
+        con.close()
+    expected, low, high = result.forecast.total(hours)
+    event = ForecastIssued(
+        call_type=call_type,
+        area=area,
+        horizon_h=hours,
+        expected=expected,
+        low=low,
+        high=high,
+        level=result.forecast.level,
+        mase=result.backtest.mase if result.backtest else None,
+    )
+    recorded = app.store.append(
+        [Pending(id=new_id("FC"), at=app.clock.now(), actor=who.name, cause=None, event=event)]
+    )
+    app.bus.publish(recorded)
+    return {
+        "expected": expected,
+        "low": low,
+        "high": high,
+        "hours": hours,
+        "seq": recorded[0].seq,
+        "forecast": result.to_json(),
+    }
