@@ -62,10 +62,14 @@ class MotionGate:
         self._min_area_frac = min_area_frac
         self.frames = 0
 
-    def apply(self, gray: Gray) -> Motion:
-        """Update the background with `gray` and return what moved."""
+    def apply(self, image: Gray) -> Motion:
+        """Update the background with a small BGR `image` and return what moved.
+
+        Colour matters: on a grey image MOG2's shadow test calls every darker
+        object a shadow (a dark coat on a light floor would vanish).
+        """
         self.frames += 1
-        fg = self._mog.apply(gray)
+        fg = self._mog.apply(image)
         mask: Gray = np.where(fg == 255, 255, 0).astype(np.uint8)  # 127 = shadow: not an object
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._kernel)
         mask = cv2.dilate(mask, self._dilate)
@@ -74,7 +78,9 @@ class MotionGate:
         if self.frames <= 2 or fraction > 0.6:
             return Motion((), fraction, self.frames > 2, mask)
         min_area = self._min_area_frac * mask.size
-        return Motion(tuple(_blobs(mask, min_area)), fraction, False, mask)
+        # A blob over 40 % of the picture is a lighting change or a shaken camera, not an object.
+        blobs = tuple(b for b in _blobs(mask, min_area) if b.w * b.h <= 0.4 * mask.size)
+        return Motion(blobs, fraction, False, mask)
 
 
 @dataclass(slots=True)
@@ -108,14 +114,16 @@ class StaticObjects:
         self._cands: list[_Candidate] = []
         self._next = 1
 
-    def apply(self, gray: Gray, motion: Motion, t: float, people: list[Box]) -> list[StaticObject]:
+    def apply(self, image: Gray, motion: Motion, t: float, people: list[Box]) -> list[StaticObject]:
         """Return the objects still for `still_s` at stream time `t` (motion-image pixels)."""
-        frame = gray.astype(np.float32)
+        frame = image.astype(np.float32)
         if self._bg is None or motion.lighting:
             self._bg = frame
             self._cands.clear()
             return []
         raw = np.asarray(cv2.absdiff(frame, self._bg), dtype=np.float32)
+        if raw.ndim == 3:
+            raw = raw.max(axis=2)  # colour: a green bag on a grey floor of equal brightness
         diff = raw - float(np.median(raw))  # a small global drift is not an object
         changed = np.where(diff > self._threshold, 255, 0).astype(np.uint8)
         still = cv2.bitwise_and(changed, cv2.bitwise_not(motion.mask))

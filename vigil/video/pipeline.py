@@ -225,8 +225,7 @@ class CameraPipeline:
         self._hour = hour
         scale = c.width / w
         small = cv2.resize(frame, (c.width, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        motion = self._gate.apply(gray)
+        motion = self._gate.apply(small)  # colour: MOG2 tells shadows from dark objects by chroma
         moving = [r.scaled(1.0 / scale) for r in motion.regions]
         if c.gating:
             keep = [o.box.grown(0.2, w, h) for o in self._last_objects]
@@ -243,7 +242,7 @@ class CameraPipeline:
         statics: tuple[StaticObject, ...] = ()
         if self._static is not None:
             people = [o.box.scaled(scale) for o in objects if o.cls is ObjectClass.PERSON]
-            found = self._static.apply(gray, motion, t, people)
+            found = self._static.apply(small, motion, t, people)
             statics = tuple(StaticObject(s.id, s.box.scaled(1.0 / scale), s.since) for s in found)
         local = self.wall_time(t) + timedelta(hours=c.utc_offset_h)
         out = self.behaviours.step(t, local.replace(tzinfo=None), objects, statics)
