@@ -29,6 +29,7 @@ class FileInput(_Model):
     path: Path = Field(description="The recording.")
     loop: bool = Field(default=False, description="Start again at the end (demos, soak tests).")
     realtime: bool = Field(default=True, description="Pace to the wall clock, as a live mic.")
+    speed: float = Field(default=1.0, gt=0, le=1000, description="With realtime: play this fast.")
     max_s: float | None = Field(default=None, gt=0, description="Stop after this much signal.")
 
 

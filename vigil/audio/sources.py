@@ -63,6 +63,7 @@ class FileSource:
         loop: bool = False,
         realtime: bool = False,
         max_s: float | None = None,
+        speed: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         try:
@@ -77,6 +78,7 @@ class FileSource:
         self._realtime = realtime
         self._max = None if max_s is None else int(max_s * self.fs)
         self._sleep = sleep
+        self._speed = speed
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -101,7 +103,7 @@ class FileSource:
                     got_any = True
                     sent += len(x)
                     if self._realtime:
-                        ahead = sent / self.fs - (time.monotonic() - t0)
+                        ahead = sent / self.fs / self._speed - (time.monotonic() - t0)
                         if ahead > 0:
                             self._sleep(ahead)
                     yield x

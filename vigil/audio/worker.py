@@ -49,7 +49,7 @@ def open_source(mic: MicIn) -> Source:
     """Open a microphone's input."""
     i = mic.input
     if isinstance(i, FileInput):
-        return FileSource(i.path, loop=i.loop, realtime=i.realtime, max_s=i.max_s)
+        return FileSource(i.path, loop=i.loop, realtime=i.realtime, max_s=i.max_s, speed=i.speed)
     if isinstance(i, HttpInput):
         return HttpSource(i.url, sample_format=i.format, fs=i.fs, channels=i.channels)
     if isinstance(i, LiveInput):

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from vigil.audio import demo as audio_demo
+from vigil.audio.worker import Worker
 from vigil.audit.roles import Role
 from vigil.sim.runner import RunOptions, RunResult, SimRun
 from vigil.sim.scenario import load_scenario
@@ -35,6 +37,7 @@ class DemoOptions:
     open_browser: bool = True
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
+    audio: bool = True  # run one acoustic worker on a shipped recording (vigil/audio/demo.py)
 
 
 def has_display() -> bool:
@@ -96,10 +99,20 @@ def run_demo(options: DemoOptions, *, say: Callable[[str], None] = print) -> Run
             else None
         )
         password = secrets.token_urlsafe(12)
+        audio: list[tuple[Worker, threading.Thread]] = []
 
         def ready(r: SimRun) -> None:
             assert r.stack is not None
             r.add_login(DEMO_USER, Role.DISPATCHER, password)
+            if options.audio:  # one acoustic worker on a recording, beside the simulator
+                audio_demo.register(r.stack.url, r.stack.admin_token, site=r.run_site)
+                cfg = audio_demo.demo_config(
+                    site=r.run_site,
+                    speed=options.speed,
+                    mqtt_host=options.mqtt_host,
+                    mqtt_port=options.mqtt_port,
+                )
+                audio.append(audio_demo.start(cfg, r.stack.app.clock))
             url = r.stack.url + "/"
             say("")
             say(f"Vigil demo: {scenario.name}")
@@ -108,6 +121,8 @@ def run_demo(options: DemoOptions, *, say: Callable[[str], None] = print) -> Run
             say(f"  admin token {r.stack.admin_token}")
             say(f"  API docs    {r.stack.url}/docs")
             say(f"  data dir    {data_dir}")
+            if audio:
+                say(f"  microphone  {audio_demo.MIC_ID}: acoustic worker on a city recording")
             mode = "you dispatch (--manual)" if options.manual else "the recommender dispatches"
             say(
                 f"  time        {options.speed:g}x real time from {scenario.start:%a %H:%M}; {mode}"
@@ -131,5 +146,8 @@ def run_demo(options: DemoOptions, *, say: Callable[[str], None] = print) -> Run
         finally:
             if timer is not None:
                 timer.cancel()
+            for worker, thread in audio:
+                worker.stop()
+                thread.join(15)
         say("Vigil demo stopped.")
         return result
