@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -14,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 import numpy as np
@@ -73,6 +74,19 @@ class Route:
     metres: float
     geometry: dict[str, object]
     steps: tuple[Step, ...] = ()  # turn-by-turn, from "depart" to "arrive" (geo/steps.py)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathEdges:
+    """A driven path: whole edges, plus the shares driven of its first and last edges
+    (edge -1 when the path starts or ends on a node)."""
+
+    edges: NDArray[np.int64]
+    first_edge: int
+    first_share: float
+    last_edge: int
+    last_share: float
+    seconds: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -303,6 +317,76 @@ class RoadNetwork:
             while len(self._restrictions) > RESTRICTIONS_KEPT:
                 self._restrictions.popitem(last=False)
         return r
+
+    # ------------------------------------------------------------ paths
+    def paths_from(self, origin: Snap, targets: list[Snap]) -> list[PathEdges | None]:
+        """Return the fastest path from one origin to each target with one search
+        (None where unreachable), as edge ids plus the shares of the partly driven
+        first and last edges; calibration decomposes travel times with them."""
+        g = self.graph
+        start_nodes, start_cost, start_edge = [], [], []
+        if origin.forward_edge >= 0:
+            start_nodes.append(origin.node_b)
+            start_cost.append((1 - origin.fraction) * float(g.time_s[origin.forward_edge]))
+            start_edge.append((origin.forward_edge, 1 - origin.fraction))
+        if origin.backward_edge >= 0:
+            start_nodes.append(origin.node_a)
+            start_cost.append(origin.fraction * float(g.time_s[origin.backward_edge]))
+            start_edge.append((origin.backward_edge, origin.fraction))
+        seeds_of = [self._target_seeds(t) for t in targets]
+        all_seeds = (
+            np.unique(np.concatenate([s[0] for s in seeds_of]))
+            if seeds_of
+            else np.zeros(0, np.int64)
+        )
+        cost, pred = dijkstra(
+            self._indptr,
+            self._csr_head,
+            self._csr_time,
+            np.asarray(start_nodes, np.int64),
+            np.asarray(start_cost),
+            np.asarray(all_seeds, np.int64),
+        )
+        out: list[PathEdges | None] = []
+        for t, (seeds, seed_cost, _) in zip(targets, seeds_of, strict=True):
+            total = cost[seeds] + seed_cost
+            if total.size == 0 or not np.isfinite(total.min()):
+                out.append(None)
+                continue
+            k = int(np.argmin(total))
+            end = int(seeds[k])
+            edges: list[int] = []
+            node = end
+            while pred[node] >= 0:
+                e = int(self._csr_edge[pred[node]])
+                edges.append(e)
+                node = int(g.src[e])
+            edges.reverse()
+            first = next(
+                (
+                    (e, share)
+                    for (e, share), n in zip(start_edge, start_nodes, strict=True)
+                    if n == node and float(cost[node]) > 0
+                ),
+                (-1, 0.0),
+            )
+            last: tuple[int, float] = (-1, 0.0)
+            if seed_cost[k] > 0:
+                if end == t.node_a and t.forward_edge >= 0:
+                    last = (t.forward_edge, t.fraction)
+                elif t.backward_edge >= 0:
+                    last = (t.backward_edge, 1 - t.fraction)
+            out.append(
+                PathEdges(
+                    edges=np.asarray(edges, np.int64),
+                    first_edge=first[0],
+                    first_share=first[1],
+                    last_edge=last[0],
+                    last_share=last[1],
+                    seconds=float(total[k]),
+                )
+            )
+        return out
 
     # ------------------------------------------------------------ routes
     def route(self, origin: LatLon, target: LatLon, *, speed_factor: float = 1.0) -> Route:
@@ -581,8 +665,68 @@ def _load_cached(folder: Path, settings: GeoSettings) -> RoadNetwork:
     return RoadNetwork(graph, hierarchy, data, settings)
 
 
-def load_network(settings: GeoSettings, *, progress: bool = False) -> RoadNetwork:
-    """Return the network for the settings, building and caching it on first use."""
+class EdgeWeights(Protocol):
+    """A travel-time model as the road network sees it: one time per edge."""
+
+    def edge_key(self) -> str:
+        """Return a digest of the weights ("posted" keeps the graph's own times)."""
+        ...
+
+    def edge_times(self, graph: RoadGraph) -> NDArray[np.float64]:
+        """Return the seconds to drive each edge."""
+        ...
+
+
+def reweight(
+    network: RoadNetwork, weights: EdgeWeights, *, progress: bool = False, cache: bool = True
+) -> RoadNetwork:
+    """Return the network with the model's edge times and its own hierarchy (cached on
+    disk unless ``cache`` is false, e.g. for the many models of a cross-validation)."""
+    key = weights.edge_key()
+    if key == "posted":
+        return network
+    folder = cache_path(network.settings, network.data.source_sha256).with_name(
+        cache_path(network.settings, network.data.source_sha256).name + f"-w{key}"
+    )
+    if cache and (folder / "meta.json").is_file():
+        try:
+            return _load_cached(folder, network.settings)
+        except (OSError, ValueError, KeyError, TypeError):
+            shutil.rmtree(folder, ignore_errors=True)
+    g = network.graph
+    time_s = np.asarray(weights.edge_times(g), np.float64)
+    if time_s.shape != g.time_s.shape or not np.all(np.isfinite(time_s) & (time_s >= 0)):
+        raise ConfigError("the travel model gives a negative or non-finite edge time")
+    graph = dataclasses.replace(g, time_s=time_s)
+    with tqdm(total=1, desc=f"travel model {key}", disable=not progress, unit="step") as bar:
+        hierarchy = build_hierarchy(
+            graph.n_nodes,
+            graph.src,
+            graph.dst,
+            graph.time_s,
+            graph.length_m,
+            core_fraction=CORE_FRACTION,
+        )
+        bar.update()
+    out = RoadNetwork(graph, hierarchy, network.data, network.settings)
+    if cache:
+        save_network(out, folder)
+    return out
+
+
+def load_network(
+    settings: GeoSettings, *, progress: bool = False, weights: EdgeWeights | None = None
+) -> RoadNetwork:
+    """Return the network for the settings, building and caching it on first use.
+
+    With ``weights`` (a travel model), edge times come from the model instead of
+    the posted limits, and the contraction hierarchy is built (and cached) for them.
+    """
+    base = _load_network(settings, progress=progress)
+    return base if weights is None else reweight(base, weights, progress=progress)
+
+
+def _load_network(settings: GeoSettings, *, progress: bool = False) -> RoadNetwork:
     path = settings.resolved_osm_file()
     if not path.is_file():
         raise ConfigError(f"OSM file {path} does not exist", field="osm_file")
