@@ -22,6 +22,7 @@ from vigil.core.ticker import Ticker
 from vigil.dispatch.service import Dispatcher
 from vigil.exchange.service import Exchange
 from vigil.geo import Geocoder, RoadNetwork, is_ambiguous
+from vigil.geo.travel import model_for
 from vigil.incidents.catalogue import load_catalogue
 from vigil.ingest.service import Ingest
 from vigil.rules.engine import RulesEngine, create_engine
@@ -103,7 +104,13 @@ def build(
         users=users,
         clock=clock,
     )
-    dispatch = Dispatcher(cad, network, speed_factors=settings.geo.speed_factors)
+    dispatch = Dispatcher(
+        cad,
+        network,
+        speed_factors=settings.geo.speed_factors,
+        model=model_for(settings.geo),
+        clock=clock,
+    )
     rules = create_engine(
         settings=settings.rules, cad=cad, dispatch=dispatch, store=store, bus=bus, clock=clock
     )

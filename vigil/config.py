@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vigil.alerts.settings import AlertSettings
 from vigil.analytics.settings import AnalyticsSettings
+from vigil.city.settings import CitySettings
 from vigil.core.errors import ConfigError
 from vigil.exchange.settings import ExchangeSettings
 from vigil.geo.settings import GeoSettings
@@ -76,6 +77,9 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings, description="Logins and tokens.")
     audit: AuditSettings = Field(default_factory=AuditSettings, description="Personal data.")
     geo: GeoSettings = Field(default_factory=GeoSettings, description="Road network and routing.")
+    city: CitySettings = Field(
+        default_factory=CitySettings, description="The city: time zone, stations, units, history."
+    )
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Device ingest.")
     rules: RulesSettings = Field(default_factory=RulesSettings, description="Rules engine.")
     ui: UiSettings = Field(default_factory=UiSettings, description="Command-centre UI.")

@@ -33,6 +33,8 @@ class Candidate:
     eta_s: float
     metres: float
     already_assigned: bool = False
+    eta_low_s: float | None = None
+    eta_high_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +48,8 @@ class Choice:
     eta_s: float
     metres: float
     why: str
+    eta_low_s: float | None = None
+    eta_high_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,8 +110,13 @@ def choose(
 def _explain(cap: str, cand: Candidate, everyone: Sequence[Candidate]) -> Choice:
     same = sorted(c.eta_s for c in everyone if cap in c.capabilities and not c.already_assigned)
     rank = same.index(cand.eta_s) + 1
+    band = (
+        f" (80%: {cand.eta_low_s / 60:.1f}-{cand.eta_high_s / 60:.1f} min)"
+        if cand.eta_low_s is not None and cand.eta_high_s is not None
+        else ""
+    )
     why = (
-        f"{cand.callsign} ({cand.type}) brings {cap}: {cand.eta_s / 60:.1f} min, "
+        f"{cand.callsign} ({cand.type}) brings {cap}: {cand.eta_s / 60:.1f} min{band}, "
         f"{cand.metres / 1000:.1f} km by road; #{rank} of {len(same)} available with {cap}"
     )
     return Choice(
@@ -118,4 +127,6 @@ def _explain(cap: str, cand: Candidate, everyone: Sequence[Candidate]) -> Choice
         eta_s=cand.eta_s,
         metres=cand.metres,
         why=why,
+        eta_low_s=cand.eta_low_s,
+        eta_high_s=cand.eta_high_s,
     )

@@ -7,10 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from vigil.cad.service import Cad
+from vigil.core.clock import Clock
 from vigil.core.errors import GeoError, StoreError, ValidationError
 from vigil.core.geometry import LatLon
 from vigil.dispatch.recommend import Candidate, Choice, Shortfall, choose
 from vigil.geo import RoadNetwork, Route, Snap
+from vigil.geo.eta import TravelTimes
+from vigil.geo.travel import TravelModel, posted_model
 from vigil.units.model import UnitStatus
 
 
@@ -29,6 +32,8 @@ class Recommendation:
     no_position: tuple[str, ...]
     compute_ms: float
     method: str
+    model: str = ""
+    model_version: str = ""
 
     def uncovered_reasons(self) -> list[str]:
         """Plain-language reasons the run card is not fully covered."""
@@ -39,11 +44,20 @@ class Dispatcher:
     """Ranks every available unit by drive time and covers run cards."""
 
     def __init__(
-        self, cad: Cad, network: RoadNetwork | None, *, speed_factors: Mapping[str, float]
+        self,
+        cad: Cad,
+        network: RoadNetwork | None,
+        *,
+        speed_factors: Mapping[str, float],
+        model: TravelModel | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._cad = cad
-        self._network = network
-        self._factors = dict(speed_factors)
+        # One travel model for every ETA and route; without a fitted or country model,
+        # the posted limits and configured speed factors (Vigil before calibration).
+        self.model = model or posted_model(speed_factors)
+        self.travel = TravelTimes(network, self.model) if network is not None else None
+        self._clock = clock
         # Each unit is snapped to the road once per position it reports, not once
         # per recommendation: snapping hundreds of points costs more than the search.
         self._snaps: dict[str, tuple[LatLon, Snap | None]] = {}
@@ -59,15 +73,16 @@ class Dispatcher:
         self._snaps[unit_id] = (where, snap)
         return snap
 
-    def _need_network(self) -> RoadNetwork:
-        if self._network is None:
+    def _need_travel(self) -> TravelTimes:
+        if self.travel is None:
             raise StoreError("the road network is not loaded; recommendations are unavailable")
-        return self._network
+        return self.travel
 
     def recommend(self, incident_id: str) -> Recommendation:
         """Recommend units for an incident's run card by real drive time."""
         started = time.perf_counter()
-        network = self._need_network()
+        travel = self._need_travel()
+        network = travel.network
         inc = self._cad.incident(incident_id)
         if not inc.active:
             raise ValidationError(f"incident {incident_id} is {inc.status}", field="incident_id")
@@ -83,10 +98,11 @@ class Dispatcher:
             for uid, where in located.items()
             if (snap := self._snap(network, uid, where)) is not None
         }
-        etas = network.etas_to_snapped(
-            network.snap(inc.location),
+        etas = travel.etas_to_snapped(
+            travel.snap(inc.location),
             snapped,
-            speed_factor={u.id: self._factors.get(u.type, 1.0) for u in available},
+            {u.id: u.type for u in available},
+            at=self._clock.now() if self._clock is not None else None,
         )
         candidates = [
             Candidate(
@@ -96,6 +112,8 @@ class Dispatcher:
                 capabilities=u.capabilities,
                 eta_s=etas[u.id].seconds,
                 metres=etas[u.id].metres,
+                eta_low_s=etas[u.id].low_s,
+                eta_high_s=etas[u.id].high_s,
             )
             for u in available
             if u.id in etas
@@ -127,17 +145,22 @@ class Dispatcher:
             compute_ms=(time.perf_counter() - started) * 1000,
             method="reverse one-to-all drive-time search on the OSM road graph; "
             "optimal run-card cover (Hungarian method)",
+            model=self.model.describe(),
+            model_version=self.model.version,
         )
 
     def route(self, incident_id: str, unit_id: str) -> Route:
         """Return the route a unit would drive to an incident."""
-        network = self._need_network()
+        travel = self._need_travel()
         inc = self._cad.incident(incident_id)
         unit = self._cad.unit(unit_id)
         if inc.location is None:
             raise GeoError("the incident has no location to route to", field="location")
         if unit.location is None:
             raise GeoError(f"unit {unit_id} has no known position", field="unit_id")
-        return network.route(
-            unit.location, inc.location, speed_factor=self._factors.get(unit.type, 1.0)
+        return travel.route(
+            unit.location,
+            inc.location,
+            unit.type,
+            at=self._clock.now() if self._clock is not None else None,
         )

@@ -173,7 +173,7 @@ SELECT response_id, unit_id, unit_type, origin_station, lat, lon, received_at,
        lag(available_at) OVER w AS prev_available_at,
        lag(dispatch_at) OVER w AS prev_dispatch_at,
        lag(lat) OVER w AS prev_lat, lag(lon) OVER w AS prev_lon
-FROM responses
+FROM responses {where}
 WINDOW w AS (PARTITION BY unit_id ORDER BY dispatch_at, received_at)
 ORDER BY received_at, response_id
 """
@@ -192,79 +192,74 @@ def _manhattan(a: LatLon, b: LatLon) -> float:
     return north + east
 
 
-def select_responses(  # noqa: PLR0912 - one reason per branch, counted in order
+def _why_not(  # noqa: PLR0911, PLR0912 - one reason per check, in order
+    row: tuple[Any, ...], stations: Mapping[str, LatLon], unit_types: Mapping[str, str]
+) -> str | None:
+    """Return why a response cannot be a drive from its home station, or None."""
+    (_, _, utype, station, lat, lon, _, dispatch, en_route, on_scene, *prev) = row
+    prev_avail, prev_dispatch, prev_lat, prev_lon = prev
+    if utype not in unit_types:
+        return f"unit type {utype} is not housed at a station"
+    if station is None:
+        return "home station unknown"
+    home = stations.get(str(station))
+    if home is None:
+        return "home station not in the stations file"
+    if lat is None or lon is None:
+        return "no incident location"
+    if en_route is None or on_scene is None:
+        return "no en-route or on-scene time"
+    actual = (on_scene - en_route).total_seconds()
+    if actual <= 0:
+        return "on scene not after en route"
+    if dispatch is not None and en_route < dispatch:
+        return "en route before dispatch"
+    if prev_dispatch is not None and dispatch is not None:
+        if prev_avail is None:
+            if (dispatch - prev_dispatch).total_seconds() < 3 * 3600:
+                return "previous response still open: unit may not be in quarters"
+        elif prev_lat is not None and prev_lon is not None:
+            back = _haversine(LatLon(prev_lat, prev_lon), home) * RETURN_DETOUR
+            need = back / (RETURN_KMH / 3.6) + RETURN_MARGIN_S
+            if (dispatch - prev_avail).total_seconds() < need:
+                return "not back in quarters after the previous response"
+    if actual > MAX_TRAVEL_S:
+        return f"longer than {MAX_TRAVEL_S / 60:.0f} min: not a direct drive"
+    if _haversine(home, LatLon(float(lat), float(lon))) / actual * 3.6 > MAX_STRAIGHT_KMH:
+        return f"faster than {MAX_STRAIGHT_KMH:.0f} km/h in a straight line"
+    return None
+
+
+def select_responses(
     con: duckdb.DuckDBPyConnection,
     network: RoadNetwork,
     stations: Mapping[str, LatLon],
     *,
     tz: str,
     unit_types: Mapping[str, str] = DEFAULT_UNIT_TYPES,
+    sources: Sequence[str] = (),
 ) -> Selection:
-    """Return the responses that plausibly drove from their home station, and why not others."""
+    """Return the responses that plausibly drove from their home station, and why not others.
+
+    ``sources`` restricts the store's responses to those imported from these file names.
+    """
     zone = ZoneInfo(tz)
     excluded: Counter[str] = Counter()
     observed: list[Observed] = []
     station_snaps: dict[str, Snap | None] = {}
-    rows = con.execute(_QUERY).fetchall()
-    for (
-        rid,
-        unit_id,
-        utype,
-        station,
-        lat,
-        lon,
-        _received,
-        dispatch,
-        en_route,
-        on_scene,
-        prev_avail,
-        prev_dispatch,
-        prev_lat,
-        prev_lon,
-    ) in rows:
-        if utype not in unit_types:
-            excluded[f"unit type {utype} is not housed at a station"] += 1
+    where = "WHERE source IN (SELECT unnest($1::VARCHAR[]))" if sources else ""
+    query = _QUERY.format(where=where)
+    rows = (
+        con.execute(query, [list(sources)]).fetchall() if sources else con.execute(query).fetchall()
+    )
+    for row in rows:
+        why = _why_not(row, stations, unit_types)
+        if why is not None:
+            excluded[why] += 1
             continue
-        if station is None:
-            excluded["home station unknown"] += 1
-            continue
-        home = stations.get(str(station))
-        if home is None:
-            excluded["home station not in the stations file"] += 1
-            continue
-        if lat is None or lon is None:
-            excluded["no incident location"] += 1
-            continue
-        if en_route is None or on_scene is None:
-            excluded["no en-route or on-scene time"] += 1
-            continue
-        actual = (on_scene - en_route).total_seconds()
-        if actual <= 0:
-            excluded["on scene not after en route"] += 1
-            continue
-        if dispatch is not None and en_route < dispatch:
-            excluded["en route before dispatch"] += 1
-            continue
-        if prev_dispatch is not None and dispatch is not None:
-            if prev_avail is None:
-                if (dispatch - prev_dispatch).total_seconds() < 3 * 3600:
-                    excluded["previous response still open: unit may not be in quarters"] += 1
-                    continue
-            elif prev_lat is not None and prev_lon is not None:
-                back = _haversine(LatLon(prev_lat, prev_lon), home) * RETURN_DETOUR
-                need = back / (RETURN_KMH / 3.6) + RETURN_MARGIN_S
-                if (dispatch - prev_avail).total_seconds() < need:
-                    excluded["not back in quarters after the previous response"] += 1
-                    continue
-        target = LatLon(float(lat), float(lon))
-        straight = _haversine(home, target)
-        if actual > MAX_TRAVEL_S:
-            excluded[f"longer than {MAX_TRAVEL_S / 60:.0f} min: not a direct drive"] += 1
-            continue
-        if straight / actual * 3.6 > MAX_STRAIGHT_KMH:
-            excluded[f"faster than {MAX_STRAIGHT_KMH:.0f} km/h in a straight line"] += 1
-            continue
+        rid, unit_id, utype, station, lat, lon, _, _, en_route, on_scene = row[:10]
         key = str(station)
+        home = stations[key]
         if key not in station_snaps:
             try:
                 station_snaps[key] = network.snap(home)
@@ -274,6 +269,7 @@ def select_responses(  # noqa: PLR0912 - one reason per branch, counted in order
         if origin is None:
             excluded["station off the road graph"] += 1
             continue
+        target = LatLon(float(lat), float(lon))
         try:
             target_snap = network.snap(target)
         except GeoError:
@@ -289,8 +285,8 @@ def select_responses(  # noqa: PLR0912 - one reason per branch, counted in order
                 at=en_route.astimezone(UTC),
                 origin=origin,
                 target=target_snap,
-                actual_s=actual,
-                straight_m=straight,
+                actual_s=(on_scene - en_route).total_seconds(),
+                straight_m=_haversine(home, target),
                 manhattan_m=_manhattan(home, target),
             )
         )
@@ -412,7 +408,10 @@ def fit_parameters(
         overhead_s=round(overhead, 2),
         intersection_delay_s=round(delay, 3),
         speeds_kmh={gr: round(float(v), 3) for gr, v in zip(GROUPS, speeds, strict=True)},
-        speed_factors={**dict.fromkeys(counts, 1.0), **{t: round(v, 4) for t, v in factors.items()}},
+        speed_factors={
+            **dict.fromkeys(counts, 1.0),
+            **{t: round(v, 4) for t, v in factors.items()},
+        },
     )
 
 
@@ -520,6 +519,7 @@ def calibrate(
     uncalibrated: Mapping[str, TravelModel],
     k: int = 5,
     history: tuple[str, ...] = (),
+    name: str = "calibrated",
     progress: bool = False,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> CalibrationReport:
@@ -551,9 +551,9 @@ def calibrate(
             travel = TravelTimes(network, model, cache=False)
             held["vigil_calibrated"][test_idx] = predict(travel, [obs[i] for i in test_idx])
             tr = fold != f
-            for name, dist in (("straight_line", straight), ("manhattan", manhattan)):
+            for base, dist in (("straight_line", straight), ("manhattan", manhattan)):
                 o, v = _fit_line(dist[tr], actual[tr])
-                held[name][test_idx] = o + dist[test_idx] / v
+                held[base][test_idx] = o + dist[test_idx] / v
             fold_models.append(
                 {
                     "fold": f,
@@ -568,9 +568,9 @@ def calibrate(
             bar.update()
         final = fit_model(network, obs, prior)
         bar.update()
-    for name, model in uncalibrated.items():
-        held[name] = predict(TravelTimes(network, model, cache=False), obs)
-    methods = {name: metrics(v, actual) for name, v in held.items()}
+    for label, model in uncalibrated.items():
+        held[label] = predict(TravelTimes(network, model, cache=False), obs)
+    methods = {label: metrics(v, actual) for label, v in held.items()}
     cal = held["vigil_calibrated"]
     ok = np.isfinite(cal)
     log_resid = np.log(actual[ok] / cal[ok])
@@ -587,6 +587,7 @@ def calibrate(
     coverage = float(np.concatenate(inside).mean()) if inside else None
     m = methods["vigil_calibrated"]
     final = final.with_fit(
+        name=name,
         interval=EtaInterval(
             level=INTERVAL_LEVEL,
             log_low=round(low, 4),

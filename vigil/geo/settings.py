@@ -75,7 +75,8 @@ class GeoSettings(BaseModel):
     )
     speed_factors: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_SPEED_FACTORS),
-        description="Emergency speed factor per unit type (1.2 = 20% faster than the limit).",
+        description="Speed factor per unit type used only by the posted-limits model (no "
+        "country, no fitted model); 1.2 = 20% faster than the limit. Guesses: calibrate instead.",
     )
     default_speed_kmh: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_SPEEDS_KMH),
@@ -85,6 +86,18 @@ class GeoSettings(BaseModel):
     include_private: bool = Field(
         default=True,
         description="Keep access=private roads (emergency vehicles may use them).",
+    )
+    country: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="ISO 3166 country code of the city (e.g. US, FI): picks the default travel "
+        "model (docs/travel-times.md) when no fitted model is configured.",
+    )
+    travel_model: Path | None = Field(
+        default=None,
+        description="Fitted travel-time model (JSON from `vigil geo calibrate`); it wins over "
+        "the country defaults. None and no country: posted limits with speed_factors.",
     )
     min_speed_kmh: float = Field(
         default=5.0,

@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 
 from vigil.core.errors import ConfigError
 from vigil.geo.graph import RoadGraph
+from vigil.geo.settings import GeoSettings
 
 F64 = NDArray[np.float64]
 MODEL_FORMAT = 1
@@ -296,3 +297,13 @@ def posted_model(speed_factors: Mapping[str, float] | None = None) -> TravelMode
         speed_factors=dict(speed_factors or {}),
         sources="docs/travel-times.md#posted",
     )
+
+
+def model_for(settings: GeoSettings) -> TravelModel:
+    """Return the travel model a deployment uses: the fitted file, else the country's
+    defaults, else the posted limits with the configured speed factors."""
+    if settings.travel_model is not None:
+        return TravelModel.load(settings.travel_model)
+    if settings.country is not None:
+        return default_model(settings.country)
+    return posted_model(settings.speed_factors)

@@ -24,6 +24,12 @@ class ChoiceOut(BaseModel):
     type: str
     covers: str
     eta_s: float
+    eta_low_s: float | None = Field(
+        default=None, description="Low end of the calibrated 80% band (None: uncalibrated)."
+    )
+    eta_high_s: float | None = Field(
+        default=None, description="High end of the calibrated 80% band (None: uncalibrated)."
+    )
     metres: float
     why: str
     route: dict[str, Any] | None
@@ -53,6 +59,10 @@ class RecommendationOut(BaseModel):
     no_position: list[str]
     compute_ms: float
     method: str
+    model: str = Field(
+        default="", description="The travel model behind the ETAs: name, version, fitted on."
+    )
+    model_version: str = Field(default="", description="Digest of the model's parameters.")
 
 
 class StepOut(BaseModel):
@@ -112,6 +122,8 @@ def _out(rec: Recommendation, routes: dict[str, dict[str, Any]]) -> Recommendati
                 type=c.type,
                 covers=c.covers,
                 eta_s=c.eta_s,
+                eta_low_s=c.eta_low_s,
+                eta_high_s=c.eta_high_s,
                 metres=c.metres,
                 why=c.why,
                 route=routes.get(c.unit_id),
@@ -128,6 +140,8 @@ def _out(rec: Recommendation, routes: dict[str, dict[str, Any]]) -> Recommendati
         no_position=list(rec.no_position),
         compute_ms=rec.compute_ms,
         method=rec.method,
+        model=rec.model,
+        model_version=rec.model_version,
     )
 
 
