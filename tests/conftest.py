@@ -116,3 +116,11 @@ def monaco(geo_cache: Path) -> RoadNetwork:
     return load_network(
         GeoSettings(osm_file=shared_file("osm/monaco.osm.pbf"), cache_dir=geo_cache)
     )
+
+
+@pytest.fixture(scope="session")
+def mission(geo_cache: Path) -> RoadNetwork:
+    """Return San Francisco's Mission district network from ../shared/data (skips when absent)."""
+    return load_network(
+        GeoSettings(osm_file=shared_file("osm/sf_mission_2014.osm"), cache_dir=geo_cache)
+    )

@@ -7,8 +7,8 @@
    exclusion is counted by reason.
 2. **Decompose** each response's road path (metres per road group, junctions
    passed) and **fit** the few parameters (overhead, speed per road group,
-   junction delay, unit-type factors) by robust least squares (Huber, scale
-   60 s) with a weak prior towards the country defaults, so a parameter the data
+   junction delay, unit-type factors) by robust least squares (Cauchy loss on
+   log(ETA / actual), scale 25%) with a weak prior towards the country defaults, so a parameter the data
    cannot identify (e.g. freeway speed in a district with no freeway) stays at
    its default instead of running off. Paths are re-derived under the fitted
    weights and the fit repeated (the fastest path depends on the weights).
@@ -55,10 +55,17 @@ from vigil.geo.travel import (
 
 F64 = NDArray[np.float64]
 
-# Robust loss scale: residuals beyond a minute count linearly, not squared.
+# Robust loss scale of the baselines' fit: beyond a minute, linear.
 HUBER_SCALE_S = 60.0
+# Robust loss on log(ETA / actual): a response more than ~25% off weighs less and less
+# (Cauchy; a CAD export has gross errors, e.g. "on scene" pressed late, that a Huber
+# loss still lets pull the fit).
+ROBUST_SCALE_LOG = 0.25
+# Below this many responses: one speed scale and the prior's junction delay.
+MIN_FOR_DETAIL = 1000
 # Prior widths: a factor of two on a speed or unit factor, two minutes of overhead and
-# ten seconds of junction delay each cost as much as one residual at the Huber scale.
+# ten seconds of junction delay each cost as much as one response off by the robust
+# scale.
 PRIOR_LOG_SIGMA = math.log(2.0)
 PRIOR_OVERHEAD_SIGMA_S = 120.0
 PRIOR_DELAY_SIGMA_S = 10.0
@@ -332,20 +339,32 @@ def path_features(network: RoadNetwork, obs: Sequence[Observed]) -> Features:
 # ---------------------------------------------------------------- fitting
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Layout:
-    """Where each parameter sits in the optimiser's vector."""
+    """Where each parameter sits in the optimiser's vector:
+    [overhead, (junction delay), log speeds per group..., log unit factors...]."""
 
     types: tuple[str, ...]  # unit types with their own factor (the reference has 1.0)
+    fixed_delay: float | None  # the junction delay when the data cannot identify it
+    base_speeds: F64 | None  # one common scale on these speeds, not one speed per group
 
-    def size(self) -> int:
-        return 2 + len(GROUPS) + len(self.types)
+    @property
+    def speeds_at(self) -> int:
+        return 1 if self.fixed_delay is not None else 2
+
+    @property
+    def n_speeds(self) -> int:
+        return 1 if self.base_speeds is not None else len(GROUPS)
 
 
 def _unpack(x: F64, layout: _Layout) -> tuple[float, F64, float, dict[str, float]]:
-    overhead = float(x[0])
-    delay = float(x[1])
-    speeds = np.exp(x[2 : 2 + len(GROUPS)])
-    factors = {t: float(math.exp(x[2 + len(GROUPS) + j])) for j, t in enumerate(layout.types)}
-    return overhead, speeds, delay, factors
+    k = layout.speeds_at
+    delay = layout.fixed_delay if layout.fixed_delay is not None else float(x[1])
+    if layout.base_speeds is not None:
+        speeds = layout.base_speeds * math.exp(x[k])
+    else:
+        speeds = np.exp(x[k : k + len(GROUPS)])
+    f0 = k + layout.n_speeds
+    factors = {t: float(math.exp(x[f0 + j])) for j, t in enumerate(layout.types)}
+    return float(x[0]), speeds, delay, factors
 
 
 def _predict(x: F64, layout: _Layout, feats: Features, types: Sequence[str]) -> F64:
@@ -364,44 +383,72 @@ def fit_parameters(
     start: TravelModel | None = None,
 ) -> TravelModel:
     """Return the prior with overhead, speeds, junction delay and unit factors fitted
-    (the optimiser starts from ``start``, by default the prior)."""
+    (the optimiser starts from ``start``, by default the prior).
+
+    The loss is Cauchy on log(ETA / actual): travel-time errors grow with the trip,
+    and the median of the log ratio is what makes the median ratio 1. With fewer
+    than ``MIN_FOR_DETAIL`` responses, the data cannot tell a road group's speed
+    from another's, nor junction delay from street speed (they trade off), so one
+    common scale on the prior's speeds is fitted and the junction delay is held at
+    the prior; with more, each group gets its own speed and the delay is fitted.
+    """
     counts = Counter(types)
     reference = counts.most_common(1)[0][0] if counts else ""
     own = tuple(sorted(t for t, n in counts.items() if n >= MIN_PER_UNIT_TYPE and t != reference))
-    layout = _Layout(types=own)
+    ok = feats.reachable & np.isfinite(actual) & (actual > 0)
+    detail = int(ok.sum()) >= MIN_FOR_DETAIL
+    fit_delay = detail
+    base = np.asarray([prior.speeds_kmh[gr] for gr in GROUPS])
+    layout = _Layout(
+        types=own,
+        fixed_delay=None if fit_delay else prior.intersection_delay_s,
+        base_speeds=None if detail else base,
+    )
 
     def vector(m: TravelModel) -> F64:
+        speeds = np.asarray([m.speeds_kmh[gr] for gr in GROUPS])
         return np.concatenate(
             (
-                [m.overhead_s, m.intersection_delay_s],
-                np.log([m.speeds_kmh[gr] for gr in GROUPS]),
+                [m.overhead_s],
+                [m.intersection_delay_s] if fit_delay else [],
+                np.log(speeds) if detail else [float(np.log(speeds / base).mean())],
                 np.log([m.speed_factors.get(t, 1.0) for t in own]),
             )
         )
 
     prior_x = vector(prior)
-    x0 = vector(start or prior)
-    ok = feats.reachable & np.isfinite(actual)
+    sigma = np.concatenate(
+        (
+            [PRIOR_OVERHEAD_SIGMA_S],
+            [PRIOR_DELAY_SIGMA_S] if fit_delay else [],
+            [PRIOR_LOG_SIGMA] * (layout.n_speeds + len(own)),
+        )
+    )
+    log_actual = np.log(actual[ok])
 
     def residuals(x: F64) -> F64:
-        data = _predict(x, layout, feats, types)[ok] - actual[ok]
-        pri = np.concatenate(
-            (
-                [
-                    (x[0] - prior_x[0]) / PRIOR_OVERHEAD_SIGMA_S,
-                    (x[1] - prior_x[1]) / PRIOR_DELAY_SIGMA_S,
-                ],
-                (x[2:] - prior_x[2:]) / PRIOR_LOG_SIGMA,
-            )
-        )
-        return np.concatenate((data, HUBER_SCALE_S * pri))
+        pred = _predict(x, layout, feats, types)[ok]
+        data = (np.log(np.maximum(pred, 1e-6)) - log_actual) / ROBUST_SCALE_LOG
+        return np.concatenate((data, (x - prior_x) / sigma))
 
-    lower = np.concatenate(([0.0, 0.0], np.log([3.0] * len(GROUPS)), np.log([0.3] * len(own))))
-    upper = np.concatenate(([600.0, 60.0], np.log([150.0] * len(GROUPS)), np.log([3.0] * len(own))))
-    x0 = np.clip(x0, lower + 1e-9, upper - 1e-9)
-    res = least_squares(
-        residuals, x0, bounds=(lower, upper), loss="huber", f_scale=HUBER_SCALE_S, x_scale="jac"
+    lower = np.concatenate(
+        (
+            [0.0],
+            [0.0] if fit_delay else [],
+            np.log([3.0] * len(GROUPS)) if detail else [math.log(0.1)],
+            np.log([0.3] * len(own)),
+        )
     )
+    upper = np.concatenate(
+        (
+            [600.0],
+            [60.0] if fit_delay else [],
+            np.log([150.0] * len(GROUPS)) if detail else [math.log(3.0)],
+            np.log([3.0] * len(own)),
+        )
+    )
+    x0 = np.clip(vector(start or prior), lower + 1e-9, upper - 1e-9)
+    res = least_squares(residuals, x0, bounds=(lower, upper), loss="cauchy", f_scale=1.0)
     overhead, speeds, delay, factors = _unpack(res.x, layout)
     return prior.with_fit(
         road="model",
@@ -598,7 +645,7 @@ def calibrate(
         provenance=Provenance(
             fitted_on=len(obs),
             fitted_at=now().isoformat(timespec="seconds"),
-            method=f"Huber least squares (scale {HUBER_SCALE_S:.0f} s) with a prior towards "
+            method=f"Cauchy loss on log(ETA/actual) (scale {ROBUST_SCALE_LOG}) with a prior towards "
             f"{prior.name}; {n_folds}-fold cross-validation by day",
             history=history,
             osm_sha256=network.data.source_sha256,
