@@ -6,12 +6,13 @@
    quarters after its previous response, and a physically possible drive. Every
    exclusion is counted by reason.
 2. **Decompose** each response's road path (metres per road group, junctions
-   passed) and **fit** the few parameters (overhead, speed per road group,
-   junction delay, unit-type factors) by robust least squares (Cauchy loss on
-   log(ETA / actual), scale 25%) with a weak prior towards the country defaults, so a parameter the data
-   cannot identify (e.g. freeway speed in a district with no freeway) stays at
-   its default instead of running off. Paths are re-derived under the fitted
-   weights and the fit repeated (the fastest path depends on the weights).
+   passed) and **fit** the few parameters (overhead, a speed scale or one speed
+   per road group, junction delay, unit-type factors) by robust least squares
+   (Cauchy loss on log(ETA / actual), scale 25%) with a weak prior towards the
+   country defaults, so a parameter the data cannot identify (e.g. freeway speed
+   in a district with no freeway) stays at its default instead of running off.
+   Paths are re-derived under the fitted weights and the fit repeated (the
+   fastest path depends on the weights).
 3. **Cross-validate by day**: days are split into k folds; each fold's ETAs come
    from a model fitted on the other days only and are computed on the
    dispatcher's own code path (``TravelTimes``). The same folds score the
@@ -645,8 +646,8 @@ def calibrate(
         provenance=Provenance(
             fitted_on=len(obs),
             fitted_at=now().isoformat(timespec="seconds"),
-            method=f"Cauchy loss on log(ETA/actual) (scale {ROBUST_SCALE_LOG}) with a prior towards "
-            f"{prior.name}; {n_folds}-fold cross-validation by day",
+            method=f"Cauchy loss on log(ETA/actual) (scale {ROBUST_SCALE_LOG}) with a prior "
+            f"towards {prior.name}; {n_folds}-fold cross-validation by day",
             history=history,
             osm_sha256=network.data.source_sha256,
             days=len({o.day for o in obs}),

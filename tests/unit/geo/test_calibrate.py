@@ -50,7 +50,7 @@ def synthetic_history(
     rng = np.random.default_rng(7)
     g = network.graph
     ids = sorted(stations)
-    rows = []
+    rows: list[dict[str, str]] = []
     start = datetime(2017, 3, 1, 0, 0, tzinfo=LA)
     while len(rows) < n:
         i = len(rows)
