@@ -113,7 +113,7 @@ def load_units(config: ConfigOpt) -> None:
     try:
         for u in units:
             try:
-                app_.cad.register_unit(
+                outcome = app_.cad.register_unit(
                     actor="cli",
                     unit_id=u.id,
                     callsign=u.callsign,
@@ -122,7 +122,10 @@ def load_units(config: ConfigOpt) -> None:
                     location=u.home,
                     command_id=f"city-unit-{u.id}",
                 )
-                added += 1
+                if outcome.replayed:
+                    kept += 1
+                else:
+                    added += 1
             except TransitionError:
                 kept += 1
             except VigilError as err:
