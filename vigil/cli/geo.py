@@ -266,7 +266,7 @@ def calibrate(  # noqa: PLR0917 - typer maps each option to a parameter
             selection,
             prior=prior,
             uncalibrated={
-                "posted_limits": posted_model(settings.geo.speed_factors),
+                "vigil_uncalibrated": posted_model(settings.geo.speed_factors),
                 f"default_{prior.name.removeprefix('default-')}": prior,
             },
             k=folds,

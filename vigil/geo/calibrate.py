@@ -676,7 +676,9 @@ def plot(report: CalibrationReport, path: Path) -> None:
 
     actual = np.asarray(report.actual)
     names = [
-        n for n in ("posted_limits", "vigil_calibrated", "straight_line") if n in report.held_out
+        n
+        for n in ("vigil_uncalibrated", "vigil_calibrated", "straight_line")
+        if n in report.held_out
     ]
     fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 5), squeeze=False)
     top = float(np.nanpercentile(actual, 99)) * 1.1

@@ -104,7 +104,7 @@ def test_calibration_recovers_known_parameters(mission: RoadNetwork, tmp_path: P
         mission,
         sel,
         prior=default_model("US"),
-        uncalibrated={"posted_limits": posted_model({"engine": 1.2, "ladder": 1.15})},
+        uncalibrated={"vigil_uncalibrated": posted_model({"engine": 1.2, "ladder": 1.15})},
         k=4,
     )
     m = report.model
@@ -115,7 +115,7 @@ def test_calibration_recovers_known_parameters(mission: RoadNetwork, tmp_path: P
     cal = report.methods["vigil_calibrated"]
     assert 0.95 <= cal.median_ratio <= 1.05
     assert cal.spearman > report.methods["straight_line"].spearman
-    assert cal.mae_s < report.methods["posted_limits"].mae_s
+    assert cal.mae_s < report.methods["vigil_uncalibrated"].mae_s
     assert report.folds == 4 and report.days == 8
     assert m.interval is not None and m.interval.log_low < 0 < m.interval.log_high
     assert m.interval.coverage_held_out is not None
