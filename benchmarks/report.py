@@ -222,6 +222,65 @@ def render() -> str:
                 _row("call → recommendation p99 ms", sim["call_to_recommendation_p99_ms"]),
             ],
         )
+    eta = _load("eta_calibration")
+    if eta:
+        m = eta["methods"]
+        boot = eta.get("bootstrap_95", {})
+
+        def ci(key: str) -> str:
+            lo_hi = boot.get(key)
+            return f" (95% CI {lo_hi[0]:.2f}–{lo_hi[1]:.2f})" if lo_hi else ""
+
+        rows = [
+            _row(
+                f"held-out responses (of {eta['considered']:,}); days; folds by day",
+                f"{eta['n']}; {eta['days']}; {eta['folds']}",
+            ),
+            _row(
+                "calibrated median ETA/actual",
+                f"{eta['median_ratio']:.3f}{ci('median_ratio')}",
+                "0.95–1.05",
+                0.95 <= eta["median_ratio"] <= 1.05,
+            ),
+            _row(
+                "calibrated MAE s", f"{eta['mae_s']:.1f}{ci('mae_s')}", "≤ 60", eta["mae_s"] <= 60
+            ),
+            _row(
+                "calibrated Spearman vs straight line",
+                f"{eta['spearman']:.3f} vs {eta['spearman_straight_line']:.3f}; gain"
+                f"{ci('spearman_gain_over_straight_line')}",
+                "above straight line",
+                eta["spearman"] > eta["spearman_straight_line"],
+            ),
+        ]
+        for name, x in m.items():
+            rows.append(
+                _row(
+                    f"{name}: median ratio; median / mean abs err s; ±60 s / ±120 s; Spearman",
+                    f"{x['median_ratio']:.2f}; {x['median_abs_err_s']:.0f} / {x['mae_s']:.0f}; "
+                    f"{x['within_60s']:.0%} / {x['within_120s']:.0%}; {x['spearman']:.3f}",
+                )
+            )
+        if eta.get("interval"):
+            iv = eta["interval"]
+            rows.append(
+                _row(
+                    "80% interval of actual/ETA; held-out coverage",
+                    f"{iv['ratio_low']:.2f}–{iv['ratio_high']:.2f}; {iv['coverage_held_out']:.0%}",
+                )
+            )
+        rows.append(
+            _row(
+                "CPU s (import; calibrate with CV)",
+                f"{eta['cpu_s']['import']}; {eta['cpu_s']['calibrate']}",
+            )
+        )
+        lines += _section(
+            "Travel times calibrated on SFFD responses (issue 11)",
+            "benchmarks/eta_calibration.py",
+            "travel-times.md",
+            rows,
+        )
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -304,10 +304,10 @@ def _print_calibration(report: object, considered: int) -> None:
         + ", ".join(f"{g} {v:.1f}" for g, v in m.speeds_kmh.items())
         + f" km/h, junction delay {m.intersection_delay_s:.1f} s, unit factors {m.speed_factors}"
     )
-    typer.echo("held-out days:        n  ratio  medAE    MAE  ±60s  ±120s  Spearman")
+    typer.echo("held-out days:         n  ratio  medAE    MAE  ±60s  ±120s  Spearman")
     for name, x in report.methods.items():
         typer.echo(
-            f"  {name:<17} {x.n:>5}  {x.median_ratio:5.2f}  {x.median_abs_err_s:5.0f}  "
+            f"  {name:<18} {x.n:>5}  {x.median_ratio:5.2f}  {x.median_abs_err_s:5.0f}  "
             f"{x.mae_s:5.0f}  {x.within_60s:4.0%}  {x.within_120s:5.0%}  {x.spearman:8.3f}"
         )
     if m.interval is not None:

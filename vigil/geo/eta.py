@@ -9,6 +9,7 @@ model's overhead, unit-type and time-of-day factors and its calibrated interval.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -98,11 +99,7 @@ class TravelTimes:
     ) -> Route:
         """Return the fastest route with its ETA under the model (seconds include overhead)."""
         found = self.network.route(origin, target)
-        return Route(
-            seconds=self.model.eta_s(found.seconds, unit_type, at),
-            metres=found.metres,
-            geometry=found.geometry,
-        )
+        return dataclasses.replace(found, seconds=self.model.eta_s(found.seconds, unit_type, at))
 
 
 # ---------------------------------------------------------------- batch pairs
