@@ -281,6 +281,46 @@ def render() -> str:
             "travel-times.md",
             rows,
         )
+    audio = _load("audio")
+    if audio:
+        curve = ", ".join(
+            f"{r['snr_db']:+.0f} dB: {r['detection_rate']:.1f}" for r in audio["snr_curve"]
+        )
+        lines += _section(
+            "Acoustic worker (issue 16)",
+            "benchmarks/audio.py",
+            "audio.md",
+            [
+                _row(
+                    "microphones per CPU core at 48 kHz, all metrics and detection on",
+                    audio["mics_per_core"],
+                    "≥ 50",
+                    audio["mics_per_core"] >= 50,
+                ),
+                _row(
+                    "same, the meter alone (baseline, same run)", audio["mics_per_core_meter_only"]
+                ),
+                _row(
+                    "largest LAeq error on calibrated signals (1 kHz tone, pink, white noise), dB",
+                    audio["laeq_error_db"],
+                    "≤ 0.5",
+                    audio["laeq_error_db"] <= 0.5,
+                ),
+                _row(
+                    "impulse precision on labelled real recordings [95 % CI]",
+                    f"{audio['impulse_precision']:.2f} [{audio['impulse_precision_ci95'][0]:.2f}, "
+                    f"{audio['impulse_precision_ci95'][1]:.2f}]",
+                    "reported",
+                ),
+                _row(
+                    "impulse recall on labelled real recordings [95 % CI]",
+                    f"{audio['impulse_recall']:.2f} [{audio['impulse_recall_ci95'][0]:.2f}, "
+                    f"{audio['impulse_recall_ci95'][1]:.2f}]",
+                    "reported",
+                ),
+                _row("detection rate by SNR, real shots in real traffic", curve),
+            ],
+        )
     return "\n".join(lines).rstrip() + "\n"
 
 
