@@ -321,6 +321,41 @@ def render() -> str:
                 _row("detection rate by SNR, real shots in real traffic", curve),
             ],
         )
+    val = _load("sim_validation")
+    if val:
+        rows = [
+            _row(
+                f"{name.replace('_', ' ')}: p50 real / sim; p90 real / sim (s); KS (noise floor)",
+                f"{val[name]['real_p50']:.0f} / {val[name]['sim_p50']:.0f}; "
+                f"{val[name]['real_p90']:.0f} / {val[name]['sim_p90']:.0f}; "
+                f"{val[name]['ks']:.2f} ({val[name].get('ks_null_p95', float('nan')):.2f})",
+                "p50, p90 within 10 %",
+                val[name]["verdict"] == "faithful",
+            )
+            for name in ("call_processing", "turnout", "travel", "total")
+            if name in val
+        ]
+        rows.append(
+            _row(
+                "calls per hour real / sim",
+                f"{val['calls_per_hour']['real']:.2f} / {val['calls_per_hour']['sim']:.2f}",
+            )
+        )
+        if "speedup" in val:
+            rows.append(
+                _row(
+                    "simulated day with 2,000 devices: speed-up",
+                    f"×{val['speedup']:.0f}",
+                    "≥ ×100",
+                    val["speedup"] >= 100,
+                )
+            )
+        lines += _section(
+            "The fitted San Francisco simulator on held-out days (issue 13)",
+            "benchmarks/sim_validation.py",
+            "sim-fit.md",
+            rows,
+        )
     return "\n".join(lines).rstrip() + "\n"
 
 

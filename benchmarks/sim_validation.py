@@ -87,9 +87,9 @@ def main() -> None:
         out: dict[str, Any] = {
             "city": "San Francisco, Mission district (OSM 2014 extract), SFFD stations",
             "history": history.name,
-            "method": "leave-one-day-out: fit on three days, simulate the fourth through the "
-            "whole platform, pool the four held-out days",
             **report.to_json(),
+            "method": "leave-one-day-out: fit on three days, simulate the fourth through the "
+            "whole platform, pool the four held-out days (statistics: vigil.sim.validate)",
             "folds": validation.folds,
             "validation_wall_s": round(validation_wall, 1),
         }

@@ -28,8 +28,8 @@ from vigil.geo.network import RoadNetwork
 from vigil.sim.fit import CityFit, EtaFn, FitOptions, catalogue_dict, diagnostics_dict, fit_city
 from vigil.sim.fit import scenario_dict as fitted_scenario
 from vigil.sim.scenario import Scenario, load_scenario
-from vigil.sim.summary import INTERVALS, Summary, percentile
-from vigil.sim.validate import FloatArray, ValidationReport, build_report, real_intervals
+from vigil.sim.summary import Summary, percentile
+from vigil.sim.validate import Intervals, ValidationReport, build_report, first_unit_intervals
 
 Say = Callable[[str], None]
 
@@ -193,11 +193,18 @@ def run_scenario(
         return sim.run().summary
 
 
-def _samples(summaries: Sequence[Summary]) -> dict[str, FloatArray]:
-    return {
-        name: np.asarray([v for s in summaries for v in s.samples.get(name, ())], dtype=float)
-        for name in INTERVALS
-    }
+def run_and_export(scenario: Scenario, *, seed: int, data_dir: Path) -> tuple[Summary, Any]:
+    """Run a scenario and return its summary and its log exported as ``responses``."""
+    from vigil.analytics.source import LiveLogSource  # noqa: PLC0415
+    from vigil.app import build  # noqa: PLC0415
+    from vigil.config import load_settings  # noqa: PLC0415
+
+    summary = run_scenario(scenario, seed=seed, data_dir=data_dir)
+    app = build(load_settings(None, data_dir=data_dir))
+    try:
+        return summary, LiveLogSource(app.store).connect()
+    finally:
+        app.close()
 
 
 def holdout_days(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
@@ -215,8 +222,8 @@ class Validation:
     """A validation run: the report and the samples behind it."""
 
     report: ValidationReport
-    real: dict[str, FloatArray]
-    sim: dict[str, FloatArray]
+    real: Intervals
+    sim: Intervals
     folds: list[dict[str, Any]]
 
 
@@ -243,7 +250,7 @@ def validate_holdout(
     tell = say or (lambda _m: None)
     eta = network_eta(network, speed_factors)
     by_id = {s.id: s.location for s in stations}
-    summaries: list[Summary] = []
+    logs: list[Any] = []
     folds: list[dict[str, Any]] = []
     for i, (start, end) in enumerate(windows):
         options = FitOptions(
@@ -270,8 +277,10 @@ def validate_holdout(
         scenario = load_scenario(files.scenario)
         for r in range(replications):
             tell(f"fold {i + 1}/{len(windows)}: simulating (replication {r + 1})")
-            summary = run_scenario(scenario, seed=seed + 1000 * r + i)
-            summaries.append(summary)
+            summary, log = run_and_export(
+                scenario, seed=seed + 1000 * r + i, data_dir=work_dir / f"run-{i + 1}-{r + 1}"
+            )
+            logs.append(log)
             folds.append(
                 {
                     "window": [start.isoformat(), end.isoformat()],
@@ -281,16 +290,10 @@ def validate_holdout(
                     "speedup": summary.timing.get("speedup"),
                 }
             )
-    real, real_calls = real_intervals(conn, windows, base.bbox, max_interval_s=base.max_interval_s)
-    sim = _samples(summaries)
-    report = build_report(
-        real,
-        sim,
-        windows=windows,
-        real_calls=real_calls,
-        sim_calls=float(sum(s.calls for s in summaries)),
-        replications=replications,
-    )
+    real = first_unit_intervals([conn], windows, base.bbox, max_interval_s=base.max_interval_s)
+    world = (-90.0, -180.0, 90.0, 180.0)  # every simulated call is in the city
+    sim = first_unit_intervals(logs, windows, world, max_interval_s=base.max_interval_s)
+    report = build_report(real, sim, windows=windows, replications=replications)
     return Validation(report=report, real=real, sim=sim, folds=folds)
 
 
