@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from vigil.audit.roles import Role
 from vigil.core.events import Recorded
 from vigil.core.geometry import LatLon
+from vigil.geo.geocode import Geocoder
 from vigil.incidents.model import Agency, Call, Incident, IncidentStatus
 from vigil.store.records import AuditEntry, ChainBreak
 from vigil.units.model import Unit, UnitStatus
@@ -195,6 +196,14 @@ class UnitFix(PositionIn):
 PositionsIn.model_rebuild()
 
 
+class NearestOut(BaseModel):
+    """The nearest address or street to a position, from the city's OSM data (offline)."""
+
+    label: str = Field(description="House address, or the street the point lies on.")
+    distance_m: float = Field(description="Metres from the position to that address or street.")
+    kind: str = Field(description="'address' or 'street'.")
+
+
 class IncidentOut(BaseModel):
     """An incident."""
 
@@ -218,10 +227,21 @@ class IncidentOut(BaseModel):
         description="Short per-year sequential number dispatchers speak, e.g. 26-000123 "
         "(None only for incidents opened before numbers existed)."
     )
+    nearest: NearestOut | None = Field(
+        default=None,
+        description="The nearest address or street to the incident's position and its distance "
+        "(offline, from the city's OSM data): what an incident opened from coordinates only "
+        "(sensor rule, simulator, AVL) shows instead of raw coordinates.",
+    )
 
     @classmethod
-    def of(cls, i: Incident) -> IncidentOut:
-        """Return the API form."""
+    def of(cls, i: Incident, *, geocoder: Geocoder | None = None) -> IncidentOut:
+        """Return the API form (with ``nearest`` when a geocoder is given and it has a position)."""
+        near = (
+            geocoder.nearest(i.location)
+            if geocoder is not None and i.location is not None
+            else None
+        )
         return cls(
             id=i.id,
             type=i.type,
@@ -240,6 +260,9 @@ class IncidentOut(BaseModel):
             units_ever=list(i.units_ever),
             caused_by_rule=i.caused_by_rule,
             number=i.number,
+            nearest=None
+            if near is None
+            else NearestOut(label=near.label, distance_m=round(near.distance_m, 1), kind=near.kind),
         )
 
 

@@ -144,7 +144,7 @@ class Dispatcher:
             no_position=no_position,
             compute_ms=(time.perf_counter() - started) * 1000,
             method="reverse one-to-all drive-time search on the OSM road graph; "
-            "optimal run-card cover (Hungarian method)",
+            f"optimal run-card cover (Hungarian method); ETAs from {self.model.describe()}",
             model=self.model.describe(),
             model_version=self.model.version,
         )

@@ -37,7 +37,25 @@ Public API (all re-exported here)::
         -> list[Station]   # Station(id, name, kind, location (on road), mapped_at,
                            #         snap_distance_m)
 
-The CLI is ``vigil.cli.geo.app`` (``build``, ``route``, ``geocode``).
+    Geocoder.nearest(point) -> ReverseMatch | None      # a label, never raises (cached)
+
+Travel times (one model, one code path; docs/travel-times.md)::
+
+    TravelModel(name, country, road="model"|"posted", speeds_kmh={freeway, arterial,
+                local, service}, intersection_delay_s, overhead_s, speed_factors,
+                time_of_day, interval, provenance)           # vigil.geo.travel
+        .eta_s(road_s, unit_type, at) -> float, .interval_s(eta) -> (low, high) | None
+        .version, .describe(), .save(path), TravelModel.load(path)
+    default_model(country) / posted_model(speed_factors) / model_for(GeoSettings)
+    TravelTimes(network, model)                               # vigil.geo.eta
+        .eta(origin, target, unit_type, at=None) -> ModelEta(seconds, road_seconds,
+              metres, low_s, high_s)
+        .etas_to_snapped(target_snap, {key: snap}, {key: unit_type}, at=None)
+        .route(origin, target, unit_type, at=None) -> Route (seconds include overhead)
+    calibrate / select_responses / metrics                    # vigil.geo.calibrate
+
+The CLI is ``vigil.cli.geo.app`` (``build``, ``route``, ``geocode``, ``eta``,
+``calibrate``).
 """
 
 from vigil.geo.geocode import GeocodeMatch, Geocoder, ReverseMatch, is_ambiguous

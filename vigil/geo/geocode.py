@@ -30,6 +30,8 @@ MatchKind = Literal["address", "intersection", "place", "street"]
 MIN_SCORE = 70.0
 # A reverse lookup prefers an address within this distance over the street name.
 ADDRESS_RADIUS_M = 60.0
+# Labels of incident positions kept (lists of incidents ask for the same points again).
+NEAREST_CACHE = 20_000
 # Matches within this confidence of the best one make the answer ambiguous.
 AMBIGUITY_MARGIN = 0.05
 
@@ -83,6 +85,7 @@ class Geocoder:
 
     def __init__(self, network: RoadNetwork) -> None:
         self._network = network
+        self._nearest: dict[tuple[float, float], ReverseMatch | None] = {}
         data = network.data
         street_points: dict[str, list[list[float]]] = defaultdict(list)
         street_label: dict[str, str] = {}
@@ -242,6 +245,21 @@ class Geocoder:
         return ranked[:limit]
 
     # ------------------------------------------------------------ reverse
+    def nearest(self, point: LatLon) -> ReverseMatch | None:
+        """Return the nearest address or street to show instead of raw coordinates,
+        or None when nothing named is near (never raises: it is a label, not a fix)."""
+        key = (round(point.lat, 6), round(point.lon, 6))
+        if key in self._nearest:
+            return self._nearest[key]
+        try:
+            found: ReverseMatch | None = self.reverse(point)
+        except GeoError:
+            found = None
+        if len(self._nearest) >= NEAREST_CACHE:
+            self._nearest.clear()
+        self._nearest[key] = found
+        return found
+
     def reverse(self, point: LatLon) -> ReverseMatch:
         """Return the nearest address, or the street the point snaps to."""
         if self._addr_tree is not None:

@@ -80,6 +80,7 @@ def test_dispatcher_cli_and_batch_agree(
     (choice,) = [c for c in rec.chosen if c.unit_id == "U1"]
     assert rec.model_version == sf_model().version
     assert "fitted on 237 responses" in rec.model
+    assert rec.method.endswith(f"ETAs from {rec.model}")
     assert choice.eta_low_s is not None and choice.eta_high_s is not None
     assert choice.eta_low_s < choice.eta_s < choice.eta_high_s
     assert "80%:" in choice.why

@@ -47,7 +47,7 @@ def take_call(
     opened = any(isinstance(r.event, IncidentOpened) for r in outcome.records)
     return CallCreated(
         call=CallOut.of(app.cad.call(received.call_id)),
-        incident=IncidentOut.of(app.cad.incident(received.incident_id)),
+        incident=IncidentOut.of(app.cad.incident(received.incident_id), geocoder=app.geocoder),
         opened_incident=opened,
     )
 

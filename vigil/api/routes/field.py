@@ -81,7 +81,7 @@ def field_view(
         now=app.clock.now(),
         unit=UnitOut.of(unit),
         may_report=reportable_moves(unit.status),
-        incident=IncidentOut.of(incident) if incident else None,
+        incident=IncidentOut.of(incident, geocoder=app.geocoder) if incident else None,
         others=others,
         notes=notes,
         route=route,

@@ -69,7 +69,7 @@ def list_incidents(
     )
     if q is not None and q.strip():
         found = [i for i in found if matches(i, q)]
-    return [IncidentOut.of(i) for i in found]
+    return [IncidentOut.of(i, geocoder=app.geocoder) for i in found]
 
 
 def matches(incident: Incident, query: str) -> bool:
@@ -106,7 +106,7 @@ def open_incident(
     )
     _replayed(response, outcome)
     opened = next(r.event for r in outcome.records if isinstance(r.event, IncidentOpened))
-    return IncidentOut.of(app.cad.incident(opened.incident_id))
+    return IncidentOut.of(app.cad.incident(opened.incident_id), geocoder=app.geocoder)
 
 
 @router.get("/incidents/{incident_id}")
@@ -114,7 +114,7 @@ def get_incident(
     incident_id: str, app: AppDep, _: Annotated[Principal, Depends(Allow(VIEWERS))]
 ) -> IncidentOut:
     """Return one incident."""
-    return IncidentOut.of(app.cad.incident(incident_id))
+    return IncidentOut.of(app.cad.incident(incident_id), geocoder=app.geocoder)
 
 
 @router.patch("/incidents/{incident_id}")
@@ -139,7 +139,7 @@ def update_incident(
         command_id=cmd,
     )
     _replayed(response, outcome)
-    return IncidentOut.of(app.cad.incident(incident_id))
+    return IncidentOut.of(app.cad.incident(incident_id), geocoder=app.geocoder)
 
 
 @router.post("/incidents/{incident_id}/close")
@@ -160,7 +160,7 @@ def close_incident(
         command_id=cmd,
     )
     _replayed(response, outcome)
-    return IncidentOut.of(app.cad.incident(incident_id))
+    return IncidentOut.of(app.cad.incident(incident_id), geocoder=app.geocoder)
 
 
 @router.post("/incidents/{incident_id}/cancel")
@@ -177,7 +177,7 @@ def cancel_incident(
         incident_id, actor=who.name, reason=body.reason, command_id=cmd
     )
     _replayed(response, outcome)
-    return IncidentOut.of(app.cad.incident(incident_id))
+    return IncidentOut.of(app.cad.incident(incident_id), geocoder=app.geocoder)
 
 
 @router.post("/incidents/{incident_id}/reopen")
@@ -194,7 +194,7 @@ def reopen_incident(
         incident_id, actor=who.name, reason=body.reason, command_id=cmd
     )
     _replayed(response, outcome)
-    return IncidentOut.of(app.cad.incident(incident_id))
+    return IncidentOut.of(app.cad.incident(incident_id), geocoder=app.geocoder)
 
 
 @router.post("/incidents/{incident_id}/notes", status_code=201)
@@ -246,7 +246,7 @@ def assign_units(
         command_id=cmd,
     )
     _replayed(response, outcome)
-    return IncidentOut.of(app.cad.incident(incident_id))
+    return IncidentOut.of(app.cad.incident(incident_id), geocoder=app.geocoder)
 
 
 @router.post("/incidents/{incident_id}/assignments/{unit_id}/release")
@@ -264,7 +264,7 @@ def release_unit(
         incident_id, unit_id, actor=who.name, reason=body.reason, command_id=cmd
     )
     _replayed(response, outcome)
-    return IncidentOut.of(app.cad.incident(incident_id))
+    return IncidentOut.of(app.cad.incident(incident_id), geocoder=app.geocoder)
 
 
 @router.get("/incidents/{incident_id}/timeline")
