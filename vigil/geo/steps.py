@@ -11,6 +11,7 @@ driver would not be told about them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -30,6 +31,7 @@ Maneuver = Literal[
 ]
 
 _FOLD_UNNAMED_M = 30.0
+_SAY_M = 5.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,6 +101,9 @@ def route_steps(
                 lon=float(g.lon[s]),
             )
         )
+    # A start a few metres short of the first junction is not worth saying.
+    if len(steps) > 1 and steps[0].metres < _SAY_M:
+        steps = [dataclasses.replace(steps[1], maneuver="depart"), *steps[2:]]
     last = int(g.dst[edges[-1]])
     end = (float(g.lat[last]), float(g.lon[last]))
     steps.append(

@@ -1,11 +1,13 @@
-"""Serve the built single-page app: `/` is the page, `/assets/*` its hashed files."""
+"""Serve the built apps: `/` the command centre, `/field/` the field unit app (a PWA:
+manifest and service worker under `/field/`, so its scope is `/field/`), `/assets/*`
+their hashed files."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 DIST = Path(__file__).resolve().parent / "dist"
@@ -43,3 +45,39 @@ def install_ui(api: FastAPI, dist: Path = DIST) -> None:
             return HTMLResponse(_NOT_BUILT)
 
     api.add_api_route("/", page, methods=["GET"], include_in_schema=False)
+    _install_field(api, dist)
+
+
+_FIELD_FILES = {
+    "manifest.webmanifest": "application/manifest+json",
+    "sw.js": "text/javascript",
+    "icon.svg": "image/svg+xml",
+    "icon-192.png": "image/png",
+    "icon-512.png": "image/png",
+}
+
+
+def _install_field(api: FastAPI, dist: Path) -> None:
+    """Serve the field unit app at `/field/` with its manifest and service worker."""
+    page_file = dist / "field.html"
+
+    def field_page() -> Response:
+        if not page_file.is_file():
+            return HTMLResponse(_NOT_BUILT, status_code=503)
+        return FileResponse(page_file, headers={"Cache-Control": "no-cache"})
+
+    def to_slash() -> Response:
+        return RedirectResponse("/field/", status_code=308)
+
+    api.add_api_route("/field", to_slash, methods=["GET"], include_in_schema=False)
+    api.add_api_route("/field/", field_page, methods=["GET"], include_in_schema=False)
+    for name, media in _FIELD_FILES.items():
+        path = dist / "field" / name
+
+        def serve(path: Path = path, media: str = media) -> Response:
+            if not path.is_file():
+                return Response(status_code=404)
+            # The service worker must be re-checked on every load to update.
+            return FileResponse(path, media_type=media, headers={"Cache-Control": "no-cache"})
+
+        api.add_api_route(f"/field/{name}", serve, methods=["GET"], include_in_schema=False)

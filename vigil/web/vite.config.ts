@@ -9,6 +9,14 @@ export default defineConfig({
     assetsDir: "assets",
     sourcemap: false,
     chunkSizeWarningLimit: 2000,
+    // One entry per app: the command centre and the field unit app. Other pages
+    // (e.g. public ones) add their entry here.
+    rollupOptions: {
+      input: {
+        main: "index.html",
+        field: "field.html",
+      },
+    },
   },
   server: {
     proxy: { "/api": "http://127.0.0.1:8080" },

@@ -38,3 +38,7 @@ export interface IncidentType {
 export interface Catalogue {
   incident_types: Record<string, IncidentType>;
 }
+
+// The field unit app.
+export type FieldOut = Schemas["FieldOut"];
+export type StepOut = Schemas["StepOut"];
