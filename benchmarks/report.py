@@ -356,6 +356,34 @@ def render() -> str:
             "sim-fit.md",
             rows,
         )
+    video = _load("video")
+    if video:
+        lines += _section(
+            "Camera analytics worker (issue 15)",
+            "benchmarks/video.py",
+            "video.md",
+            [
+                _row(
+                    "720p / 5 fps streams per core, gated (CPU time)",
+                    video["streams_per_core"],
+                    "≥ 10",
+                    video["streams_per_core"] >= 10,
+                ),
+                _row(
+                    "same, detector on every whole frame (baseline, same run)",
+                    video["streams_per_core_detector_only"],
+                ),
+                _row("CPU ms per analysed frame, gated", video["ms_per_frame_gated"]),
+                _row(
+                    "CPU ms per analysed frame, detector only", video["ms_per_frame_detector_only"]
+                ),
+                _row(
+                    f"per-second counts vs hand labels ({video['detector']}): precision / recall",
+                    f"{video['precision']:.2f} / {video['recall']:.2f}",
+                ),
+                _row("count MAE per (second, class)", video["count_mae"]),
+            ],
+        )
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -190,6 +190,10 @@ class HogPeople:
                 continue
             crop = frame[y1:y2, x1:x2]
             s = self._target_h / max(1, y2 - y1)
+            if (x2 - x1) * (y2 - y1) >= 0.9 * fw * fh:
+                # The whole frame (no gating): people in it may be any size, so search the
+                # full-resolution pyramid (people >= 128 px tall), as a plain detector would.
+                s = max(s, 1.0)
             s = min(max(s, 0.25), 4.0)
             cw, ch = max(72, round((x2 - x1) * s)), max(136, round((y2 - y1) * s))
             small = cv2.resize(crop, (cw, ch), interpolation=cv2.INTER_LINEAR)
@@ -352,7 +356,11 @@ class OnnxDetector:
         if rows.ndim != 2:
             raise ConfigError(f"ONNX output of shape {raw.shape} is not a YOLO detection output")
         out: list[Detection] = []
-        if rows.shape[0] < rows.shape[1]:  # v8: [4 + C, N]
+        n_names = len(self._labels) or len(COCO)
+        v8 = rows.shape[0] == 4 + n_names or (
+            rows.shape[1] != 5 + n_names and rows.shape[0] < rows.shape[1]
+        )
+        if v8:  # [4 + C, N]
             rows = rows.T
             scores = rows[:, 4:]
         else:  # v5: [N, 5 + C], objectness first
