@@ -197,10 +197,12 @@ def test_running_the_worker_opens_nothing_for_writing(
         }
     )
     writes: list[str] = []
+    active = [True]
 
     def hook(event: str, args: tuple[object, ...]) -> None:
         if (
-            event == "open"
+            active[0]
+            and event == "open"
             and len(args) > 1
             and isinstance(args[1], str)
             and set(args[1]) & set("wax+")
@@ -210,7 +212,10 @@ def test_running_the_worker_opens_nothing_for_writing(
     monkeypatch.chdir(tmp_path)
     sys.addaudithook(hook)  # audit hooks cannot be removed: it only records while `active`
     before = set(tmp_path.rglob("*"))
-    Worker(cfg, send=sent.append).run()
+    try:
+        Worker(cfg, send=sent.append).run()
+    finally:
+        active[0] = False
     assert [w for w in writes if not w.endswith((".pyc", ".pyc.tmp"))] == []
     assert set(tmp_path.rglob("*")) == before
     # What was sent: readings and features, each a small JSON document with no sample in it.

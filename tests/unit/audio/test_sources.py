@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import http.server
 import io
 import socket
@@ -19,6 +20,7 @@ from tests.conftest import free_port
 from vigil.audio.sources import (
     FileSource,
     HttpSource,
+    LiveSource,
     RtpSource,
     SourceError,
     parse_rtp,
@@ -125,3 +127,17 @@ def test_file_source_loops_and_stops(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as err:
         FileSource(tmp_path / "missing.wav")
     assert err.value.field == "file"
+
+
+def test_live_input_without_portaudio_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_import = builtins.__import__
+
+    def no_sounddevice(name: str, *args: object, **kwargs: object) -> object:
+        if name == "sounddevice":
+            raise OSError("PortAudio library not found")
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", no_sounddevice)
+    with pytest.raises(SourceError, match=r"vigil\[audio-live\]") as err:
+        LiveSource(device=None, fs=48000)
+    assert err.value.field == "device"
