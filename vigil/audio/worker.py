@@ -164,6 +164,10 @@ class Worker:
             except (SourceError, OSError) as err:
                 h.state, h.error = "reconnecting", str(err)
                 log.warning("mic %s input failed: %s", mic.id, err)
+            except Exception as err:
+                h.state, h.error = "failed", f"{type(err).__name__}: {err}"
+                log.exception("mic %s stopped", mic.id)
+                return
             if isinstance(mic.input, FileInput):
                 h.state = "ended" if h.error is None else "failed"
                 return
@@ -189,22 +193,26 @@ class Worker:
             send=send,
             publish_features=mic.publish_features,
         )
-        spec = MicSpec(
-            fs=source.fs,
-            calibration=cal,
-            detector=mic.detector.to_domain(),
-            start=self.clock.now(),
-            report_s=cfg.report_s,
-            limits=tuple(lim.to_domain() for lim in mic.limits),
-            tz=ZoneInfo(cfg.timezone),
-        )
-        pipe = MicPipeline(spec, messages)
-        messages.band_centres = pipe.meter.band_centres
+        pipe: MicPipeline | None = None
         h.state, h.error = "running", None
         for block in source.blocks():
+            if pipe is None:  # an HTTP WAV stream knows its sample rate only once it has begun
+                spec = MicSpec(
+                    fs=source.fs,
+                    calibration=cal,
+                    detector=mic.detector.to_domain(),
+                    start=self.clock.now(),
+                    report_s=cfg.report_s,
+                    limits=tuple(lim.to_domain() for lim in mic.limits),
+                    tz=ZoneInfo(cfg.timezone),
+                )
+                pipe = MicPipeline(spec, messages)
+                messages.band_centres = pipe.meter.band_centres
             pipe.feed(block)
             h.frames, h.clipped = pipe.frames, pipe.clipped
             h.last_laeq, h.events, h.readings = messages.last_laeq, messages.events, messages.sent
+        if pipe is None:
+            return
         pipe.close()
         h.frames, h.last_laeq, h.events, h.readings = (
             pipe.frames,

@@ -52,12 +52,15 @@ def analyze(
         typer.Option("--full-scale-db", help="SPL (dB) of a full-scale sine on this recording."),
     ],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+    period_s: Annotated[
+        float, typer.Option("--period-s", min=1, help="LAeq/L10/L50/L90 period (60, 900, 3600).")
+    ] = 60.0,
 ) -> None:
     """Print levels per second and detected events of one recording (no broker needed)."""
     from vigil.audio.analyze import analyze_file  # noqa: PLC0415
 
     try:
-        result = analyze_file(file, full_scale_db=full_scale_db)
+        result = analyze_file(file, full_scale_db=full_scale_db, report_s=period_s)
     except VigilError as err:
         _fail(err)
     report = result.to_json()

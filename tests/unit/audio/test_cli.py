@@ -85,3 +85,23 @@ def test_mics_file_errors_name_the_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err2:
         load_mics(p)
     assert err2.value.field is not None and err2.value.field.startswith("mics.0.input")
+
+
+def test_analyze_period_gives_statistical_levels(tmp_path: Path) -> None:
+    out = tmp_path / "p.json"
+    args = [
+        "audio",
+        "analyze",
+        str(DATA / "water.mp3"),
+        "--full-scale-db",
+        "100",
+        "--period-s",
+        "10",
+        "--json",
+        str(out),
+    ]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    periods = json.loads(out.read_text())["periods"]
+    assert [p["duration_s"] for p in periods[:2]] == [10.0, 10.0]
+    for p in periods:
+        assert p["l90"] <= p["l50"] <= p["l10"] <= p["lafmax"]

@@ -17,6 +17,8 @@ import pytest
 import soundfile as sf
 
 from tests.conftest import free_port
+from vigil.audio.publish import Message
+from vigil.audio.settings import MicsFile
 from vigil.audio.sources import (
     FileSource,
     HttpSource,
@@ -26,6 +28,7 @@ from vigil.audio.sources import (
     parse_rtp,
     parse_wav_header,
 )
+from vigil.audio.worker import Worker
 
 FS = 16000
 
@@ -141,3 +144,38 @@ def test_live_input_without_portaudio_says_how_to_get_it(monkeypatch: pytest.Mon
     with pytest.raises(SourceError, match=r"vigil\[audio-live\]") as err:
         LiveSource(device=None, fs=48000)
     assert err.value.field == "device"
+
+
+def test_worker_on_an_http_stream_learns_the_rate_from_the_header(
+    http_wav: tuple[str, np.ndarray],
+) -> None:
+    url, _ = http_wav
+    cfg = MicsFile.model_validate(
+        {
+            "report_s": 1,
+            "health_s": 1,
+            "mics": [
+                {
+                    "id": "m1",
+                    "lat": 60.17,
+                    "lon": 24.95,
+                    "input": {"kind": "http", "url": url},
+                    "calibration": {"full_scale_db": 100},
+                }
+            ],
+        }
+    )
+    sent: list[Message] = []
+    worker = Worker(cfg, send=sent.append)
+    t = threading.Thread(target=worker.run)
+    t.start()
+    deadline = time.monotonic() + 20
+    while worker.health.get("m1") is None or worker.health["m1"].frames < 16:
+        assert time.monotonic() < deadline, worker.health
+        time.sleep(0.05)
+    worker.stop()
+    t.join(20)
+    assert not t.is_alive()
+    laeq = [m for m in sent if m.topic.endswith("/m1/laeq")]
+    assert len(laeq) == 2  # two seconds of a 1 kHz tone 0.3 of full scale: 89.5 dB
+    assert all(b'"value": 89.5' in m.payload for m in laeq), laeq
