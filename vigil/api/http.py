@@ -14,6 +14,7 @@ from vigil.api.routes import (
     audit,
     auth,
     calls,
+    cameras,
     dispatch,
     incidents,
     ingest,
@@ -57,7 +58,7 @@ def create_api(app: App) -> FastAPI:
         mount(api, module.router)
     for ui_module in (live_routes, geo_routes, map_routes, field_routes):
         mount(api, ui_module.router)
-    for domain_module in (ingest, rules, alerts, feed_routes, eido_routes):
+    for domain_module in (ingest, cameras, rules, alerts, feed_routes, eido_routes):
         mount(api, domain_module.router)
     for evidence_module in (transparency, analytics):
         mount(api, evidence_module.router)

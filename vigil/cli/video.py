@@ -74,20 +74,26 @@ def run_command(
 ) -> None:
     """Run the worker: every camera in the file, events to Vigil over MQTT, until Ctrl-C."""
     from vigil.video.config import load_cameras  # noqa: PLC0415
-    from vigil.video.worker import Publisher, Worker, register  # noqa: PLC0415
+    from vigil.video.worker import (  # noqa: PLC0415
+        Publisher,
+        SnapshotUploader,
+        Worker,
+        register,
+    )
 
     try:
         cams = load_cameras(config)
-        n = register(cams)
-        if n:
-            typer.echo(
-                f"registered {n} devices with {cams.registration.url if cams.registration else ''}"
-            )
+        tokens = register(cams)
     except VigilError as err:
         _fail(err)
         return
+    uploader = None
+    if cams.registration is not None:
+        typer.echo(f"registered {len(tokens)} devices with {cams.registration.url}")
+        if cams.snapshots.upload:
+            uploader = SnapshotUploader(cams.registration.url, tokens)
     pub = Publisher(cams.mqtt.host, cams.mqtt.port, cams.mqtt.site, cams.mqtt.client_id)
-    worker = Worker(cams, publish=pub.publish)
+    worker = Worker(cams, publish=pub.publish, upload=uploader)
 
     def handler(_signum: int, _frame: FrameType | None) -> None:
         worker.stop.set()
@@ -101,6 +107,8 @@ def run_command(
         signal.signal(signal.SIGINT, old)
         signal.signal(signal.SIGTERM, old_term)
         pub.close()
+        if uploader is not None:
+            uploader.close()
     typer.echo(
         f"{stats.frames} frames, {stats.events} behaviour events, {stats.readings} readings "
         f"published, {stats.snapshots} blurred snapshots; {stats.cpu_s:.1f} CPU-s"

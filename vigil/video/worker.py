@@ -68,16 +68,18 @@ class Publisher:
         close_client(self._client)
 
 
-def register(config: CamerasFile) -> int:
-    """Register every camera's devices with Vigil over HTTP; return how many."""
+def register(
+    config: CamerasFile, *, transport: httpx.BaseTransport | None = None
+) -> dict[str, str]:
+    """Register every camera's devices with Vigil over HTTP; return each device's token."""
     reg = config.registration
     if reg is None:
-        return 0
+        return {}
     token = os.environ.get(reg.token_env)
     if not token:
         raise ConfigError(f"environment variable {reg.token_env} (a supervisor token) is not set")
-    n = 0
-    with httpx.Client(base_url=reg.url, timeout=10.0) as http:
+    tokens: dict[str, str] = {}
+    with httpx.Client(base_url=reg.url, timeout=10.0, transport=transport) as http:
         for cam in config.cameras:
             for d in devices(cam, site=config.mqtt.site, interval_s=config.health_interval_s):
                 resp = http.post(
@@ -87,8 +89,45 @@ def register(config: CamerasFile) -> int:
                     raise VigilError(
                         f"registering device {d['id']} failed: {resp.status_code} {resp.text[:300]}"
                     )
-                n += 1
-    return n
+                tokens[str(d["id"])] = str(resp.json()["token"])
+    return tokens
+
+
+class SnapshotUploader:
+    """Send a camera's blurred snapshots to Vigil with the camera device's own token."""
+
+    def __init__(
+        self, url: str, tokens: dict[str, str], *, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self._tokens = tokens
+        self._http = httpx.Client(base_url=url, timeout=10.0, transport=transport)
+        self.sent = 0
+        self.failed = 0
+
+    def __call__(self, camera: str, jpeg: bytes) -> None:
+        """Upload one snapshot; a failure is logged and counted, never fatal."""
+        token = self._tokens.get(camera)
+        if token is None:
+            return
+        try:
+            resp = self._http.post(
+                f"/api/v1/cameras/{camera}/snapshot",
+                content=jpeg,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "image/jpeg"},
+            )
+        except httpx.HTTPError as err:
+            self.failed += 1
+            log.warning("snapshot upload for %s failed: %s", camera, err)
+            return
+        if resp.status_code != 201:
+            self.failed += 1
+            log.warning("snapshot upload for %s refused: %s", camera, resp.status_code)
+            return
+        self.sent += 1
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self._http.close()
 
 
 def pipeline_config(cam: CameraIn, start: datetime) -> PipelineConfig:
@@ -142,11 +181,13 @@ class Worker:
         config: CamerasFile,
         *,
         publish: Callable[[Reading], None],
+        upload: Callable[[str, bytes], None] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config
         self._publish = publish
         self._now = now
+        self._upload = upload
         self.snapshots = SnapshotStore(
             config.snapshots.dir, retention_days=config.snapshots.retention_days
         )
@@ -218,6 +259,8 @@ class Worker:
                 jpeg = blurred_snapshot(frame, r.blur_boxes())
                 self.snapshots.save(cam.cfg.id, at, f"{e.zone}-{e.kind.value}", jpeg)
                 self.stats.snapshots += 1
+                if self._upload is not None:
+                    self._upload(cam.cfg.id, jpeg)
         for e in out.ended:
             self._send(behaviour_reading(e, at, started=False))
 
