@@ -25,6 +25,7 @@ from vigil.geo import Geocoder, RoadNetwork, is_ambiguous
 from vigil.geo.travel import model_for
 from vigil.incidents.catalogue import load_catalogue
 from vigil.ingest.service import Ingest
+from vigil.reports.service import Reports
 from vigil.rules.engine import RulesEngine, create_engine
 from vigil.store.ports import Store
 from vigil.store.sqlite import SqliteStore
@@ -48,6 +49,7 @@ class App:
     cap_in: CapIn
     delivery: Deliverer
     exchange: Exchange
+    reports: Reports
     tickers: list[Ticker] = field(default_factory=list)
     network: RoadNetwork | None = None
     geocoder: Geocoder | None = None
@@ -71,6 +73,7 @@ class App:
         self.delivery.close()
         self.alerts.close()
         self.cap_in.close()
+        self.reports.close()
         self.store.close()
 
 
@@ -154,6 +157,17 @@ def build(
             clock=clock,
             access=access,
             personal_data_retention=timedelta(days=settings.audit.personal_data_retention_days),
+        ),
+        reports=Reports(
+            store=store,
+            bus=bus,
+            clock=clock,
+            cad=cad,
+            photo_path=settings.data_dir / "report-photos.sqlite3",
+            per_client_per_hour=settings.alerts.reports_per_client_per_hour,
+            per_area_per_hour=settings.alerts.reports_per_area_per_hour,
+            photo_max_bytes=settings.alerts.report_photo_max_bytes,
+            contact_retention=timedelta(days=settings.alerts.report_contact_retention_days),
         ),
         tickers=[
             Ticker("purge-personal-data", settings.audit.purge_interval_s, access.purge_expired),

@@ -16,6 +16,7 @@ MODULE = {
     "PyYAML": "yaml",
     "paho-mqtt": "paho",
     "cel-python": "celpy",
+    "pillow": "PIL",
     "opencv-python": "cv2",
 }
 # Declared for a file they ship, never imported.

@@ -23,6 +23,7 @@ from vigil.api.routes import (
     transparency,
     units,
 )
+from vigil.api.routes import citizen as citizen_routes
 from vigil.api.routes import eido as eido_routes
 from vigil.api.routes import feed as feed_routes
 from vigil.api.routes import field as field_routes
@@ -58,7 +59,7 @@ def create_api(app: App) -> FastAPI:
         mount(api, module.router)
     for ui_module in (live_routes, geo_routes, map_routes, field_routes):
         mount(api, ui_module.router)
-    for domain_module in (ingest, cameras, rules, alerts, feed_routes, eido_routes):
+    for domain_module in (ingest, cameras, rules, alerts, feed_routes, eido_routes, citizen_routes):
         mount(api, domain_module.router)
     for evidence_module in (transparency, analytics):
         mount(api, evidence_module.router)

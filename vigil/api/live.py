@@ -61,6 +61,7 @@ _HIDDEN: dict[Role, tuple[str, ...]] = {
         "alert.composed",
         "alert.rejected",
         "alert.delivery",
+        "report.",
         "audit.",
     ),
     Role.AUDITOR: (),

@@ -19,6 +19,7 @@ from vigil.core.errors import (
     IngestError,
     NoRouteError,
     NotFoundError,
+    RateLimitedError,
     StoreError,
     TransitionError,
     ValidationError,
@@ -60,6 +61,7 @@ STATUS: dict[type[VigilError], tuple[int, str]] = {
     IngestError: (422, "Rejected observation"),
     GeoError: (422, "Unusable location"),
     NoRouteError: (422, "No route"),
+    RateLimitedError: (429, "Too many requests"),
 }
 
 

@@ -69,3 +69,7 @@ class GeoError(ValidationError):
 
 class NoRouteError(GeoError):
     """No legal route exists between two points."""
+
+
+class RateLimitedError(VigilError):
+    """Too many requests from one client or for one area; try again later."""

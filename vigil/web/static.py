@@ -46,6 +46,7 @@ def install_ui(api: FastAPI, dist: Path = DIST) -> None:
 
     api.add_api_route("/", page, methods=["GET"], include_in_schema=False)
     _install_field(api, dist)
+    _install_report(api, dist)
 
 
 _FIELD_FILES = {
@@ -81,3 +82,15 @@ def _install_field(api: FastAPI, dist: Path) -> None:
             return FileResponse(path, media_type=media, headers={"Cache-Control": "no-cache"})
 
         api.add_api_route(f"/field/{name}", serve, methods=["GET"], include_in_schema=False)
+
+
+def _install_report(api: FastAPI, dist: Path) -> None:
+    """Serve the public citizen-report form (no login) at `/report`, a page of its own."""
+    report = dist / "report.html"
+
+    def report_page() -> Response:
+        if not report.is_file():
+            return HTMLResponse(_NOT_BUILT, status_code=503)
+        return FileResponse(report, headers={"Cache-Control": "no-cache"})
+
+    api.add_api_route("/report", report_page, methods=["GET"], include_in_schema=False)

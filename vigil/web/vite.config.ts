@@ -15,6 +15,7 @@ export default defineConfig({
       input: {
         main: "index.html",
         field: "field.html",
+        report: "report.html", // the public citizen-report form
       },
     },
   },

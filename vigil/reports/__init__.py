@@ -1,0 +1,1 @@
+"""Citizen reports: hazards and non-emergency problems from the public, moderated into incidents."""

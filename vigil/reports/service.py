@@ -1,0 +1,436 @@
+"""Citizen reports: take them from the public, rate-limit them, moderate them into incidents.
+
+Anonymous by default: the log holds what was reported, where and when — never
+who. Contact details, when a reporter volunteers them, go to the personal-data
+store with their own retention (read only with a stated, audited purpose, and
+purged on schedule with the callers' data). The reporter gets a private status
+link: a random token whose hash alone is recorded. Photos are re-encoded
+without metadata (`photos.clean_photo`) and kept in their own file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from vigil.bus import Bus
+from vigil.cad.service import Cad
+from vigil.core.clock import Clock
+from vigil.core.errors import (
+    ConflictError,
+    NotFoundError,
+    RateLimitedError,
+    ValidationError,
+)
+from vigil.core.events import Event, Pending, Recorded
+from vigil.core.geometry import LatLon
+from vigil.core.ids import new_id
+from vigil.reports.events import (
+    REPORTS_STREAM,
+    ReportDismissed,
+    ReportMerged,
+    ReportPromoted,
+    ReportSubmitted,
+)
+from vigil.reports.photos import clean_photo
+from vigil.store.ports import EventLog
+from vigil.store.records import PersonalData
+from vigil.store.sqlite_file import SqliteFile
+
+CATEGORIES: dict[str, str] = {
+    "flooding": "Flooding or blocked drain",
+    "fallen_tree": "Fallen tree or branch",
+    "road_hazard": "Road hazard (pothole, debris, broken signal)",
+    "fire_smoke": "Smoke or small fire (call 112 for a fire in a building)",
+    "street_light": "Street light out",
+    "noise": "Noise",
+    "waste": "Illegal dumping or overflowing bins",
+    "other": "Something else",
+}
+ReportState = Literal["new", "promoted", "merged", "dismissed"]
+REPORT_EVENTS = (ReportSubmitted, ReportPromoted, ReportMerged, ReportDismissed)
+
+PHOTO_SCHEMA = """
+CREATE TABLE IF NOT EXISTS photos (
+    report_id TEXT PRIMARY KEY, jpeg BLOB NOT NULL, at TEXT NOT NULL
+);
+"""
+
+
+class Report(msgspec.Struct, frozen=True, kw_only=True):
+    """One report as it stands."""
+
+    id: str
+    state: ReportState
+    category: str
+    text: str
+    location: LatLon
+    accuracy_m: float | None
+    has_photo: bool
+    has_contact: bool
+    submitted_at: datetime
+    updated_at: datetime
+    status_key: str
+    incident_id: str | None = None
+    merged_into: str | None = None
+    decided_by: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewReport:
+    """What a member of the public sends."""
+
+    category: str
+    text: str
+    location: LatLon
+    accuracy_m: float | None = None
+    photo: bytes | None = None
+    contact_name: str | None = None
+    contact: str | None = None  # phone or e-mail
+
+
+@dataclass(slots=True)
+class Window:
+    """A sliding one-hour window of timestamps per key."""
+
+    limit: int
+    span_s: float = 3600.0
+    seen: dict[str, deque[float]] = field(default_factory=dict)
+
+    def hit(self, key: str, now: float) -> bool:
+        """Count a request; return False when the key is over its limit (not counted then)."""
+        q = self.seen.setdefault(key, deque())
+        while q and q[0] <= now - self.span_s:
+            q.popleft()
+        if len(q) >= self.limit:
+            return False
+        q.append(now)
+        if len(self.seen) > 100_000:  # bounded memory: forget idle keys
+            for k in [k for k, v in self.seen.items() if not v][:50_000]:
+                del self.seen[k]
+        return True
+
+
+def area_cell(location: LatLon) -> str:
+    """Return the ~1 km grid cell of a location (0.01 degree latitude/longitude)."""
+    return f"{round(location.lat, 2):.2f},{round(location.lon, 2):.2f}"
+
+
+def status_key(token: str) -> str:
+    """Return the recorded key of a private status token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ReportBook:
+    """The projection of report events."""
+
+    def __init__(self) -> None:
+        self.reports: dict[str, Report] = {}
+        self.by_key: dict[str, str] = {}
+        self._seen: set[int] = set()
+
+    def apply(self, rec: Recorded) -> None:
+        """Apply one recorded event once."""
+        if rec.seq in self._seen or not isinstance(rec.event, REPORT_EVENTS):
+            return
+        self._seen.add(rec.seq)
+        e = rec.event
+        if isinstance(e, ReportSubmitted):
+            self.reports[e.report_id] = Report(
+                id=e.report_id,
+                state="new",
+                category=e.category,
+                text=e.text,
+                location=e.location,
+                accuracy_m=e.accuracy_m,
+                has_photo=e.photo_sha256 is not None,
+                has_contact=e.has_contact,
+                submitted_at=rec.at,
+                updated_at=rec.at,
+                status_key=e.status_key,
+            )
+            self.by_key[e.status_key] = e.report_id
+            return
+        old = self.reports.get(e.report_id)
+        if old is None:
+            return
+        if isinstance(e, ReportPromoted):
+            new = msgspec.structs.replace(old, state="promoted", incident_id=e.incident_id)
+        elif isinstance(e, ReportMerged):
+            new = msgspec.structs.replace(
+                old,
+                state="merged",
+                merged_into=e.into_report or e.into_incident,
+                incident_id=e.into_incident,
+            )
+        else:
+            new = msgspec.structs.replace(old, state="dismissed")
+        self.reports[e.report_id] = msgspec.structs.replace(
+            new, decided_by=rec.actor, reason=e.reason, updated_at=rec.at
+        )
+
+
+class Reports:
+    """Citizen reports over the log, a photo file, the rate limits and CAD."""
+
+    def __init__(
+        self,
+        *,
+        store: EventLog,
+        bus: Bus,
+        clock: Clock,
+        cad: Cad,
+        photo_path: Path,
+        per_client_per_hour: int,
+        per_area_per_hour: int,
+        photo_max_bytes: int,
+        contact_retention: timedelta,
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._clock = clock
+        self._cad = cad
+        self._photos = SqliteFile(photo_path, schema=PHOTO_SCHEMA, what="report photos")
+        self._clients = Window(per_client_per_hour)
+        self._areas = Window(per_area_per_hour)
+        self._photo_max = photo_max_bytes
+        self._retention = contact_retention
+        # Client addresses are never stored; a per-process secret keys the rate limiter.
+        self._salt = os.urandom(16)
+        self._lock = threading.RLock()
+        self.refused: dict[str, int] = {}
+        self.book = ReportBook()
+        for rec in store.stream(REPORTS_STREAM):
+            self.book.apply(rec)
+        self._unsubscribe = bus.subscribe(None, self._on_record)
+        self.listeners: list[Callable[[Recorded], None]] = []
+
+    def close(self) -> None:
+        """Stop following the bus; close the photo file."""
+        self._unsubscribe()
+        self._photos.close()
+
+    def _on_record(self, rec: Recorded) -> None:
+        if isinstance(rec.event, REPORT_EVENTS):
+            with self._lock:
+                self.book.apply(rec)
+
+    def _count(self, reason: str) -> None:
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+
+    # --------------------------------------------------------------- public
+
+    def submit(self, report: NewReport, *, client: str) -> tuple[Report, str]:
+        """Record a report; return it and the reporter's private status token."""
+        if report.category not in CATEGORIES:
+            self._count("category")
+            raise ValidationError(
+                f"unknown category {report.category!r} (one of: {', '.join(CATEGORIES)})",
+                field="category",
+            )
+        text = report.text.strip()
+        if not 3 <= len(text) <= 2000:
+            self._count("text")
+            raise ValidationError("describe it in 3 to 2000 characters", field="text")
+        if report.accuracy_m is not None and not 0 <= report.accuracy_m <= 50_000:
+            self._count("accuracy")
+            raise ValidationError("accuracy_m must be 0..50000 metres", field="accuracy_m")
+        jpeg = None
+        if report.photo is not None:
+            try:
+                jpeg = clean_photo(report.photo, max_bytes=self._photo_max)
+            except ValidationError:
+                self._count("photo")
+                raise
+        now = self._clock.now()
+        key = hmac.new(self._salt, client.encode(), "sha256").hexdigest()
+        with self._lock:
+            if not self._clients.hit(key, now.timestamp()):
+                self._count("rate_client")
+                raise RateLimitedError(
+                    "too many reports from this device in the last hour; try again later",
+                    field="client",
+                )
+            if not self._areas.hit(area_cell(report.location), now.timestamp()):
+                self._count("rate_area")
+                raise RateLimitedError(
+                    "many reports for this area already: operators are looking at it",
+                    field="location",
+                )
+        token = secrets.token_urlsafe(24)
+        report_id = new_id("RPT")
+        event = ReportSubmitted(
+            report_id=report_id,
+            category=report.category,
+            text=text,
+            location=report.location,
+            accuracy_m=report.accuracy_m,
+            photo_sha256=hashlib.sha256(jpeg).hexdigest() if jpeg is not None else None,
+            has_contact=bool(report.contact or report.contact_name),
+            status_key=status_key(token),
+        )
+        personal = []
+        if event.has_contact:
+            personal.append(
+                PersonalData(
+                    call_id=report_id,
+                    caller_name=(report.contact_name or "").strip()[:200] or None,
+                    caller_phone=(report.contact or "").strip()[:200] or None,
+                    stored_at=now,
+                    expires_at=now + self._retention,
+                )
+            )
+        if jpeg is not None:
+            # The photo first: a crash between the two leaves an unreferenced photo, never a
+            # report that points at a photo that is not there.
+            with self._photos.tx() as conn:
+                conn.execute(
+                    "INSERT OR REPLACE INTO photos VALUES (?,?,?)",
+                    (report_id, jpeg, now.isoformat()),
+                )
+        self._append([event], actor="public", personal=personal)
+        return self.get(report_id), token
+
+    def by_token(self, token: str) -> Report:
+        """Return the report a private status token belongs to."""
+        report_id = self.book.by_key.get(status_key(token))
+        if report_id is None:
+            raise NotFoundError("no report has this status link", field="token")
+        return self.get(report_id)
+
+    # ------------------------------------------------------------ operators
+
+    def get(self, report_id: str) -> Report:
+        """Return one report or refuse an unknown id."""
+        try:
+            return self.book.reports[report_id]
+        except KeyError:
+            raise NotFoundError(f"no report {report_id!r}", field="report_id") from None
+
+    def find(self, *, states: frozenset[str] | None = None) -> list[Report]:
+        """Return reports (optionally in some states), newest first."""
+        found = [r for r in self.book.reports.values() if states is None or r.state in states]
+        return sorted(found, key=lambda r: (r.submitted_at, r.id), reverse=True)
+
+    def photo(self, report_id: str) -> bytes:
+        """Return a report's stored (metadata-free) photo."""
+        self.get(report_id)
+        row = (
+            self._photos.reader()
+            .execute("SELECT jpeg FROM photos WHERE report_id = ?", (report_id,))
+            .fetchone()
+        )
+        if row is None:
+            raise NotFoundError(f"report {report_id} has no photo", field="report_id")
+        return bytes(row[0])
+
+    def _open(self, report_id: str) -> Report:
+        report = self.get(report_id)
+        if report.state != "new":
+            raise ConflictError(f"report {report_id} is already {report.state}", field="report_id")
+        return report
+
+    def promote(
+        self,
+        report_id: str,
+        *,
+        actor: str,
+        incident_type: str,
+        priority: int | None,
+        reason: str,
+    ) -> Report:
+        """Open an incident from a report (in the queue like any other) and link them."""
+        with self._lock:
+            report = self._open(report_id)
+            if not reason.strip():
+                raise ValidationError("promoting needs a reason", field="reason")
+            outcome = self._cad.open_incident(
+                actor=actor,
+                type=incident_type,
+                location=report.location,
+                description=f"Citizen report ({CATEGORIES[report.category]}): {report.text}",
+                priority=priority,
+                cause=report_id,
+            )
+            opened = outcome.records[0].event
+            incident_id = str(opened.incident_id)  # type: ignore[attr-defined]
+            self._append(
+                [ReportPromoted(report_id=report_id, incident_id=incident_id, reason=reason)],
+                actor=actor,
+            )
+        return self.get(report_id)
+
+    def merge(
+        self,
+        report_id: str,
+        *,
+        actor: str,
+        into_report: str | None,
+        into_incident: str | None,
+        reason: str,
+    ) -> Report:
+        """Mark a report a duplicate of another report or of an incident."""
+        with self._lock:
+            self._open(report_id)
+            if (into_report is None) == (into_incident is None):
+                raise ValidationError(
+                    "name exactly one of into_report, into_incident", field="into"
+                )
+            if into_report is not None:
+                if into_report == report_id:
+                    raise ValidationError(
+                        "a report cannot be merged into itself", field="into_report"
+                    )
+                self.get(into_report)
+            if into_incident is not None:
+                self._cad.incident(into_incident)
+            if not reason.strip():
+                raise ValidationError("merging needs a reason", field="reason")
+            self._append(
+                [
+                    ReportMerged(
+                        report_id=report_id,
+                        into_report=into_report,
+                        into_incident=into_incident,
+                        reason=reason,
+                    )
+                ],
+                actor=actor,
+            )
+        return self.get(report_id)
+
+    def dismiss(self, report_id: str, *, actor: str, reason: str) -> Report:
+        """Dismiss a report with the reason the reporter will see."""
+        with self._lock:
+            self._open(report_id)
+            if not reason.strip():
+                raise ValidationError("dismissing needs a reason", field="reason")
+            self._append([ReportDismissed(report_id=report_id, reason=reason)], actor=actor)
+        return self.get(report_id)
+
+    def _append(
+        self, events: list[Event], *, actor: str, personal: list[PersonalData] | None = None
+    ) -> None:
+        now = self._clock.now()
+        cid = new_id("CMD")
+        pending = [
+            Pending(id=f"{cid}/{i}", at=now, actor=actor, cause=None, event=e)
+            for i, e in enumerate(events)
+        ]
+        recorded = self._store.append(pending, personal=personal or ())
+        with self._lock:
+            for rec in recorded:
+                self.book.apply(rec)
+        self._bus.publish(recorded)
