@@ -10,7 +10,7 @@ export const PRIORITY_COLOUR: Record<number, string> = {
 };
 
 export const PRIORITY_TEXT: Record<number, string> = {
-  1: "#FFFFFF",
+  1: "#000000", // black on vermillion: 5.4:1 (white is 3.8:1, below WCAG AA)
   2: "#000000",
   3: "#000000",
   4: "#000000",

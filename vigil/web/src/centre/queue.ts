@@ -4,7 +4,7 @@ import { append, ago, clear, clock, h } from "../dom";
 import { ACTIVE, type Change } from "../model";
 import type { Incident } from "../types";
 import type { Centre } from "./context";
-import { priorityBadge } from "./widgets";
+import { place, priorityBadge } from "./widgets";
 
 export class Queue {
   readonly element: HTMLElement;
@@ -113,7 +113,7 @@ export class Queue {
     append(
       row,
       priorityBadge(inc.priority),
-      h("span", { class: "what" }, number, " ", h("strong", {}, label), h("span", { class: "addr" }, inc.address ?? (inc.location ? `${inc.location.lat.toFixed(4)}, ${inc.location.lon.toFixed(4)}` : "no location"))),
+      h("span", { class: "what" }, number, " ", h("strong", {}, label), h("span", { class: "addr" }, place(inc))),
       h("span", { class: "desc" }, inc.description),
       h("span", { class: `istatus is-${inc.status}` }, inc.status === "pending" ? "UNASSIGNED" : inc.status.replace("_", " ")),
       h("span", { class: "units" }, inc.unit_ids.length ? inc.unit_ids.join(" ") : "—"),

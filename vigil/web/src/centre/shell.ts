@@ -292,7 +292,7 @@ export class CommandCentre implements Centre {
     this.closeModal();
     this.picking = picking; // a dialog that places a point set it just before opening
     this.lastFocus = document.activeElement as HTMLElement | null;
-    const close = h("button", { type: "button", class: "quiet", "aria-label": "Close", onclick: () => this.closeModal() }, "Esc ✕");
+    const close = h("button", { type: "button", class: "quiet", "aria-label": "Esc: close", onclick: () => this.closeModal() }, "Esc ✕");
     this.modal = h("div", { class: "modal", role: "dialog", "aria-modal": "true", "aria-labelledby": "modal-title" }, h("div", { class: "modal-head" }, h("h2", { id: "modal-title" }, title), close), body);
     this.root.append(this.modal);
     (focus ?? close).focus();

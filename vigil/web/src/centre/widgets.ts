@@ -23,3 +23,10 @@ export function statusChip(s: string): HTMLElement {
     STATUS_CODE[s] ?? s,
   );
 }
+
+/** Where an incident is, in words: its address, else the nearest one, else coordinates. */
+export function place(inc: { address: string | null; nearest?: { label: string; distance_m: number } | null; location: { lat: number; lon: number } | null }): string {
+  if (inc.address) return inc.address;
+  if (inc.nearest) return inc.nearest.distance_m <= 60 ? inc.nearest.label : `near ${inc.nearest.label} (${Math.round(inc.nearest.distance_m)} m)`;
+  return inc.location ? `${inc.location.lat.toFixed(4)}, ${inc.location.lon.toFixed(4)}` : "no location";
+}

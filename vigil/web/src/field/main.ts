@@ -11,6 +11,7 @@ import { has, lang, t } from "../i18n";
 import { LiveFeed } from "../live";
 import type { MapView } from "../map";
 import type { FeedEvent, FieldOut, MapConfig, StepOut, TokenOut, UnitStatus } from "../types";
+import { place } from "../centre/widgets";
 import { Outbox } from "./outbox";
 
 const KEY = "vigil.field.session";
@@ -214,7 +215,7 @@ export class FieldApp {
       box,
       h("p", { class: "number", "data-testid": "incident-number" }, inc.number ?? inc.id),
       h("p", { class: "type" }, h("span", { class: `prio prio-${inc.priority}` }, `P${inc.priority}`), " ", inc.type.replaceAll("_", " ")),
-      h("p", { class: "address", "data-testid": "incident-address" }, inc.address ?? (inc.location ? `${inc.location.lat.toFixed(5)}, ${inc.location.lon.toFixed(5)}` : "—")),
+      h("p", { class: "address", "data-testid": "incident-address" }, place(inc)),
       inc.description ? h("p", {}, inc.description) : null,
       h("h3", {}, t("assignment.others")),
       v.others.length

@@ -5,7 +5,7 @@ import type { LineString } from "geojson";
 
 import { ApiError } from "../api";
 import type { Centre, Panel, PanelFactory } from "../centre/context";
-import { priorityBadge, statusChip } from "../centre/widgets";
+import { place, priorityBadge, statusChip } from "../centre/widgets";
 import { openClose, openNote } from "../dialogs/incident";
 import { ago, append, clear, clock, h, minutes } from "../dom";
 import { ACTIVE, type Change } from "../model";
@@ -124,7 +124,7 @@ class IncidentPanel implements Panel {
         " ago",
         inc.caused_by_rule ? h("span", { class: "rule" }, ` · opened by rule ${inc.caused_by_rule}`) : null,
       ),
-      h("p", { class: "addr" }, inc.address ?? "no address"),
+      h("p", { class: "addr" }, place(inc)),
       inc.description ? h("p", {}, inc.description) : null,
     );
     const units = h("ul", { class: "assigned", "aria-label": "Assigned units" });
