@@ -90,6 +90,10 @@ def test_demo_serves_dispatches_and_stops(tmp_path: Path) -> None:
             units = http.get("/api/v1/units", headers={"Authorization": f"Bearer {token}"})
             assert units.status_code == 200
             assert len(units.json()) == 20
+            # A citizen's report waits for moderation; the public report form is served.
+            reports = http.get("/api/v1/reports", headers={"Authorization": f"Bearer {token}"})
+            assert [r["category"] for r in reports.json()] == ["flooding"]
+            assert http.get("/report").status_code == 200
         out, _ = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:

@@ -17,6 +17,7 @@ from types import FrameType
 from vigil.audio import demo as audio_demo
 from vigil.audio.worker import Worker
 from vigil.audit.roles import Role
+from vigil.sim import warning_demo
 from vigil.sim.runner import RunOptions, RunResult, SimRun
 from vigil.sim.scenario import load_scenario
 
@@ -121,6 +122,8 @@ def run_demo(options: DemoOptions, *, say: Callable[[str], None] = print) -> Run
             say(f"  admin token {r.stack.admin_token}")
             say(f"  API docs    {r.stack.url}/docs")
             say(f"  data dir    {data_dir}")
+            for line in warning_demo.start(r.stack.url, r.add_login, password):
+                say(line)
             if audio:
                 say(f"  microphone  {audio_demo.MIC_ID}: acoustic worker on a city recording")
             mode = "you dispatch (--manual)" if options.manual else "the recommender dispatches"

@@ -1,0 +1,46 @@
+"""`vigil demo`: public warning and citizen reports, seeded beside the simulated city.
+
+The river-rise event of the default scenario makes the flood rule draft a CAP
+flood warning (03:00 simulated); a supervisor login is created so someone other
+than its author can approve it (two-person rule), and one citizen report is
+sent through the public API the way a phone would, to wait in the moderation
+queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from vigil.audit.roles import Role
+
+SUPERVISOR = "demo-supervisor"
+REPORT = {
+    "category": "flooding",
+    "text": "Sea water is coming over the quay at the Market Square, by the ferry stop.",
+    "lat": 60.16735,
+    "lon": 24.95290,
+    "accuracy_m": 15,
+}
+
+
+def seed(base_url: str) -> str:
+    """Send the demo's citizen report through the public API; return its private status URL."""
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        r = client.post("/api/v1/public/reports", json=REPORT)
+        r.raise_for_status()
+        return base_url + str(r.json()["status_url"])
+
+
+def start(base_url: str, add_login: Callable[[str, Role, str], object], password: str) -> list[str]:
+    """Add the supervisor login, send the citizen report; return what the demo prints."""
+    add_login(SUPERVISOR, Role.SUPERVISOR, password)
+    status = seed(base_url)
+    return [
+        f"  supervisor  {SUPERVISOR} / {password}   (approves alert drafts: Alerts tab)",
+        f"  report form {base_url}/report   (public, for phones; no login)",
+        f"  public feed {base_url}/api/v1/public/alerts.atom   (CAP 1.2; GeoJSON: alerts.geojson)",
+        f"  a citizen's report waits for moderation (its private status link: {status})",
+        "  at 03:00 simulated time the flood rule drafts a CAP flood warning for approval",
+    ]
