@@ -63,7 +63,8 @@ def main() -> None:
         store.import_file(history, "sffd", tz=TZ, progress=False)
         conn = store.connect()
         network = load_network(GeoSettings(osm_file=osm), progress=True)
-        stations = inside(read_stations(SHARED / "cad" / "sffd_stations.csv"), network, 250)
+        every = read_stations(SHARED / "cad" / "sffd_stations.csv")
+        stations = inside(every, network, 250)
         start, end = datetime(2016, 12, 31, tzinfo=tz), datetime(2017, 1, 4, tzinfo=tz)
         base = FitOptions(start=start, end=end, tz=TZ, bbox=extent(network))
         started = time.perf_counter()
@@ -74,9 +75,10 @@ def main() -> None:
             network=network,
             osm_file=osm,
             stations=stations,
-            speed_factors=GeoSettings().speed_factors,
+            geo=GeoSettings(osm_file=osm),
             work_dir=work / "folds",
             replications=args.replications,
+            all_stations=every,
             say=print,
         )
         validation_wall = time.perf_counter() - started
@@ -89,7 +91,8 @@ def main() -> None:
             "history": history.name,
             **report.to_json(),
             "method": "leave-one-day-out: fit on three days, simulate the fourth through the "
-            "whole platform, pool the four held-out days (statistics: vigil.sim.validate)",
+            "whole platform, pool the four held-out days; calls in the first-due areas of the "
+            "stations on the road network (statistics: vigil.sim.validate)",
             "folds": validation.folds,
             "validation_wall_s": round(validation_wall, 1),
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import tempfile
@@ -20,6 +21,7 @@ from vigil.sim.scenario import check_scenario, load_scenario, parse_duration
 
 if TYPE_CHECKING:
     from vigil.geo.network import RoadNetwork
+    from vigil.geo.settings import GeoSettings
     from vigil.sim.fit import FitOptions
     from vigil.sim.fitted import Station
 
@@ -250,7 +252,8 @@ def _history(path: Path, fmt: str, tz: str) -> Iterator[Any]:
 
 def _city(
     config: Path | None, osm: Path | None, stations_file: Path
-) -> tuple[RoadNetwork, Path, list[Station], dict[str, float]]:
+) -> tuple[RoadNetwork, Path, list[Station], list[Station], GeoSettings]:
+    """Return the road network, its OSM file, the stations on it, every station, geo."""
     from vigil.config import load_settings  # noqa: PLC0415
     from vigil.geo.network import load_network  # noqa: PLC0415 - heavy
     from vigil.sim.fitted import inside, read_stations  # noqa: PLC0415
@@ -260,10 +263,11 @@ def _city(
     if geo.osm_file is None:
         raise ConfigError("a fitted city needs its own OSM file (--osm or geo.osm_file)")
     network = load_network(geo, progress=True)
-    stations = inside(read_stations(stations_file), network, MAX_STATION_SNAP_M)
+    every = read_stations(stations_file)
+    stations = inside(every, network, MAX_STATION_SNAP_M)
     if not stations:
         raise ConfigError(f"no station of {stations_file} lies on the road network")
-    return network, geo.osm_file, stations, dict(geo.speed_factors)
+    return network, geo.osm_file, stations, every, geo
 
 
 def _options(
@@ -305,21 +309,24 @@ def fit(
 ) -> None:
     """Fit demand, mix, run cards, fleet and every interval from the city's records."""
     from vigil.sim.fit import diagnostics_dict, fit_city  # noqa: PLC0415
-    from vigil.sim.fitted import extent, network_eta, write_city  # noqa: PLC0415
+    from vigil.sim.fitted import area_of, extent, travel_eta, write_city  # noqa: PLC0415
 
     zone = _zone(tz)
     start, end_day = _day(since, zone, "--from"), _day(until, zone, "--to")
     end = end_day + timedelta(days=1) if end_day else None
     try:
-        network, osm_file, found, factors = _city(config, osm, stations)
+        network, osm_file, found, every, geo = _city(config, osm, stations)
         with _history(history, fmt, tz) as conn:
-            options = _options(conn, tz, extent(network), start, end)
+            options = dataclasses.replace(
+                _options(conn, tz, extent(network), start, end),
+                area_stations=area_of(every, found),
+            )
             typer.echo(f"fitting on {options.start:%Y-%m-%d} .. {options.end:%Y-%m-%d}", err=True)
             fitted = fit_city(
                 conn,
                 options,
                 stations={s.id: s.location for s in found},
-                eta=network_eta(network, factors),
+                eta=travel_eta(network, geo),
                 progress=lambda m: typer.echo(f"... {m}", err=True),
             )
         files = write_city(
@@ -331,6 +338,7 @@ def fit(
             stations=found,
             start=options.end,
             duration_s=parse_duration(duration),
+            geo=geo,
         )
     except VigilError as err:
         _fail(err)
@@ -378,7 +386,7 @@ def validate(
     end = end_day + timedelta(days=1) if end_day else None
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        network, osm_file, found, factors = _city(config, osm, stations)
+        network, osm_file, found, every, geo = _city(config, osm, stations)
         with _history(history, fmt, tz) as conn, tempfile.TemporaryDirectory() as tmp:
             options = _options(conn, tz, extent(network), start, end)
             last_day = options.end.astimezone(zone).replace(hour=0, minute=0, second=0)
@@ -404,8 +412,9 @@ def validate(
                 network=network,
                 osm_file=osm_file.resolve(),
                 stations=found,
-                speed_factors=factors,
+                geo=geo,
                 work_dir=Path(tmp),
+                all_stations=every,
                 replications=replications,
                 seed=seed,
                 say=lambda m: typer.echo(f"... {m}", err=True),

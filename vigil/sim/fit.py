@@ -61,6 +61,10 @@ class FitOptions:
     tz: str  # the city's time zone, for hour-of-day and day-of-week
     bbox: tuple[float, float, float, float]  # min_lat, min_lon, max_lat, max_lon
     holdout: tuple[tuple[datetime, datetime], ...] = ()  # left out (validated on later)
+    # Every station of the city (lat, lon, simulated?). When given, only calls whose
+    # nearest station is a simulated one count: the first-due areas of the stations
+    # inside the road network, not the edge where units from outside answer.
+    area_stations: tuple[tuple[float, float, bool], ...] = ()
     min_n: int = 30
     max_interval_s: float = 7_200.0
     max_points: int = 2_000
@@ -290,6 +294,7 @@ def _calls_view(conn: Any, o: FitOptions) -> None:
     conn.execute("create or replace temp table sim_holdout (s timestamptz, e timestamptz)")
     for start, end in o.holdout:
         conn.execute("insert into sim_holdout values (?, ?)", [start, end])
+    create_area(conn, o.area_stations)
     conn.execute(
         """
         create or replace temp table sim_responses as
@@ -298,6 +303,10 @@ def _calls_view(conn: Any, o: FitOptions) -> None:
           and lat between ? and ? and lon between ? and ?
           and not exists (
               select 1 from sim_holdout h where received_at >= h.s and received_at < h.e)
+          and ((select count(*) from sim_area) = 0 or (
+              select arg_min(a.simulated, (a.lat - responses.lat) ^ 2
+                     + ((a.lon - responses.lon) * cos(radians(responses.lat))) ^ 2)
+              from sim_area a))
         """,
         [o.start, o.end, min_lat, max_lat, min_lon, max_lon],
     )
@@ -319,6 +328,15 @@ def _calls_view(conn: Any, o: FitOptions) -> None:
     # SFFD's non-emergency medical calls draw an ambulance alone and are driven to
     # without lights, its emergencies draw an engine first (see docs/sim-fit.md).
     conn.execute(_KEY_SQL)
+
+
+def create_area(conn: Any, stations: Sequence[tuple[float, float, bool]]) -> None:
+    """Create the temp table of the city's stations (lat, lon, simulated) for the area test."""
+    conn.execute(
+        "create or replace temp table sim_area (lat double, lon double, simulated boolean)"
+    )
+    if stations:
+        conn.executemany("insert into sim_area values (?, ?, ?)", [list(s) for s in stations])
 
 
 def _hourly(conn: Any, o: FitOptions) -> list[tuple[datetime, int]]:
@@ -626,6 +644,8 @@ def scenario_dict(
     catalogue_file: str,
     rules_file: str,
     site: str,
+    travel_model: str | None = None,
+    country: str | None = None,
     stations: Sequence[Mapping[str, Any]],
 ) -> dict[str, Any]:
     """Return the fitted scenario as a YAML-ready mapping (`vigil sim run --scenario`)."""
@@ -690,6 +710,8 @@ def scenario_dict(
             "catalogue": catalogue_file,
             "rules": [rules_file],
             "site": site,
+            **({"travel_model": travel_model} if travel_model else {}),
+            **({"country": country} if country else {}),
         },
         "stations": {"from_osm": False, "extra": list(stations)},
         "fleet": fit.fleet,

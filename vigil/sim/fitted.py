@@ -12,7 +12,7 @@ import csv
 import json
 import math
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,7 +24,10 @@ from scipy import stats
 
 from vigil.core.errors import ConfigError, VigilError
 from vigil.core.geometry import LatLon
+from vigil.geo.eta import TravelTimes
 from vigil.geo.network import RoadNetwork
+from vigil.geo.settings import GeoSettings
+from vigil.geo.travel import model_for
 from vigil.sim.fit import CityFit, EtaFn, FitOptions, catalogue_dict, diagnostics_dict, fit_city
 from vigil.sim.fit import scenario_dict as fitted_scenario
 from vigil.sim.scenario import Scenario, load_scenario
@@ -93,14 +96,26 @@ def inside(stations: Sequence[Station], network: RoadNetwork, max_snap_m: float)
     return out
 
 
-def network_eta(network: RoadNetwork, speed_factors: Mapping[str, float]) -> EtaFn:
-    """Return the drive time the dispatcher computes for a unit type between two places."""
+def area_of(
+    every: Sequence[Station], simulated: Sequence[Station]
+) -> tuple[tuple[float, float, bool], ...]:
+    """Return every station as (lat, lon, simulated?) for the first-due-area test."""
+    ids = {s.id for s in simulated}
+    return tuple((s.location.lat, s.location.lon, s.id in ids) for s in every)
+
+
+def travel_eta(network: RoadNetwork, geo: GeoSettings) -> EtaFn:
+    """Return the ETA the platform's dispatcher computes with these geo settings.
+
+    It is the dispatcher's own code path (`vigil.geo.eta.TravelTimes` under the
+    deployment's travel model), so a factor fitted against it is what the simulated
+    platform will multiply.
+    """
+    travel = TravelTimes(network, model_for(geo))
 
     def eta(origin: LatLon, target: LatLon, unit_type: str) -> float | None:
         try:
-            return network.route(
-                origin, target, speed_factor=speed_factors.get(unit_type, 1.0)
-            ).seconds
+            return travel.eta(origin, target, unit_type).seconds
         except VigilError:
             return None
 
@@ -127,6 +142,7 @@ def write_city(
     stations: Sequence[Station],
     start: datetime,
     duration_s: float,
+    geo: GeoSettings | None = None,
     site: str = "city",
 ) -> FittedFiles:
     """Write the fitted scenario, its catalogue, an empty rule file and the diagnostics."""
@@ -157,6 +173,8 @@ def write_city(
         catalogue_file=files.catalogue.name,
         rules_file=files.rules.name,
         site=site,
+        travel_model=str(geo.travel_model.resolve()) if geo and geo.travel_model else None,
+        country=geo.country if geo else None,
         stations=[
             {
                 "id": s.id,
@@ -235,8 +253,9 @@ def validate_holdout(
     network: RoadNetwork,
     osm_file: Path,
     stations: Sequence[Station],
-    speed_factors: Mapping[str, float],
+    geo: GeoSettings,
     work_dir: Path,
+    all_stations: Sequence[Station] = (),
     replications: int = 1,
     seed: int = 1,
     say: Say | None = None,
@@ -245,10 +264,12 @@ def validate_holdout(
 
     Each window is one fold: the city is fitted with that window held out, then the
     window is simulated `replications` times; the real and simulated intervals of
-    all folds are pooled for the report.
+    all folds are pooled for the report. With `all_stations` (the whole city's), only
+    calls in the first-due areas of the simulated stations count, on both sides.
     """
     tell = say or (lambda _m: None)
-    eta = network_eta(network, speed_factors)
+    eta = travel_eta(network, geo)
+    area = area_of(all_stations, stations)
     by_id = {s.id: s.location for s in stations}
     logs: list[Any] = []
     folds: list[dict[str, Any]] = []
@@ -259,6 +280,7 @@ def validate_holdout(
             tz=base.tz,
             bbox=base.bbox,
             holdout=(*base.holdout, (start, end)),
+            area_stations=area or base.area_stations,
             min_n=base.min_n,
             max_interval_s=base.max_interval_s,
         )
@@ -273,6 +295,7 @@ def validate_holdout(
             stations=stations,
             start=start,
             duration_s=(end - start).total_seconds(),
+            geo=geo,
         )
         scenario = load_scenario(files.scenario)
         for r in range(replications):
@@ -290,7 +313,13 @@ def validate_holdout(
                     "speedup": summary.timing.get("speedup"),
                 }
             )
-    real = first_unit_intervals([conn], windows, base.bbox, max_interval_s=base.max_interval_s)
+    real = first_unit_intervals(
+        [conn],
+        windows,
+        base.bbox,
+        area_stations=area or base.area_stations,
+        max_interval_s=base.max_interval_s,
+    )
     world = (-90.0, -180.0, 90.0, 180.0)  # every simulated call is in the city
     sim = first_unit_intervals(logs, windows, world, max_interval_s=base.max_interval_s)
     report = build_report(real, sim, windows=windows, replications=replications)

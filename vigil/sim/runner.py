@@ -248,7 +248,17 @@ class SimRun:
         """Return the platform settings of this run."""
         o = self.options
         extra: dict[str, Any] = {
-            "geo": {"osm_file": self.scenario.city.osm_file},
+            "geo": {
+                "osm_file": self.scenario.city.osm_file,
+                **{
+                    k: v
+                    for k, v in (
+                        ("travel_model", self.scenario.city.travel_model),
+                        ("country", self.scenario.city.country),
+                    )
+                    if v is not None
+                },
+            },
             **(
                 {"catalogue": self.scenario.city.catalogue}
                 if self.scenario.city.catalogue is not None

@@ -119,6 +119,15 @@ class CitySpec(_Model):
         description="Catalogue of incident and unit types (None: the built-in one); a "
         "relative path is relative to the scenario file. `vigil sim fit` writes one.",
     )
+    travel_model: Path | None = Field(
+        default=None,
+        description="Fitted travel-time model (JSON from `vigil geo calibrate`) the platform "
+        "routes with; relative to the scenario file. A fitted scenario names the one it was "
+        "fitted against.",
+    )
+    country: str | None = Field(
+        default=None, description="Country code for default road speeds (e.g. US, FI)."
+    )
     rules: tuple[Path, ...] | None = Field(
         default=None,
         description="Rule files the platform loads (None: the built-in demo rules, which "
@@ -575,6 +584,7 @@ def load_scenario(path: Path | None = None) -> Scenario:
         for key, value in (
             ("osm_file", scenario.city.osm_file),
             ("catalogue", scenario.city.catalogue),
+            ("travel_model", scenario.city.travel_model),
         )
         if value is not None and not value.is_absolute()
     }

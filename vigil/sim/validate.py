@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from vigil.sim.fit import create_area
 from vigil.sim.summary import INTERVALS
 
 TOLERANCE = 0.10
@@ -45,6 +46,10 @@ with r as (
     select * from responses
     where received_at >= ? and received_at < ?
       and lat between ? and ? and lon between ? and ?
+      and ((select count(*) from sim_area) = 0 or (
+          select arg_min(a.simulated, (a.lat - responses.lat) ^ 2
+                 + ((a.lon - responses.lon) * cos(radians(responses.lat))) ^ 2)
+          from sim_area a))
 ),
 c as (
     select call_id, min(received_at) as rec, min(dispatch_at) as disp,
@@ -74,6 +79,7 @@ def first_unit_intervals(
     windows: Sequence[tuple[datetime, datetime]],
     bbox: tuple[float, float, float, float],
     *,
+    area_stations: Sequence[tuple[float, float, bool]] = (),
     max_interval_s: float = 7_200.0,
 ) -> Intervals:
     """Return the first-unit intervals of calls inside the extent, over connections.
@@ -86,6 +92,7 @@ def first_unit_intervals(
     types: dict[str, int] = {}
     calls = 0
     for conn in conns:
+        create_area(conn, area_stations)
         for start, end in windows:
             rows = conn.execute(
                 _FIRST_UNIT_SQL, [start, end, min_lat, max_lat, min_lon, max_lon]

@@ -233,3 +233,23 @@ def test_the_fitted_files_load_as_a_scenario_and_catalogue(fitted: tuple[Any, Fi
     diag = diagnostics_dict(fit, options)
     assert diag["intervals"]["turnout"]["medical_incident_p3"]["n"] >= 30
     assert slug("Gas Leak (Natural and LP Gases)") == "gas_leak_natural_and_lp_gases"
+
+
+def test_only_the_first_due_areas_of_simulated_stations_are_fitted(
+    fitted: tuple[Any, FitOptions],
+) -> None:
+    con, options = fitted
+    whole = fit_city(con, options, stations={"1": STATION})
+    # Calls spread over 37.74..37.76: a station outside the simulated city at the
+    # northern edge is nearer to the northern calls, which its units would answer.
+    area = ((STATION.lat, STATION.lon, True), (37.765, -122.42, False))
+    only = FitOptions(
+        start=options.start, end=options.end, tz=options.tz, bbox=BBOX, area_stations=area
+    )
+    inside = fit_city(con, only, stations={"1": STATION})
+    share = inside.demand.calls / whole.demand.calls
+    assert 0.55 < share < 0.95  # the calls north of 37.7575 are left out
+    north = con.execute(
+        "select count(distinct call_id) from sim_responses where lat > 37.7576"
+    ).fetchone()[0]
+    assert north == 0
