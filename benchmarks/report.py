@@ -384,6 +384,35 @@ def render() -> str:
                 _row("count MAE per (second, class)", video["count_mae"]),
             ],
         )
+    analytics = _load("analytics")
+    if analytics:
+        a = analytics
+        lines += _section(
+            "Analytics (issue 12)",
+            "benchmarks/analytics.py",
+            "analytics.md",
+            [
+                _row(
+                    f"KPI report, {a['incidents']:,} incidents ({a['unit_responses']:,} unit "
+                    f"responses), {a['kpi_groups']} groups with CIs: CPU-s (wall)",
+                    f"{a['kpi_report_s']:.2f} ({a['kpi_report_wall_s']:.2f})",
+                    "≤ 2",
+                    a["kpi_report_s"] <= 2,
+                ),
+                _row(
+                    "same figures with pandas, same run: CPU-s (wall)",
+                    f"{a['pandas_kpi_report_s']:.2f} ({a['pandas_kpi_report_wall_s']:.2f})",
+                ),
+                _row(
+                    "speed-up over pandas (CPU)",
+                    a["speedup_vs_pandas"],
+                    "≥ 5×",
+                    a["speedup_vs_pandas"] >= 5,
+                ),
+                _row("panel + DiD evaluation: CPU-s", a["evaluation_s"]),
+                _row("peak RSS MB", a["peak_rss_mb"]),
+            ],
+        )
     return "\n".join(lines).rstrip() + "\n"
 
 

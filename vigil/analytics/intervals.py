@@ -149,10 +149,11 @@ def prepare_dimensions(
     tz, period = _quote(settings.timezone), _quote(settings.period)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _b AS
-        SELECT b, CAST(extract(hour FROM timezone({tz}, b)) AS UTINYINT) AS hour,
+        SELECT k, CAST(extract(hour FROM timezone({tz}, b)) AS UTINYINT) AS hour,
                strftime(date_trunc({period}, timezone({tz}, b)), '%Y-%m-%d') AS period_label
-        FROM (SELECT DISTINCT time_bucket(INTERVAL 15 MINUTE, received_at) AS b
-              FROM {relation} WHERE received_at IS NOT NULL)"""  # noqa: S608 - allow-listed
+        FROM (SELECT k, to_timestamp(k * 900) AS b FROM (
+              SELECT DISTINCT CAST(epoch(received_at) AS BIGINT) // 900 AS k
+              FROM {relation} WHERE received_at IS NOT NULL))"""  # noqa: S608 - allow-listed
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _d_period AS
@@ -196,26 +197,29 @@ def measured_sql(
              coalesce(_d_period.code, (SELECT count(*) FROM _d_period)) AS period,
              x.received_at, x.dispatch_at, x.en_route_at, x.on_scene_at
       FROM (SELECT *, {settings.area} AS area FROM {relation}) x {joins}
-      LEFT JOIN _b ON _b.b = time_bucket(INTERVAL 15 MINUTE, x.received_at)
+      LEFT JOIN _b ON _b.k = CAST(epoch(x.received_at) AS BIGINT) // 900
       LEFT JOIN _d_period ON _d_period.v = _b.period_label
       WHERE {where}
     ),
-    inc AS (
+    inc_raw AS (
       SELECT incident_id,
              min(received_at) AS received_at,
              min(dispatch_at) AS first_dispatch_at,
              min(on_scene_at) AS first_on_scene_at,
              arg_min_null(en_route_at, on_scene_at) AS arriving_en_route_at,
              bool_or(en_route_at IS NOT NULL) AS any_en_route,
-             arg_min(call_type, received_at) AS call_type,
-             arg_min(priority, received_at) AS priority,
-             arg_min(area, received_at) AS area,
-             arg_min(hour, received_at) AS hour,
-             arg_min(period, received_at) AS period,
+             arg_min({{'call_type': call_type, 'priority': priority, 'area': area,
+                       'hour': hour, 'period': period}}, received_at) AS first_call,
              coalesce(arg_min(unit_type, on_scene_at), arg_min(unit_type, dispatch_at))
                AS unit_type,
              arg_min(unit_type, dispatch_at) AS dispatched_unit_type
       FROM r GROUP BY incident_id
+    ),
+    inc AS (
+      SELECT * EXCLUDE (first_call), first_call.call_type AS call_type,
+             first_call.priority AS priority, first_call.area AS area, first_call.hour AS hour,
+             first_call.period AS period
+      FROM inc_raw
     )
     SELECT {
         _measure(0, "received_at", "first_dispatch_at", cancelled="false", target="60.0", cap=cap)

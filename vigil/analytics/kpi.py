@@ -30,6 +30,7 @@ from vigil.analytics.settings import AnalyticsSettings
 
 BREAKDOWNS = ("all", "call_type", "priority", "area", "hour", "unit_type", "period")
 BY_INDEX = {d.name: i for i, d in enumerate(INTERVALS)}
+TOTAL = BY_INDEX["total"]  # the one interval without a standard target
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -261,11 +262,13 @@ def _rows(
             counts=dense[rows, bins].astype(np.int64),
             starts=starts.astype(np.int64),
         )
+        # Means and variances from the whole-second histogram (values are measured to the
+        # second); the share within target from one more count of the rows within it.
         sums = _Sums(
-            total=np.bincount(gid, weights=value, minlength=size)[keep],
-            squares=np.bincount(gid, weights=value * value, minlength=size)[keep],
-            hits=np.bincount(gid, weights=within, minlength=size)[keep].astype(np.int64),
-            targeted=np.bincount(gid, weights=target >= 0, minlength=size)[keep].astype(np.int64),
+            total=(dense * np.arange(k)).sum(axis=1).astype(np.float64),
+            squares=(dense * (np.arange(k, dtype=np.float64) ** 2)).sum(axis=1),
+            hits=np.bincount(gid[within], minlength=size)[keep].astype(np.int64),
+            targeted=np.where(keep // g_count == TOTAL, 0, n[keep]).astype(np.int64),
         )
         out += _group_rows(
             h, keep=keep, names=names, breakdown=b, sums=sums, settings=settings, rng=rng

@@ -64,6 +64,7 @@ def create_api(app: App) -> FastAPI:
     for evidence_module in (transparency, analytics):
         mount(api, evidence_module.router)
     api.include_router(transparency.page)  # the public page lives at /transparency
+    api.include_router(analytics.page)  # the analyst page at /analyst (data behind login)
     # Pre-compressed and event-stream responses pass through untouched.
     api.add_middleware(GZipMiddleware, minimum_size=1024)
     api.add_middleware(BodyLimit, limit=app.settings.server.max_body_bytes)

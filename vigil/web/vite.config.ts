@@ -9,13 +9,14 @@ export default defineConfig({
     assetsDir: "assets",
     sourcemap: false,
     chunkSizeWarningLimit: 2000,
-    // One entry per app: the command centre and the field unit app. Other pages
-    // (e.g. public ones) add their entry here.
+    // One entry per app: the command centre, the field unit app and the analyst page.
+    // Other pages (e.g. public ones) add their entry here.
     rollupOptions: {
       input: {
         main: "index.html",
         field: "field.html",
         report: "report.html", // the public citizen-report form
+        analyst: "analyst.html", // the analyst page (KPIs with CIs, forecast)
       },
     },
   },

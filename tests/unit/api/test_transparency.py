@@ -79,3 +79,8 @@ def test_analyst_kpis_need_a_role(app: App, client: TestClient, tokens: dict[Rol
     assert {"rows", "exclusions", "definitions", "method"} <= set(r.json())
     bad = client.get("/api/v1/analytics/kpis?breakdown=caller", headers=auth(tokens[Role.ANALYST]))
     assert bad.status_code == 422 and bad.json()["field"] == "breakdown"
+
+
+def test_analyst_page_is_served(client: TestClient) -> None:
+    r = client.get("/analyst")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]

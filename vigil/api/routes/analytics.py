@@ -6,10 +6,11 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from vigil.analytics.kpi import BREAKDOWNS, Selection, kpi_report
 from vigil.analytics.source import LiveLogSource, ResponseSource
-from vigil.api.security import Allow, AppDep, Principal
+from vigil.api.security import Allow, AppDep, Principal, Public
 from vigil.audit.roles import ANALYST_EXPORT, SUPERVISORS
 from vigil.core.errors import ValidationError
 from vigil.history.store import HistoryStore
@@ -137,3 +138,17 @@ def issue_forecast(
         "seq": recorded[0].seq,
         "forecast": result.to_json(),
     }
+
+
+page = APIRouter(tags=["analytics"])  # served at the site root, outside /api/v1
+
+
+@page.get("/analyst", include_in_schema=False, dependencies=[Depends(Public())])
+def analyst_page() -> Response:
+    """Serve the analyst page (its data needs an analyst login; the page itself holds none)."""
+    from vigil.web.static import DIST  # noqa: PLC0415 - only this page needs the build path
+
+    index = DIST / "analyst.html"
+    if not index.is_file():
+        return HTMLResponse("<p>The web UI is not built: run scripts/build-web.</p>")
+    return FileResponse(index, headers={"Cache-Control": "no-cache"})
