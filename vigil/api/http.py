@@ -30,6 +30,7 @@ from vigil.api.routes import field as field_routes
 from vigil.api.routes import geo as geo_routes
 from vigil.api.routes import live as live_routes
 from vigil.api.routes import map as map_routes
+from vigil.api.routes import panels as panel_routes
 from vigil.app import App
 from vigil.web.static import install_ui
 
@@ -57,7 +58,7 @@ def create_api(app: App) -> FastAPI:
     problems.install(api)
     for module in (auth, calls, incidents, dispatch, units, audit, meta):
         mount(api, module.router)
-    for ui_module in (live_routes, geo_routes, map_routes, field_routes):
+    for ui_module in (live_routes, geo_routes, map_routes, field_routes, panel_routes):
         mount(api, ui_module.router)
     for domain_module in (ingest, cameras, rules, alerts, feed_routes, eido_routes, citizen_routes):
         mount(api, domain_module.router)

@@ -406,6 +406,33 @@ class ObservationStore:
             for r in rows
         ]
 
+    def recent(
+        self, device_id: str, *, limit: int = 60, lookback_rows: int = 200_000
+    ) -> list[LatestValue]:
+        """Return a device's newest readings, newest first (for a sparkline).
+
+        Reads back from the newest rows by rowid, at most `lookback_rows` of them, so
+        it costs a bounded scan and needs no index on the write path.
+        """
+        rows = self._db.reader().execute(
+            "SELECT device_id, stream, value, unit, observed_at, received_at FROM observations "
+            "WHERE rowid > (SELECT COALESCE(MAX(rowid), 0) FROM observations) - ? "
+            "AND device_id = ? ORDER BY rowid DESC LIMIT ?",
+            (lookback_rows, device_id, limit),
+        )
+        return [
+            LatestValue(
+                device_id=str(r[0]),
+                stream=str(r[1]),
+                value=float(r[2]),
+                unit=str(r[3]),
+                observed_at=_ts(float(r[4])),
+                received_at=_ts(float(r[5])),
+                attrs={},
+            )
+            for r in rows
+        ]
+
     def last_seen(self) -> dict[str, datetime]:
         """Return when each device last had a reading accepted."""
         self.flush_latest()

@@ -42,3 +42,4 @@ export interface Catalogue {
 // The field unit app.
 export type FieldOut = Schemas["FieldOut"];
 export type StepOut = Schemas["StepOut"];
+export type DeviceRecentOut = Schemas["DeviceRecentOut"];
