@@ -3,15 +3,18 @@
 Measures, in one run:
 - events/s written by the CAD service straight to the store (each command its
   own fsynced transaction, as in production), and by batched AVL reports;
-- p50/p99 latency of `POST /api/v1/calls` and `GET /api/v1/incidents?active=true`
-  against a real `vigil serve` process, with 8 concurrent clients.
+- calls/s, p50/p99 latency of `POST /api/v1/calls` and `GET /api/v1/incidents?active=true`
+  against a real `vigil serve` process, with 8 concurrent clients in a separate
+  load-generator process, and the CPU-seconds the server spent.
 
-Writes benchmarks/results/api.json and prints a table.
+Run: ``.venv/bin/python benchmarks/api.py [--out FILE]``; writes
+benchmarks/results/api.json (or FILE) and prints a table.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -21,8 +24,10 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psutil
 
 from vigil.app import build
 from vigil.cad.service import NewCall
@@ -82,8 +87,52 @@ def _free_port() -> int:
         return port
 
 
+def load(url: str, token: str, clients: int, seconds: float) -> dict[str, Any]:
+    """The load generator (its own process): `clients` threads creating calls, listing incidents."""
+    headers = {"Authorization": f"Bearer {token}"}
+    posts: list[float] = []
+    gets: list[float] = []
+    stop = time.monotonic() + seconds
+
+    def client(n: int) -> None:
+        with httpx.Client(base_url=url, headers=headers, timeout=10) as c:
+            i = 0
+            while time.monotonic() < stop:
+                i += 1
+                t0 = time.perf_counter()
+                r = c.post(
+                    "/api/v1/calls",
+                    json={
+                        "nature": f"c{n}-{i}",
+                        "incident_type": "medical",
+                        "location": {"lat": 60.17, "lon": 24.94},
+                    },
+                )
+                posts.append((time.perf_counter() - t0) * 1000)
+                r.raise_for_status()
+                if i % 5 == 0:
+                    t0 = time.perf_counter()
+                    c.get("/api/v1/incidents", params={"active": "true"}).raise_for_status()
+                    gets.append((time.perf_counter() - t0) * 1000)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    t_start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"elapsed_s": time.perf_counter() - t_start, "posts": posts, "gets": gets}
+
+
 def api_latency(clients: int = 8, seconds: float = 15.0) -> dict[str, float]:
-    """Return p50/p99 latency of creating calls and listing incidents over HTTP."""
+    """Return throughput, latency and server CPU of creating calls and listing incidents.
+
+    Three processes: the `vigil serve` under test, this orchestrator, and the load
+    generator (this script with ``--load``), so the clients' CPU never competes
+    with Vigil inside one interpreter. Server CPU-seconds come from the kernel
+    (user + system of the server process) over the load phase: on a shared
+    machine they are a fairer figure than wall time.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
         proc = subprocess.Popen(
@@ -110,68 +159,55 @@ def api_latency(clients: int = 8, seconds: float = 15.0) -> dict[str, float]:
             if "serving on" in line:
                 break
         url = f"http://127.0.0.1:{port}"
-        headers = {"Authorization": f"Bearer {token}"}
         for _ in range(100):
             try:
                 httpx.get(f"{url}/api/v1/health", timeout=1)
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        posts: list[float] = []
-        gets: list[float] = []
-        stop = time.monotonic() + seconds
-
-        def client(n: int) -> None:
-            with httpx.Client(base_url=url, headers=headers, timeout=10) as c:
-                i = 0
-                while time.monotonic() < stop:
-                    i += 1
-                    t0 = time.perf_counter()
-                    r = c.post(
-                        "/api/v1/calls",
-                        json={
-                            "nature": f"c{n}-{i}",
-                            "incident_type": "medical",
-                            "location": {"lat": 60.17, "lon": 24.94},
-                        },
-                    )
-                    posts.append((time.perf_counter() - t0) * 1000)
-                    r.raise_for_status()
-                    if i % 5 == 0:
-                        t0 = time.perf_counter()
-                        c.get("/api/v1/incidents", params={"active": "true"}).raise_for_status()
-                        gets.append((time.perf_counter() - t0) * 1000)
-
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-        t_start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - t_start
+        server = psutil.Process(proc.pid)
+        cpu0 = sum(server.cpu_times()[:2])
+        gen = subprocess.run(
+            [sys.executable, __file__, "--load", url, token, str(clients), str(seconds)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        server_cpu_s = sum(server.cpu_times()[:2]) - cpu0
         proc.terminate()
         proc.wait(timeout=20)
         proc.stdout.close()
+    result = json.loads(gen.stdout.strip().splitlines()[-1])
+    posts, gets, elapsed = result["posts"], result["gets"], result["elapsed_s"]
     return {
         "clients": clients,
         "calls_created": len(posts),
         "calls_per_s": len(posts) / elapsed,
-        "post_call_p50_ms": statistics.median(posts),
-        "post_call_p99_ms": _pct(posts, 0.99),
+        "p50_call_ms": statistics.median(posts),
+        "p99_call_ms": _pct(posts, 0.99),
         "list_active_p50_ms": statistics.median(gets),
         "list_active_p99_ms": _pct(gets, 0.99),
+        "vigil_cpu_s": server_cpu_s,
+        "calls_per_vigil_cpu_s": len(posts) / server_cpu_s,
+        "vigil_cpu_ms_per_request": 1000 * server_cpu_s / (len(posts) + len(gets)),
+        "load_average": os.getloadavg()[0],
     }
 
 
 def main() -> None:
-    """Run both measurements, print them and save them."""
+    """Run both measurements, print them and save them (or, with --load, generate load)."""
+    if len(sys.argv) > 1 and sys.argv[1] == "--load":
+        url, token, clients, seconds = sys.argv[2:6]
+        print(json.dumps(load(url, token, int(clients), float(seconds))))
+        return
+    out = Path(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[1] == "--out" else RESULTS
     figures: dict[str, float] = {**store_rates(), **api_latency()}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2) + "\n")
     width = max(len(k) for k in figures)
     for key, value in figures.items():
         print(f"{key:<{width}}  {value:10.1f}")
-    print(f"saved {RESULTS}")
+    print(f"saved {out}")
 
 
 if __name__ == "__main__":

@@ -470,7 +470,7 @@ def consume(args: argparse.Namespace) -> None:
         loaded = len(app.rules.info()) if n_rules else 0
         probe = Probe()
         app.ingest.pipeline.watch_commits(probe.on_commit)
-        app.bus.subscribe(None, probe.on_record)
+        app.bus.subscribe("bench-probe", probe.on_record, durable=False)
         app.start()
         if not app.ingest.mqtt.connected.wait(10):
             raise RuntimeError("Vigil did not connect to the benchmark broker")
@@ -500,6 +500,8 @@ def consume(args: argparse.Namespace) -> None:
         "p50_store_ms": batched.get("p50_store_ms"),
         "p99_store_ms": batched.get("p99_store_ms"),
         "p99_incident_ms": batched.get("p99_incident_ms"),
+        "obs_per_vigil_cpu_s": batched.get("obs_per_vigil_cpu_s"),
+        "target_obs_per_s": batched.get("target_obs_per_s"),
         "obs_per_s_unbatched": single.get("obs_per_s"),
         "batch_size": args.batch,
         "duration_s": args.duration,

@@ -12,7 +12,7 @@ from vigil.alerts.service import Alerts
 from vigil.audit.access import PersonalDataAccess
 from vigil.auth.users import Users
 from vigil.bus import Bus
-from vigil.bus.memory import MemoryBus
+from vigil.bus.log import LogBus
 from vigil.cad.service import AddressResolver, Cad, Located, PlaceDescriber
 from vigil.config import Settings
 from vigil.core.clock import Clock, SystemClock
@@ -69,6 +69,7 @@ class App:
         for ticker in self.tickers:
             ticker.stop()
         self.ingest.close()
+        self.bus.close()  # every consumer stops (cursors saved) before what it calls closes
         self.rules.close()
         self.delivery.close()
         self.alerts.close()
@@ -84,7 +85,7 @@ def build(
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqliteStore(settings.data_dir / "vigil.sqlite3")
-    bus = MemoryBus()
+    bus = LogBus(store)
     catalogue = load_catalogue(settings.catalogue)
     geocoder, resolve = _geo_parts(network)
     describe = _describer(geocoder)
@@ -117,7 +118,7 @@ def build(
     rules = create_engine(
         settings=settings.rules, cad=cad, dispatch=dispatch, store=store, bus=bus, clock=clock
     )
-    bus.subscribe(None, rules.on_record)
+    rules.attach(bus, ingest)
     alerts = Alerts(settings=settings.alerts, store=store, bus=bus, clock=clock)
     cap_in = build_cap_in(
         settings.alerts.feeds,
@@ -133,8 +134,8 @@ def build(
         retries=settings.alerts.delivery_retries,
         backoff_s=settings.alerts.delivery_backoff_s,
     )
-    bus.subscribe(AlertPublished, delivery.on_record)
-    ingest.subscribe(rules.on_observations)
+    # Not durable: the deliverer re-queues what the log shows undelivered when it starts.
+    bus.subscribe("alert-delivery", delivery.on_record, kinds=(AlertPublished,), durable=False)
     return App(
         settings=settings,
         clock=clock,

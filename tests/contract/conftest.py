@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from vigil.bus import Bus
+from vigil.bus.log import LogBus
 from vigil.store.ports import Store
 from vigil.store.sqlite import SqliteStore
 
@@ -46,3 +48,28 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
 def store(open_store: StoreFactory) -> Store:
     """A fresh store of the adapter under test."""
     return open_store()
+
+
+BusFactory = Callable[[Store], Bus]
+"""Open a bus over a store (again after a restart: durable cursors live on)."""
+
+BUS_ADAPTERS: dict[str, BusFactory] = {
+    # Fast polling and checkpoints keep the contract tests quick.
+    "log": lambda store: LogBus(store, poll_s=0.02, checkpoint_s=0.0),
+}
+
+
+@pytest.fixture(params=sorted(BUS_ADAPTERS))
+def open_bus(request: pytest.FixtureRequest) -> Iterator[BusFactory]:
+    """A factory opening one adapter's bus; every bus it opened is closed after."""
+    opened: list[Bus] = []
+    make = BUS_ADAPTERS[request.param]
+
+    def factory(store: Store) -> Bus:
+        bus = make(store)
+        opened.append(bus)
+        return bus
+
+    yield factory
+    for bus in opened:
+        bus.close()

@@ -80,6 +80,7 @@ def post(app: App, items: list[dict[str, object]]) -> None:
     )
     assert not result.rejections, result.rejections
     assert len(result.stored) == len(items)
+    assert app.bus.drain(10)  # rules consume committed readings on their own thread
 
 
 def test_flood_batch_opens_incident_with_rule_and_evidence(city: tuple[App, ManualClock]) -> None:
@@ -164,6 +165,7 @@ def test_impulse_and_two_calls_open_a_priority_one_incident(
             actor="call-taker",
         )
         call_ids.append(next(r.id for r in outcome.records if isinstance(r.event, CallReceived)))
+    assert app.bus.drain(10)  # the rules react to the committed calls after they return
     shots = [i for i in app.cad.incidents() if i.type == "shots_fired"]
     assert len(shots) == 1
     inc = shots[0]

@@ -246,7 +246,8 @@ class Alerts:
             self.schema_label = f"{Path(settings.cap_schema).name} sha256:{digest}"
         for rec in _alert_events(store):
             self.book.apply(rec)
-        self._unsubscribe = bus.subscribe(None, self._on_record)
+        # Not durable: the book is rebuilt from the log at start-up, then follows the bus.
+        self._unsubscribe = bus.subscribe("alerts", self._on_record, durable=False)
         self.listeners: list[Callable[[Recorded], None]] = []
 
     def close(self) -> None:

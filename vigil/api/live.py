@@ -6,12 +6,11 @@ Each recorded event becomes one Server-Sent-Events frame::
     event: <type>
     data: {"seq": .., "id": .., "type": .., "stream": .., "at": .., "actor": .., ...}
 
-The frame bytes are built once (on the committing thread, which must never wait)
-and shared by every subscriber. The feed hands frames to the asyncio loop, puts
-them in log order (services commit from several threads, so a later seq can be
-published before an earlier one; a hole that the bus does not fill in time is
-read back from the store, which is the truth), keeps the newest in a ring for
-resume, and fans them out to per-subscriber queues.
+The feed is one consumer of the bus (not durable: browsers resume by seq
+themselves): the bus hands it every committed event in log order on the feed's
+own bus thread, which builds the frame bytes once (shared by every subscriber)
+and passes them to the asyncio loop; the loop keeps the newest in a ring for
+resume and fans them out to per-subscriber queues.
 
 A subscriber resumes from a sequence number (``Last-Event-ID`` or ``?after=``):
 what it missed comes from the ring, or from the store when the ring no longer
@@ -29,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import heapq
+import itertools
 import logging
 import threading
 from collections import deque
@@ -105,6 +104,7 @@ def encode_frame(rec: Recorded) -> Frame:
 
 
 HEARTBEAT = b": keep-alive\n\n"
+_FEEDS = itertools.count(1)  # names the bus consumer of each feed
 
 
 def clock_frame(now: datetime) -> bytes:
@@ -155,7 +155,6 @@ class LiveFeed:
         ring_size: int = 50_000,
         queue_size: int = 20_000,
         heartbeat_s: float = 15.0,
-        gap_wait_s: float = 0.25,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._store = store
@@ -166,11 +165,7 @@ class LiveFeed:
         # With a clock, each stream opens with the server's time and repeats it at
         # least every heartbeat (in place of the keep-alive), busy or idle.
         self._clock = clock
-        self._gap_wait_s = gap_wait_s
         self._subs: set[Subscriber] = set()
-        self._early: list[tuple[int, Frame]] = []  # frames ahead of a hole, by seq
-        self._gap_timer: asyncio.TimerHandle | None = None
-        self._filling = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._lock = threading.Lock()
@@ -183,18 +178,16 @@ class LiveFeed:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Subscribe to the bus and deliver on `loop`."""
         self._loop = loop
-        self._unsubscribe = self._bus.subscribe(None, self._on_record)
-        # Read the head after subscribing: anything newer arrives through the bus.
+        # The consumer starts at the end of the log; older events come from the store.
         self.head = self._store.last_seq()
+        name = f"live-{next(_FEEDS)}"
+        self._unsubscribe = self._bus.subscribe(name, self._on_record, durable=False)
 
     def close(self) -> None:
         """Unsubscribe and end every stream."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        if self._gap_timer is not None:
-            self._gap_timer.cancel()
-            self._gap_timer = None
         for sub in list(self._subs):
             sub.end()
         self._subs.clear()
@@ -215,74 +208,25 @@ class LiveFeed:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.disconnect_all)
 
-    # ---------------------------------------------------------- committing side
+    # ---------------------------------------------------------------- bus side
     def _on_record(self, rec: Recorded) -> None:
-        # Runs on the committing thread: encode once, hand over, never wait.
+        # Runs on the feed's bus thread, in log order: encode once, hand over.
         frame = encode_frame(rec)
         with self._lock:
             self.frames_encoded += 1
         loop = self._loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closing
-                loop.call_soon_threadsafe(self._accept, frame)
+                loop.call_soon_threadsafe(self._emit, frame)
 
     # ----------------------------------------------------------- loop side
-    def _accept(self, frame: Frame) -> None:
-        """Put a frame in log order; emit it and whatever it unblocks."""
-        if frame.seq <= self.head:
-            return
-        if frame.seq != self.head + 1:
-            heapq.heappush(self._early, (frame.seq, frame))
-            self._arm_gap_timer()
-            return
-        self._emit(frame)
-        while self._early and self._early[0][0] <= self.head + 1:
-            _, nxt = heapq.heappop(self._early)
-            if nxt.seq == self.head + 1:
-                self._emit(nxt)
-        if not self._early and self._gap_timer is not None:
-            self._gap_timer.cancel()
-            self._gap_timer = None
-
     def _emit(self, frame: Frame) -> None:
+        if frame.seq <= self.head:
+            return  # already read from the store when the feed started
         self.head = frame.seq
         self._ring.append(frame)
         for sub in self._subs:
             sub.offer(frame)
-
-    def _arm_gap_timer(self) -> None:
-        if self._gap_timer is None and self._loop is not None:
-            self._gap_timer = self._loop.call_later(self._gap_wait_s, self._fill_gap)
-
-    def _fill_gap(self) -> None:
-        """A hole outlived the wait: read the missing events from the store."""
-        self._gap_timer = None
-        if not self._early or self._filling or self._loop is None:
-            return
-        self._filling = True
-        upto = self._early[0][0] - 1
-        after = self.head
-
-        def read() -> list[Frame]:
-            return [encode_frame(r) for r in self._read_range(after, upto)]
-
-        task = self._loop.create_task(asyncio.to_thread(read))
-        task.add_done_callback(self._filled)
-
-    def _filled(self, task: asyncio.Task[list[Frame]]) -> None:
-        self._filling = False
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None:
-            log.error("live feed could not read a gap from the store: %s", exc)
-            self._arm_gap_timer()
-            return
-        self.store_reads += 1
-        for frame in task.result():
-            self._accept(frame)
-        if self._early:
-            self._arm_gap_timer()
 
     def _read_range(self, after: int, upto: int) -> Iterable[Recorded]:
         for rec in self._store.read(after_seq=after):

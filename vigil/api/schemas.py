@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 import msgspec
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -12,9 +12,9 @@ from vigil.audit.roles import Role
 from vigil.core.events import Recorded
 from vigil.core.geometry import LatLon
 from vigil.geo.geocode import Geocoder
-from vigil.incidents.model import Agency, Call, Incident, IncidentStatus
-from vigil.store.records import AuditEntry, ChainBreak
-from vigil.units.model import Unit, UnitStatus
+from vigil.incidents.model import Agency, Incident, IncidentStatus
+from vigil.store.records import ChainBreak
+from vigil.units.model import UnitStatus
 
 Text = Annotated[str, Field(max_length=4000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
@@ -24,6 +24,15 @@ class In(BaseModel):
     """Base of request bodies: unknown fields are an error, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    """Base of response bodies built from domain objects by attribute (no hand copying)."""
+
+    @classmethod
+    def of(cls, obj: object) -> Self:
+        """Return the API form of a domain object (fields read by name, nested too)."""
+        return cls.model_validate(obj, from_attributes=True)
 
 
 class Location(In):
@@ -266,7 +275,7 @@ class IncidentOut(BaseModel):
         )
 
 
-class UnitOut(BaseModel):
+class UnitOut(Out):
     """A unit."""
 
     id: str
@@ -281,25 +290,8 @@ class UnitOut(BaseModel):
     location_at: datetime | None
     updated_at: datetime
 
-    @classmethod
-    def of(cls, u: Unit) -> UnitOut:
-        """Return the API form."""
-        return cls(
-            id=u.id,
-            callsign=u.callsign,
-            agency=u.agency,
-            type=u.type,
-            capabilities=list(u.capabilities),
-            station=u.station,
-            status=u.status,
-            incident_id=u.incident_id,
-            location=Location.of(u.location),
-            location_at=u.location_at,
-            updated_at=u.updated_at,
-        )
 
-
-class CallOut(BaseModel):
+class CallOut(Out):
     """A call without its personal data."""
 
     id: str
@@ -312,22 +304,6 @@ class CallOut(BaseModel):
     notes: str
     call_taker: str
     has_personal_data: bool
-
-    @classmethod
-    def of(cls, c: Call) -> CallOut:
-        """Return the API form."""
-        return cls(
-            id=c.id,
-            incident_id=c.incident_id,
-            received_at=c.received_at,
-            location=Location.of(c.location),
-            accuracy_m=c.accuracy_m,
-            address=c.address,
-            nature=c.nature,
-            notes=c.notes,
-            call_taker=c.call_taker,
-            has_personal_data=c.has_personal_data,
-        )
 
 
 class CallCreated(BaseModel):
@@ -378,7 +354,7 @@ class EventOut(BaseModel):
         )
 
 
-class AuditOut(BaseModel):
+class AuditOut(Out):
     """One audit entry."""
 
     seq: int
@@ -389,20 +365,6 @@ class AuditOut(BaseModel):
     purpose: str
     detail: str
     hash: str
-
-    @classmethod
-    def of(cls, e: AuditEntry) -> AuditOut:
-        """Return the API form."""
-        return cls(
-            seq=e.seq,
-            at=e.at,
-            actor=e.actor,
-            action=e.action,
-            subject=e.subject,
-            purpose=e.purpose,
-            detail=e.detail,
-            hash=e.hash,
-        )
 
 
 class VerifyOut(BaseModel):

@@ -1,27 +1,81 @@
-"""The bus port: committed events reach their consumers through it.
+"""The bus port: how committed data reaches the consumers that react to it.
+
+Two kinds of traffic, one bus:
+
+- **Log events** (`Recorded`): a producer appends to the event log, commits,
+  then calls `publish` (a hint: the log is the truth, and a consumer reads
+  whatever it missed from it). Each consumer gets every event after its cursor,
+  in log order, on a thread of its own, never on the committing one. A
+  *durable* consumer's cursor is saved in the store, so after a crash it
+  resumes where it was: delivery is at-least-once and handlers must be
+  idempotent (commands they issue carry ids derived from the event).
+- **Topics** (e.g. observations, `Topic[Observation]`): committed batches that
+  live in their own store; each listener gets every batch in commit order on
+  its own thread, and `send` waits when a listener is `depth` batches behind
+  (backpressure reaches the producer, e.g. MQTT acknowledgements stop).
 
 The Protocol lives here, beside its users (CAD, ingest, rules, the live feed);
-adapters (`memory` now, NATS JetStream later) implement it and only the
-composition root names one.
+adapters (`vigil.bus.log` now, NATS JetStream next) implement it and only the
+composition root names one. Every adapter must pass ``tests/contract/test_bus.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from vigil.core.events import Event, Recorded
 
+T = TypeVar("T")
+
 Handler = Callable[[Recorded], None]
+Unsubscribe = Callable[[], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Topic(Generic[T]):
+    """A named stream of committed batches of `T` that are not log events."""
+
+    name: str
 
 
 class Bus(Protocol):
-    """Publish recorded events; subscribe by event class (or to everything)."""
+    """Deliver committed events and batches to consumers, off the producer's thread."""
 
     def publish(self, records: Sequence[Recorded]) -> None:
-        """Deliver committed events to subscribers."""
+        """Announce events that were just committed to the log (never before the commit)."""
         ...
 
-    def subscribe(self, kind: type[Event] | None, handler: Handler) -> Callable[[], None]:
-        """Register a handler for one event class (None = all); return an unsubscribe."""
+    def subscribe(
+        self,
+        consumer: str,
+        handler: Handler,
+        *,
+        kinds: tuple[type[Event], ...] = (),
+        durable: bool = True,
+    ) -> Unsubscribe:
+        """Deliver log events (of `kinds`; all when empty) to `handler`, in log order.
+
+        A durable consumer resumes from its saved cursor (the first time, from the
+        current end of the log); a non-durable one starts at the end of the log.
+        """
+        ...
+
+    def send(self, topic: Topic[T], batch: Sequence[T]) -> None:
+        """Hand a committed batch to every listener of a topic (waits when one is behind)."""
+        ...
+
+    def listen(
+        self, topic: Topic[T], consumer: str, handler: Callable[[Sequence[T]], object]
+    ) -> Unsubscribe:
+        """Deliver every batch sent to a topic to `handler`, in order."""
+        ...
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every consumer has handled everything published so far."""
+        ...
+
+    def close(self) -> None:
+        """Stop every consumer after what it is handling; save durable cursors."""
         ...

@@ -1,10 +1,21 @@
-"""CAD commands: decide against current state, record events, publish them.
+"""CAD command handling: idempotency, loading state, committing — the decisions are elsewhere.
 
-Each command checks the state machines, turns the decision into events and
-hands them to the store in one transaction together with the projection rows
-they change. Only after the commit are they applied to the live state and
-published on the bus. A command carries an id (the client's Idempotency-Key or
-a fresh one); repeating it returns the first outcome without applying again.
+A command method builds a command (with every id it needs) and queues it. The
+decisions are pure functions of (state, command, now): `vigil.incidents.decide`
+(call intake, lifecycle) and `vigil.units.decide` (registration, assignment,
+status, positions). The handler only
+
+- answers a repeated command id (the client's Idempotency-Key, or a rule's
+  firing id) with the first outcome, applying nothing again;
+- decides each queued command against the current state plus the commands
+  decided before it in the same group (a copy-on-write overlay);
+- appends the events of the whole group with the projection rows they change
+  and any personal data in one transaction (group commit: one fsync for every
+  command that arrived while the previous group was being written), then
+  takes the overlay into the live state and announces the events on the bus.
+
+Consumers (rules, the live feed) run after that, on their own threads; no
+command ever runs inside another one's transaction or lock.
 """
 
 from __future__ import annotations
@@ -20,39 +31,18 @@ import msgspec
 from vigil.bus import Bus
 from vigil.cad.state import CadState
 from vigil.core.clock import Clock
-from vigil.core.errors import NotFoundError, TransitionError, ValidationError, VigilError
+from vigil.core.errors import NotFoundError, ValidationError, VigilError
 from vigil.core.events import Event, Pending, Recorded
 from vigil.core.geometry import BBox, LatLon
 from vigil.core.ids import new_id
+from vigil.incidents import decide as decide_incident
 from vigil.incidents.catalogue import Catalogue
-from vigil.incidents.events import (
-    CallReceived,
-    IncidentCancelled,
-    IncidentClosed,
-    IncidentNoteAdded,
-    IncidentOpened,
-    IncidentReopened,
-    IncidentStatusChanged,
-    IncidentUpdated,
-)
-from vigil.incidents.model import (
-    Agency,
-    Call,
-    Incident,
-    IncidentStatus,
-    check_incident_move,
-)
+from vigil.incidents.model import Agency, Call, Incident, IncidentStatus
 from vigil.incidents.numbers import assign_numbers, note_number
 from vigil.store.ports import EventLog, ProjectionRow, Projections
 from vigil.store.records import PersonalData
-from vigil.units.events import (
-    UnitAssigned,
-    UnitPositionReported,
-    UnitRegistered,
-    UnitReleased,
-    UnitStatusChanged,
-)
-from vigil.units.model import Unit, UnitStatus, check_unit_move
+from vigil.units import decide as decide_unit
+from vigil.units.model import Unit, UnitStatus
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +88,32 @@ class CadStore(EventLog, Projections, Protocol):
     """What CAD needs from the store: the log it appends to and the projection it loads."""
 
 
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """What decisions read: incidents, units and the catalogue (a view of an overlay)."""
+
+    incidents: Mapping[str, Incident]
+    units: Mapping[str, Unit]
+    catalogue: Catalogue
+
+
+Decision = Callable[[Picture, datetime], list[Event]]
+
+
+@dataclass(slots=True, kw_only=True)
+class _Job:
+    """One queued command and, once written, its outcome or error."""
+
+    decide: Decision
+    actor: str
+    command_id: str | None
+    cause: str | None
+    personal: tuple[PersonalData, ...]
+    outcome: Outcome | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
 class Cad:
     """The CAD command and query service over one store."""
 
@@ -119,80 +135,117 @@ class Cad:
         self._retention = personal_data_retention
         self._resolve = resolve_address
         self._describe = describe_place
-        self._lock = threading.RLock()
+        self._cond = threading.Condition()
+        self._queue: list[_Job] = []
+        self._writing = False
+        self.groups = 0  # transactions written (each holds one or more commands)
         self.state = load_state(store)
 
     # -------------------------------------------------------------- plumbing
 
-    def _commit(
-        self,
-        events: Sequence[Event],
-        *,
-        actor: str,
-        command_id: str,
-        cause: str | None = None,
-        personal: Iterable[PersonalData] = (),
-    ) -> Outcome:
-        """Record events atomically with their projection rows; apply; publish."""
-        now = self._clock.now()
-        # Numbered here, under the lock and in this transaction: gap-free and unique.
-        events = assign_numbers(events, self.state.numbers, now)
-        pending = [
-            Pending(id=f"{command_id}/{i}", at=now, actor=actor, cause=cause, event=e)
-            for i, e in enumerate(events)
-        ]
-        # Apply to a copy-on-write overlay first: the projection rows must be
-        # written in the same transaction as the events, and the live state may
-        # change only once that transaction has committed. The overlay costs
-        # O(changes), not O(all incidents ever).
-        scratch = self.state.overlay()
-        touched: set[tuple[str, str]] = set()
-        for i, p in enumerate(pending, start=self.state.last_seq + 1):
-            provisional = Recorded(
-                seq=i,
-                id=p.id,
-                at=p.at,
-                actor=p.actor,
-                cause=p.cause,
-                event=p.event,
-                prev_hash="",
-                hash="",
-            )
-            touched |= scratch.apply(provisional)
-        recorded = self._store.append(
-            pending, projection=projection_rows(scratch, touched), personal=personal
-        )
-        self.state.merge(scratch, last_seq=recorded[-1].seq if recorded else self.state.last_seq)
-        self._bus.publish(recorded)
-        return Outcome(records=tuple(recorded))
-
-    def _replay(self, command_id: str | None) -> Outcome | None:
-        if command_id is None:
-            return None
-        earlier = self._store.events_with_prefix(f"{command_id}/")
-        return Outcome(records=tuple(earlier), replayed=True) if earlier else None
-
     def _run(
         self,
-        decide: Callable[[], list[Event]],
+        decide: Decision,
         *,
         actor: str,
         command_id: str | None,
         cause: str | None = None,
-        personal: Callable[[], Iterable[PersonalData]] = tuple,
+        personal: Sequence[PersonalData] = (),
     ) -> Outcome:
-        with self._lock:
-            replay = self._replay(command_id)
-            if replay is not None:
-                return replay
-            events = decide()
-            return self._commit(
-                events,
-                actor=actor,
-                command_id=command_id or new_id("CMD"),
-                cause=cause,
-                personal=personal(),
+        """Queue a command; the first waiting caller writes everything queued as one group."""
+        job = _Job(
+            decide=decide,
+            actor=actor,
+            command_id=command_id,
+            cause=cause,
+            personal=tuple(personal),
+        )
+        with self._cond:
+            self._queue.append(job)
+            while not job.done and self._writing:
+                self._cond.wait()
+            if not job.done:
+                self._writing = True
+                group, self._queue = self._queue, []
+        if not job.done:
+            try:
+                self._write(group)
+            finally:
+                with self._cond:
+                    self._writing = False
+                    self._cond.notify_all()
+        if job.error is not None:
+            raise job.error
+        assert job.outcome is not None
+        return job.outcome
+
+    def _write(self, group: list[_Job]) -> None:
+        """Decide each job against the state so far, then commit the group in one transaction."""
+        now = self._clock.now()
+        scratch = self.state.overlay()
+        picture = Picture(scratch.incidents, scratch.units, self.catalogue)
+        touched: set[tuple[str, str]] = set()
+        pending: list[Pending] = []
+        personal: list[PersonalData] = []
+        written: list[tuple[_Job, list[Pending]]] = []
+        seen: dict[str, _Job] = {}
+        seq = self.state.last_seq
+        try:
+            for job in group:
+                if job.command_id is not None:
+                    first = seen.get(job.command_id)
+                    replay = self._replay(job.command_id) if first is None else None
+                    if first is not None or replay is not None:
+                        written.append((job, []))
+                        job.outcome = replay
+                        continue
+                    seen[job.command_id] = job
+                try:
+                    events = job.decide(picture, now)
+                except Exception as err:  # noqa: BLE001 - re-raised on the caller's own thread
+                    job.error, job.done = err, True
+                    continue
+                # Numbered here, from the state this group extends: gap-free and unique.
+                events = assign_numbers(events, scratch.numbers, now)
+                command_id = job.command_id or new_id("CMD")
+                mine = [
+                    Pending(
+                        id=f"{command_id}/{i}", at=now, actor=job.actor, cause=job.cause, event=e
+                    )
+                    for i, e in enumerate(events)
+                ]
+                for p in mine:
+                    seq += 1
+                    touched |= scratch.apply(_provisional(p, seq))
+                pending.extend(mine)
+                personal.extend(job.personal)
+                written.append((job, mine))
+            recorded = (
+                self._store.append(
+                    pending, projection=projection_rows(scratch, touched), personal=personal
+                )
+                if pending
+                else []
             )
+        except Exception as err:  # noqa: BLE001 - every caller of the group re-raises it
+            for job in group:
+                if not job.done:
+                    job.error, job.done = err, True
+            return
+        self.groups += 1
+        self.state.merge(scratch, last_seq=recorded[-1].seq if recorded else self.state.last_seq)
+        by_id = {r.id: r for r in recorded}
+        for job, mine in written:
+            if job.outcome is None and job.command_id is not None and not mine:
+                first = seen[job.command_id]  # repeated within the group: the first's outcome
+                job.outcome = Outcome(
+                    records=tuple(by_id[p.id] for p in first_pending(written, first)),
+                    replayed=True,
+                )
+            elif job.outcome is None:
+                job.outcome = Outcome(records=tuple(by_id[p.id] for p in mine if p.id in by_id))
+            job.done = True
+        self._bus.publish(recorded)
 
     def _place(self, location: LatLon | None) -> str | None:
         """Describe a location as an address (reverse geocoding), when a geocoder is set."""
@@ -203,21 +256,22 @@ class Cad:
         except VigilError:
             return None  # no address is better than no incident
 
+    def _replay(self, command_id: str) -> Outcome | None:
+        earlier = self._store.events_with_prefix(f"{command_id}/")
+        return Outcome(records=tuple(earlier), replayed=True) if earlier else None
+
     # --------------------------------------------------------------- queries
 
     def incident(self, incident_id: str) -> Incident:
         """Return one incident or refuse an unknown id."""
-        try:
-            return self.state.incidents[incident_id]
-        except KeyError:
-            raise NotFoundError(f"no incident {incident_id!r}", field="incident_id") from None
+        return decide_incident.incident(self._picture(), incident_id)
 
     def unit(self, unit_id: str) -> Unit:
         """Return one unit or refuse an unknown id."""
-        try:
-            return self.state.units[unit_id]
-        except KeyError:
-            raise NotFoundError(f"no unit {unit_id!r}", field="unit_id") from None
+        return decide_unit.unit(self._picture(), unit_id)
+
+    def _picture(self) -> Picture:
+        return Picture(self.state.incidents, self.state.units, self.catalogue)
 
     def call(self, call_id: str) -> Call:
         """Return one call or refuse an unknown id."""
@@ -265,6 +319,32 @@ class Cad:
 
     # -------------------------------------------------------------- commands
 
+    def _incident_command(
+        self,
+        command: decide_incident.IncidentCommand,
+        *,
+        actor: str,
+        command_id: str | None,
+        cause: str | None = None,
+        personal: Sequence[PersonalData] = (),
+    ) -> Outcome:
+        return self._run(
+            lambda state, now: decide_incident.decide(state, command, now),
+            actor=actor,
+            command_id=command_id,
+            cause=cause,
+            personal=personal,
+        )
+
+    def _unit_command(
+        self, command: decide_unit.UnitCommand, *, actor: str, command_id: str | None
+    ) -> Outcome:
+        return self._run(
+            lambda state, now: decide_unit.decide(state, command, now),
+            actor=actor,
+            command_id=command_id,
+        )
+
     def register_unit(
         self,
         *,
@@ -278,27 +358,15 @@ class Cad:
         command_id: str | None = None,
     ) -> Outcome:
         """Add a unit to the fleet, available at `location`."""
-
-        def decide() -> list[Event]:
-            if not unit_id or len(unit_id) > 32:
-                raise ValidationError("unit id must be 1-32 characters", field="id")
-            if unit_id in self.state.units:
-                raise TransitionError(f"unit {unit_id} already exists", field="id")
-            utype = self.catalogue.unit_type(type)
-            caps = tuple(dict.fromkeys((*utype.capabilities, *extra_capabilities)))
-            return [
-                UnitRegistered(
-                    unit_id=unit_id,
-                    callsign=callsign or unit_id,
-                    agency=utype.agency,
-                    type=type,
-                    capabilities=caps,
-                    station=station,
-                    location=location,
-                )
-            ]
-
-        return self._run(decide, actor=actor, command_id=command_id)
+        command = decide_unit.RegisterUnit(
+            unit_id=unit_id,
+            callsign=callsign,
+            type=type,
+            station=station,
+            location=location,
+            extra_capabilities=extra_capabilities,
+        )
+        return self._unit_command(command, actor=actor, command_id=command_id)
 
     def take_call(self, call: NewCall, *, actor: str, command_id: str | None = None) -> Outcome:
         """Record a call: attach it to the incident named, or open a new incident."""
@@ -306,7 +374,7 @@ class Cad:
         now = self._clock.now()
         received = call.received_at or now
         location, address = call.location, call.address
-        confidence_note = ""
+        located_note = ""
         if location is None:
             if not address:
                 raise ValidationError("a call needs a location or an address", field="location")
@@ -316,63 +384,26 @@ class Cad:
                 )
             found = self._resolve(address)
             location = found.location
-            confidence_note = (
-                f" (address matched {found.label!r}, confidence {found.confidence:.2f})"
-            )
-        if received > now + timedelta(minutes=5):
-            raise ValidationError("received_at is in the future", field="received_at")
-        if call.accuracy_m is not None and not 0 <= call.accuracy_m <= 100_000:
-            raise ValidationError("accuracy_m must be 0..100000 metres", field="accuracy_m")
+            located_note = f" (address matched {found.label!r}, confidence {found.confidence:.2f})"
         has_pd = bool(call.caller_name or call.caller_phone)
-        incident_address = address or self._place(location)
-
-        def decide() -> list[Event]:
-            events: list[Event] = []
-            if call.incident_id is not None:
-                inc = self.incident(call.incident_id)
-                if not inc.active:
-                    raise TransitionError(
-                        f"incident {inc.id} is {inc.status}; reopen it before attaching calls",
-                        field="incident_id",
-                    )
-                incident_id = inc.id
-            else:
-                if call.incident_type is None:
-                    raise ValidationError(
-                        "a call that opens an incident needs incident_type", field="incident_type"
-                    )
-                itype = self.catalogue.incident_type(call.incident_type)
-                incident_id = new_id("INC")
-                events.append(
-                    IncidentOpened(
-                        incident_id=incident_id,
-                        type=call.incident_type,
-                        priority=call.priority or itype.priority,
-                        agency=itype.agency,
-                        location=location,
-                        address=incident_address,
-                        description=call.nature + confidence_note,
-                    )
-                )
-            events.append(
-                CallReceived(
-                    incident_id=incident_id,
-                    call_id=call_id,
-                    received_at=received,
-                    location=location,
-                    accuracy_m=call.accuracy_m,
-                    address=address,
-                    nature=call.nature,
-                    notes=call.notes,
-                    has_personal_data=has_pd,
-                )
-            )
-            return events
-
-        def personal() -> list[PersonalData]:
-            if not has_pd:
-                return []
-            return [
+        command = decide_incident.TakeCall(
+            call_id=call_id,
+            new_incident_id=new_id("INC"),
+            incident_id=call.incident_id,
+            incident_type=call.incident_type,
+            priority=call.priority,
+            received_at=received,
+            location=location,
+            accuracy_m=call.accuracy_m,
+            address=address,
+            incident_address=address or self._place(location),
+            nature=call.nature,
+            notes=call.notes,
+            has_personal_data=has_pd,
+            located_note=located_note,
+        )
+        personal = (
+            [
                 PersonalData(
                     call_id=call_id,
                     caller_name=call.caller_name,
@@ -381,8 +412,12 @@ class Cad:
                     expires_at=received + self._retention,
                 )
             ]
-
-        return self._run(decide, actor=actor, command_id=command_id, personal=personal)
+            if has_pd
+            else []
+        )
+        return self._incident_command(
+            command, actor=actor, command_id=command_id, personal=personal
+        )
 
     def open_incident(
         self,
@@ -398,28 +433,16 @@ class Cad:
         command_id: str | None = None,
     ) -> Outcome:
         """Open an incident without a call (an operator, or a rule on sensor evidence)."""
-        place = address or self._place(location)
-
-        def decide() -> list[Event]:
-            itype = self.catalogue.incident_type(type)
-            if location is None and not address:
-                raise ValidationError(
-                    "an incident needs a location or an address", field="location"
-                )
-            return [
-                IncidentOpened(
-                    incident_id=new_id("INC"),
-                    type=type,
-                    priority=priority or itype.priority,
-                    agency=itype.agency,
-                    location=location,
-                    address=place,
-                    description=description,
-                    rule=rule,
-                )
-            ]
-
-        return self._run(decide, actor=actor, command_id=command_id, cause=cause)
+        command = decide_incident.OpenIncident(
+            incident_id=new_id("INC"),
+            type=type,
+            location=location,
+            address=address or self._place(location),
+            description=description,
+            priority=priority,
+            rule=rule,
+        )
+        return self._incident_command(command, actor=actor, command_id=command_id, cause=cause)
 
     def update_incident(
         self,
@@ -436,37 +459,16 @@ class Cad:
         command_id: str | None = None,
     ) -> Outcome:
         """Change an active incident's type, priority, location or description."""
-
-        def decide() -> list[Event]:
-            inc = self.incident(incident_id)
-            if not inc.active:
-                raise TransitionError(
-                    f"incident {incident_id} is {inc.status}; reopen it to change it",
-                    field="status",
-                )
-            agency = None
-            if type is not None:
-                agency = self.catalogue.incident_type(type).agency
-            if priority is not None and not 1 <= priority <= 5:
-                raise ValidationError("priority must be 1..5", field="priority")
-            changed = IncidentUpdated(
-                incident_id=incident_id,
-                type=type,
-                priority=priority,
-                agency=agency,
-                location=location,
-                address=address,
-                description=description,
-                reason=reason,
-            )
-            if all(
-                getattr(changed, f) is None
-                for f in ("type", "priority", "location", "address", "description")
-            ):
-                raise ValidationError("nothing to change", field="body")
-            return [changed]
-
-        return self._run(decide, actor=actor, command_id=command_id, cause=cause)
+        command = decide_incident.UpdateIncident(
+            incident_id=incident_id,
+            type=type,
+            priority=priority,
+            location=location,
+            address=address,
+            description=description,
+            reason=reason,
+        )
+        return self._incident_command(command, actor=actor, command_id=command_id, cause=cause)
 
     def add_note(
         self,
@@ -480,16 +482,10 @@ class Cad:
         command_id: str | None = None,
     ) -> Outcome:
         """Add a note (or a rule's explanation with its evidence) to the timeline."""
-
-        def decide() -> list[Event]:
-            self.incident(incident_id)
-            if not text.strip():
-                raise ValidationError("note text is empty", field="text")
-            return [
-                IncidentNoteAdded(incident_id=incident_id, text=text, rule=rule, evidence=evidence)
-            ]
-
-        return self._run(decide, actor=actor, command_id=command_id, cause=cause)
+        command = decide_incident.AddNote(
+            incident_id=incident_id, text=text, rule=rule, evidence=evidence
+        )
+        return self._incident_command(command, actor=actor, command_id=command_id, cause=cause)
 
     def assign(
         self,
@@ -502,47 +498,13 @@ class Cad:
         command_id: str | None = None,
     ) -> Outcome:
         """Send available units to an active incident."""
-
-        def decide() -> list[Event]:
-            inc = self.incident(incident_id)
-            if not unit_ids:
-                raise ValidationError("name at least one unit", field="unit_ids")
-            if len(set(unit_ids)) != len(unit_ids):
-                raise ValidationError("a unit is named twice", field="unit_ids")
-            if not inc.active:
-                raise TransitionError(
-                    f"incident {incident_id} is {inc.status}; units cannot be assigned",
-                    field="incident_id",
-                )
-            events: list[Event] = []
-            for uid in unit_ids:
-                unit = self.unit(uid)
-                if unit.status is not UnitStatus.AVAILABLE:
-                    where = f" on {unit.incident_id}" if unit.incident_id else ""
-                    raise TransitionError(
-                        f"unit {uid} is {unit.status}{where}; only available units can be assigned",
-                        field="unit_ids",
-                    )
-                events.append(
-                    UnitAssigned(
-                        unit_id=uid,
-                        incident_id=incident_id,
-                        eta_s=(etas or {}).get(uid),
-                        recommended=recommended,
-                    )
-                )
-            if inc.status is IncidentStatus.PENDING:
-                events.append(
-                    IncidentStatusChanged(
-                        incident_id=incident_id,
-                        old=inc.status,
-                        new=IncidentStatus.DISPATCHED,
-                        reason=f"assigned {', '.join(unit_ids)}",
-                    )
-                )
-            return events
-
-        return self._run(decide, actor=actor, command_id=command_id)
+        command = decide_unit.AssignUnits(
+            incident_id=incident_id,
+            unit_ids=tuple(unit_ids),
+            etas=dict(etas or {}),
+            recommended=recommended,
+        )
+        return self._unit_command(command, actor=actor, command_id=command_id)
 
     def release(
         self,
@@ -554,68 +516,15 @@ class Cad:
         command_id: str | None = None,
     ) -> Outcome:
         """Take a unit off an incident; it becomes available."""
-
-        def decide() -> list[Event]:
-            inc = self.incident(incident_id)
-            unit = self.unit(unit_id)
-            if unit.incident_id != incident_id:
-                raise TransitionError(
-                    f"unit {unit_id} is not assigned to incident {incident_id}", field="unit_id"
-                )
-            return self._release_events(inc, [unit], reason)
-
-        return self._run(decide, actor=actor, command_id=command_id)
-
-    def _release_events(self, inc: Incident, units: Sequence[Unit], reason: str) -> list[Event]:
-        events: list[Event] = [
-            UnitReleased(unit_id=u.id, incident_id=inc.id, reason=reason) for u in units
-        ]
-        left = set(inc.unit_ids) - {u.id for u in units}
-        if not left and inc.status in (IncidentStatus.DISPATCHED, IncidentStatus.ON_SCENE):
-            events.append(
-                IncidentStatusChanged(
-                    incident_id=inc.id,
-                    old=inc.status,
-                    new=IncidentStatus.PENDING,
-                    reason="no units left on the incident",
-                )
-            )
-        return events
+        command = decide_unit.ReleaseUnit(incident_id=incident_id, unit_id=unit_id, reason=reason)
+        return self._unit_command(command, actor=actor, command_id=command_id)
 
     def set_unit_status(
         self, unit_id: str, new: UnitStatus, *, actor: str, command_id: str | None = None
     ) -> Outcome:
         """Apply a status a unit reports (en route, on scene, transporting, ...)."""
-
-        def decide() -> list[Event]:
-            unit = self.unit(unit_id)
-            if new is UnitStatus.DISPATCHED:
-                raise TransitionError(
-                    "units become dispatched by assignment, not by status report", field="status"
-                )
-            check_unit_move(unit_id, unit.status, new)
-            if new is UnitStatus.AVAILABLE and unit.incident_id is not None:
-                inc = self.incident(unit.incident_id)
-                return self._release_events(inc, [unit], reason=f"{unit_id} cleared")
-            events: list[Event] = [
-                UnitStatusChanged(
-                    unit_id=unit_id, old=unit.status, new=new, incident_id=unit.incident_id
-                )
-            ]
-            if new is UnitStatus.ON_SCENE and unit.incident_id is not None:
-                inc = self.incident(unit.incident_id)
-                if inc.status is IncidentStatus.DISPATCHED:
-                    events.append(
-                        IncidentStatusChanged(
-                            incident_id=inc.id,
-                            old=inc.status,
-                            new=IncidentStatus.ON_SCENE,
-                            reason=f"{unit_id} on scene",
-                        )
-                    )
-            return events
-
-        return self._run(decide, actor=actor, command_id=command_id)
+        command = decide_unit.ReportStatus(unit_id=unit_id, status=new)
+        return self._unit_command(command, actor=actor, command_id=command_id)
 
     def report_positions(
         self,
@@ -625,26 +534,15 @@ class Cad:
         command_id: str | None = None,
     ) -> Outcome:
         """Record AVL fixes (unit id, location, fix time, heading, speed) in one batch."""
-
-        def decide() -> list[Event]:
-            now = self._clock.now()
-            events: list[Event] = []
-            for unit_id, location, fix_at, heading, speed in fixes:
-                self.unit(unit_id)
-                if fix_at > now + timedelta(minutes=5):
-                    raise ValidationError(f"fix for {unit_id} is in the future", field="fix_at")
-                events.append(
-                    UnitPositionReported(
-                        unit_id=unit_id,
-                        location=location,
-                        fix_at=fix_at,
-                        heading_deg=heading,
-                        speed_mps=speed,
-                    )
+        command = decide_unit.ReportPositions(
+            fixes=tuple(
+                decide_unit.Fix(
+                    unit_id=u, location=loc, fix_at=at, heading_deg=heading, speed_mps=speed
                 )
-            return events
-
-        return self._run(decide, actor=actor, command_id=command_id)
+                for u, loc, at, heading, speed in fixes
+            )
+        )
+        return self._unit_command(command, actor=actor, command_id=command_id)
 
     def close_incident(
         self,
@@ -656,21 +554,13 @@ class Cad:
         command_id: str | None = None,
     ) -> Outcome:
         """Close an incident with a disposition; units still on it are cleared."""
+        command = decide_incident.CloseIncident(
+            incident_id=incident_id, disposition=disposition, notes=notes
+        )
 
-        def decide() -> list[Event]:
-            inc = self.incident(incident_id)
-            check_incident_move(incident_id, inc.status, IncidentStatus.CLOSED)
-            if not disposition.strip():
-                raise ValidationError("closing needs a disposition", field="disposition")
-            units = [self.unit(u) for u in inc.unit_ids]
-            events: list[Event] = [
-                UnitReleased(unit_id=u.id, incident_id=inc.id, reason="incident closed")
-                for u in units
-            ]
-            events.append(
-                IncidentClosed(incident_id=incident_id, disposition=disposition, notes=notes)
-            )
-            return events
+        def decide(state: Picture, now: datetime) -> list[Event]:
+            closed = decide_incident.decide(state, command, now)
+            return [*decide_unit.clear_incident(state, incident_id, "incident closed"), *closed]
 
         return self._run(decide, actor=actor, command_id=command_id)
 
@@ -678,18 +568,14 @@ class Cad:
         self, incident_id: str, *, actor: str, reason: str, command_id: str | None = None
     ) -> Outcome:
         """Cancel an incident before anyone arrived; assigned units are released."""
+        command = decide_incident.CancelIncident(incident_id=incident_id, reason=reason)
 
-        def decide() -> list[Event]:
-            inc = self.incident(incident_id)
-            check_incident_move(incident_id, inc.status, IncidentStatus.CANCELLED)
-            if not reason.strip():
-                raise ValidationError("cancelling needs a reason", field="reason")
-            events: list[Event] = [
-                UnitReleased(unit_id=u, incident_id=inc.id, reason="incident cancelled")
-                for u in inc.unit_ids
+        def decide(state: Picture, now: datetime) -> list[Event]:
+            cancelled = decide_incident.decide(state, command, now)
+            return [
+                *decide_unit.clear_incident(state, incident_id, "incident cancelled"),
+                *cancelled,
             ]
-            events.append(IncidentCancelled(incident_id=incident_id, reason=reason))
-            return events
 
         return self._run(decide, actor=actor, command_id=command_id)
 
@@ -697,15 +583,27 @@ class Cad:
         self, incident_id: str, *, actor: str, reason: str, command_id: str | None = None
     ) -> Outcome:
         """Bring a closed or cancelled incident back to the queue."""
+        command = decide_incident.ReopenIncident(incident_id=incident_id, reason=reason)
+        return self._incident_command(command, actor=actor, command_id=command_id)
 
-        def decide() -> list[Event]:
-            inc = self.incident(incident_id)
-            check_incident_move(incident_id, inc.status, IncidentStatus.PENDING)
-            if not reason.strip():
-                raise ValidationError("reopening needs a reason", field="reason")
-            return [IncidentReopened(incident_id=incident_id, reason=reason)]
 
-        return self._run(decide, actor=actor, command_id=command_id)
+def first_pending(written: list[tuple[_Job, list[Pending]]], job: _Job) -> list[Pending]:
+    """Return the events a job of the group wrote."""
+    return next(mine for j, mine in written if j is job)
+
+
+def _provisional(p: Pending, seq: int) -> Recorded:
+    """Return a pending event as the overlay applies it (before the log assigns its link)."""
+    return Recorded(
+        seq=seq,
+        id=p.id,
+        at=p.at,
+        actor=p.actor,
+        cause=p.cause,
+        event=p.event,
+        prev_hash="",
+        hash="",
+    )
 
 
 def _tables(state: CadState) -> dict[str, Mapping[str, msgspec.Struct]]:

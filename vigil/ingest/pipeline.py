@@ -1,4 +1,4 @@
-"""The ingest pipeline: parsed messages → one store transaction → acks → subscribers.
+"""The ingest pipeline: parsed messages → one store transaction → acks → the bus.
 
 Two ways in, one way through:
 
@@ -7,17 +7,12 @@ Two ways in, one way through:
   queued into one transaction (group commit), then calls each message's `ack`
   in arrival order, so a message is acknowledged only after it is durable.
 
-After each commit the stored observations (never duplicates) are handed to
-every subscriber, e.g. the rules engine: ``pipeline.subscribe(handler)`` with
-``handler(observations: Sequence[Observation]) -> None``. A failing subscriber
-is logged and counted; it never undoes a commit or starves the others.
-
-Queued commits are fanned out by a thread of their own, in commit order, so
-the writer commits (and acknowledges) the next batch while subscribers work on
-the previous one. Its queue holds at most `fanout_depth` committed batches:
-when subscribers fall that far behind, the writer waits, acknowledgements
-stop, and the broker holds the backlog. `drain()` returns once everything
-submitted is committed *and* fanned out.
+After each commit the stored observations (never duplicates) are sent on the
+bus topic `OBSERVATIONS`; its listeners (the rules engine, the device monitor)
+each get every batch in commit order on their own thread, never the writer's
+or the request's. A listener that falls `topic_depth` batches behind makes
+`send` wait: the writer stops acknowledging and the broker holds the backlog.
+`drain()` returns once everything submitted is committed and handed over.
 """
 
 from __future__ import annotations
@@ -29,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from vigil.bus import Bus, Topic
 from vigil.core.clock import Clock
 from vigil.core.errors import StoreError
 from vigil.ingest.model import Observation
@@ -39,6 +35,9 @@ log = logging.getLogger(__name__)
 
 ObservationHandler = Callable[[Sequence[Observation]], object]
 Ack = Callable[[], object]
+
+OBSERVATIONS: Topic[Observation] = Topic("observations")
+"""Every committed batch of new observations (never duplicates), in commit order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,66 +56,46 @@ class IngestPipeline:
         self,
         store: ObservationStore,
         clock: Clock,
+        bus: Bus,
         *,
         max_batch_obs: int = 5000,
         retry_s: float = 0.5,
-        fanout_depth: int = 4,
     ) -> None:
         self._store = store
         self._clock = clock
+        self._bus = bus
         self._max_batch = max_batch_obs
         self._retry_s = retry_s
-        self._handlers: list[ObservationHandler] = []
         self._watchers: list[ObservationHandler] = []
-        self._handlers_lock = threading.Lock()
         self._commit_lock = threading.Lock()
         self._queue: queue.SimpleQueue[tuple[Parsed, Ack | None] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._fanout: queue.Queue[tuple[list[Observation], int] | None] = queue.Queue(
-            maxsize=fanout_depth
-        )
-        self._fanout_thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._pending = 0
         self._idle = threading.Condition()
-        self.handler_errors = 0
         self.commits = 0
         self.store_failures = 0
 
-    # ------------------------------------------------------------ subscribers
+    # ------------------------------------------------------------ listeners
 
-    def subscribe(self, handler: ObservationHandler) -> Callable[[], None]:
-        """Call `handler` with each committed batch of new observations; return an unsubscribe."""
-        with self._handlers_lock:
-            self._handlers.append(handler)
-
-        def unsubscribe() -> None:
-            with self._handlers_lock:
-                if handler in self._handlers:
-                    self._handlers.remove(handler)
-
-        return unsubscribe
+    def subscribe(self, name: str, handler: ObservationHandler) -> Callable[[], None]:
+        """Deliver each committed batch of new observations to `handler` (a bus listener)."""
+        return self._bus.listen(OBSERVATIONS, name, handler)
 
     def watch_commits(self, handler: ObservationHandler) -> None:
         """Call `handler` in the writer thread right after each queued commit (metrics only).
 
-        It sees the same observations as subscribers, before them and before the
-        fan-out queue; it must be quick and must not raise (errors are logged).
+        It sees the same observations as listeners, before them; it must be quick
+        and must not raise (errors are logged).
         """
-        with self._handlers_lock:
-            self._watchers.append(handler)
+        self._watchers.append(handler)
 
-    def _fan_out(self, stored: Sequence[Observation]) -> None:
-        if not stored:
-            return
-        with self._handlers_lock:
-            handlers = list(self._handlers)
-        for handler in handlers:
+    def _watch(self, stored: list[Observation]) -> None:
+        for watcher in list(self._watchers):
             try:
-                handler(stored)
+                watcher(stored)
             except Exception:
-                self.handler_errors += 1
-                log.exception("observation handler %r failed", handler)
+                log.exception("commit watcher %r failed", watcher)
 
     # ------------------------------------------------------------ synchronous
 
@@ -125,7 +104,7 @@ class IngestPipeline:
         with self._commit_lock:
             result = self._store.write(parsed.observations, parsed.rejections, self._clock.now())
             self.commits += 1
-        self._fan_out(result.stored)
+            self._bus.send(OBSERVATIONS, result.stored)  # in commit order
         return CommitResult(result.stored, result.duplicates, parsed.rejections)
 
     # ---------------------------------------------------------------- queued
@@ -134,10 +113,6 @@ class IngestPipeline:
         """Start the writer thread (idempotent)."""
         if self._thread is None:
             self._stopping.clear()
-            self._fanout_thread = threading.Thread(
-                target=self._run_fanout, name="ingest-fanout", daemon=True
-            )
-            self._fanout_thread.start()
             self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
             self._thread.start()
 
@@ -148,7 +123,7 @@ class IngestPipeline:
         self._queue.put((parsed, ack))
 
     def drain(self, timeout: float = 30.0) -> bool:
-        """Wait until everything submitted so far is committed; return False on timeout."""
+        """Wait until everything submitted so far is committed and handed to the bus."""
         deadline = time.monotonic() + timeout
         with self._idle:
             while self._pending:
@@ -165,10 +140,6 @@ class IngestPipeline:
             self._stopping.set()  # a failing store is not retried past close: nothing acked
             self._thread.join(timeout=30)
             self._thread = None
-        if self._fanout_thread is not None:
-            self._fanout.put(None)  # after everything the writer committed
-            self._fanout_thread.join(timeout=30)
-            self._fanout_thread = None
 
     def _run(self) -> None:
         stop = False
@@ -201,6 +172,11 @@ class IngestPipeline:
                         merged.observations, merged.rejections, self._clock.now()
                     )
                     self.commits += 1
+                    if result.stored and self._watchers:
+                        self._watch(result.stored)
+                    # Sent under the commit lock so listeners see commits in commit order;
+                    # it waits while a listener is behind (backpressure).
+                    self._bus.send(OBSERVATIONS, result.stored)
                 break
             except StoreError:
                 # Nothing is acknowledged until it is stored: keep retrying; the
@@ -215,21 +191,6 @@ class IngestPipeline:
                     ack()
                 except Exception:
                     log.exception("acknowledging a message failed")
-        if result.stored and self._watchers:
-            for watcher in list(self._watchers):
-                try:
-                    watcher(result.stored)
-                except Exception:
-                    log.exception("commit watcher %r failed", watcher)
-        self._fanout.put((result.stored, len(batch)))
-
-    def _run_fanout(self) -> None:
-        while True:
-            item = self._fanout.get()
-            if item is None:
-                return
-            stored, messages = item
-            self._fan_out(stored)
-            with self._idle:
-                self._pending -= messages
-                self._idle.notify_all()
+        with self._idle:
+            self._pending -= len(batch)
+            self._idle.notify_all()

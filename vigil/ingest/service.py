@@ -61,8 +61,9 @@ class Ingest:
             ),
         )
         self.pipeline = IngestPipeline(
-            self.observations, clock, max_batch_obs=settings.commit_batch
+            self.observations, clock, bus, max_batch_obs=settings.commit_batch
         )
+        self._bus = bus
         self.monitor = DeviceMonitor(
             registry=self.registry,
             observations=self.observations,
@@ -71,16 +72,20 @@ class Ingest:
             clock=clock,
             grace=settings.offline_grace,
         )
-        self.pipeline.subscribe(self.monitor.seen)
+        self._unsubscribe = [self.pipeline.subscribe("device-monitor", self.monitor.seen)]
         self.mqtt = MqttIngest(
             settings.mqtt, parser=self.parser, pipeline=self.pipeline, clock=clock
         )
         self.offline_ticker = Ticker("ingest-offline", settings.offline_check_s, self.monitor.check)
         self._started = False
 
-    def subscribe(self, handler: ObservationHandler) -> Callable[[], None]:
+    def subscribe(self, name: str, handler: ObservationHandler) -> Callable[[], None]:
         """Receive each committed batch of new observations (the rules engine's entry)."""
-        return self.pipeline.subscribe(handler)
+        return self.pipeline.subscribe(name, handler)
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until everything received is committed and every consumer has handled it."""
+        return self.pipeline.drain(timeout) and self._bus.drain(timeout)
 
     def start(self) -> None:
         """Start the writer, the offline check and (if enabled) the MQTT subscriber."""
@@ -99,6 +104,9 @@ class Ingest:
             self.offline_ticker.stop()
             self.pipeline.close()
             self._started = False
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()  # the monitor handles what was already committed, then stops
+        self._unsubscribe = []
         self.observations.close()
 
     # -------------------------------------------------------------- HTTP/CSV

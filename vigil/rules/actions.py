@@ -1,10 +1,15 @@
-"""Carry out a firing's actions through the real services, and record the firing.
+"""Carry out a firing's actions by issuing commands, and record the firing.
 
-Every action goes through the CAD and dispatch services (never the log
-directly); the incident timeline then shows the rule (``name@vN``) and the ids
-of the events that caused it. Each action is isolated: one that fails is
-recorded as failed, counted and logged with the rule's name, and the next
-action still runs. A ``rule.fired`` event closes every firing.
+The runner is a bus consumer: it runs after the triggering event or reading
+was committed, on the rules engine's own thread, and acts only by issuing
+commands to the CAD service (open incident, add note, raise priority), like an
+operator would; the incident timeline then shows the rule (``name@vN``) and
+the ids of the events that caused it. Every command and recorded event of a
+firing carries an id derived from the firing (rule, version, key, trigger), so
+a firing delivered twice (at-least-once after a crash) changes nothing twice.
+Each action is isolated: one that fails is recorded as failed, counted and
+logged with the rule's name, and the next action still runs. A ``rule.fired``
+event closes every firing.
 """
 
 from __future__ import annotations
@@ -183,7 +188,9 @@ class ActionRunner:
 
     def run(self, f: Firing) -> Result:
         """Carry out every action of a firing; record `rule.fired`; never raise for one action."""
-        ctx = _Context(incident_id=f.incident_id, dedup=f.incident_id is not None)
+        ctx = _Context(
+            firing_id=firing_id(f), incident_id=f.incident_id, dedup=f.incident_id is not None
+        )
         outcomes: list[str] = []
         failures = 0
         for action in f.rule.actions:
@@ -200,7 +207,7 @@ class ActionRunner:
             outcomes=tuple(outcomes),
             failures=failures,
         )
-        self._record_fired(f, result, dedup=ctx.dedup)
+        self._record_fired(f, result, dedup=ctx.dedup, event_id=f"{ctx.firing_id}/fired")
         return result
 
     def _one(self, action: Action, f: Firing, ctx: _Context) -> str:
@@ -228,6 +235,7 @@ class ActionRunner:
         if ctx.incident_id is not None:
             self._cad.add_note(
                 ctx.incident_id,
+                command_id=ctx.command_id(),
                 actor=rule.actor,
                 text="Still matching (no new incident: this rule's incident for "
                 f"{f.key} is active). " + explain(f),
@@ -242,6 +250,7 @@ class ActionRunner:
             else (f"{rule.description or rule.name} (rule {rule.ref})")
         )
         outcome = self._cad.open_incident(
+            command_id=ctx.command_id(),
             actor=rule.actor,
             type=action.type,
             location=self._location(action, f),
@@ -254,6 +263,7 @@ class ActionRunner:
         ctx.incident_id, ctx.opened = opened.incident_id, True
         self._cad.add_note(
             opened.incident_id,
+            command_id=ctx.command_id(),
             actor=rule.actor,
             text=explain(f),
             rule=rule.ref,
@@ -277,12 +287,13 @@ class ActionRunner:
                 best = (inc, d)
         return best
 
-    def _raise_to(self, incident_id: str, to: int, f: Firing) -> str:
+    def _raise_to(self, incident_id: str, to: int, f: Firing, ctx: _Context) -> str:
         inc = self._cad.incident(incident_id)
         if inc.priority <= to:
             return f"priority of {incident_id} already {inc.priority}"
         self._cad.update_incident(
             incident_id,
+            command_id=ctx.command_id(),
             actor=f.rule.actor,
             priority=to,
             reason=f"rule {f.rule.ref}: raised from {inc.priority} to {to} on evidence "
@@ -298,7 +309,7 @@ class ActionRunner:
             target = near[0].id if near else None
         if target is None:
             return "raise_priority: skipped: no incident for this firing"
-        return "raise_priority: " + self._raise_to(target, action.to, f)
+        return "raise_priority: " + self._raise_to(target, action.to, f, ctx)
 
     def _attach(self, action: Attach, f: Firing, ctx: _Context) -> str:
         near = self._nearest(f, action.within_m, action.types)
@@ -307,6 +318,7 @@ class ActionRunner:
         inc, distance = near
         self._cad.add_note(
             inc.id,
+            command_id=ctx.command_id(),
             actor=f.rule.actor,
             text=f"Attached by rule ({distance:.0f} m away). " + explain(f),
             rule=f.rule.ref,
@@ -316,7 +328,7 @@ class ActionRunner:
         ctx.incident_id = ctx.incident_id or inc.id
         done = f"attach: added evidence to {inc.id} ({distance:.0f} m)"
         if action.raise_priority_to is not None:
-            done += "; " + self._raise_to(inc.id, action.raise_priority_to, f)
+            done += "; " + self._raise_to(inc.id, action.raise_priority_to, f, ctx)
         return done
 
     def _recommend(self, f: Firing, ctx: _Context) -> str:
@@ -330,7 +342,13 @@ class ActionRunner:
             text = f"Unit recommendation unavailable: {err}"
         else:
             text = _recommendation_text(rec)
-        self._cad.add_note(ctx.incident_id, actor=f.rule.actor, text=text, rule=f.rule.ref)
+        self._cad.add_note(
+            ctx.incident_id,
+            command_id=ctx.command_id(),
+            actor=f.rule.actor,
+            text=text,
+            rule=f.rule.ref,
+        )
         return "recommend: " + text
 
     def _draft(self, action: DraftAlert, f: Firing, ctx: _Context) -> str:
@@ -365,7 +383,7 @@ class ActionRunner:
             evidence=f.evidence,
             incident_id=ctx.incident_id,
         )
-        self._append(event, f)
+        self._append(event, f, f"{ctx.firing_id}/draft")
         return f"draft_alert: drafted {draft_id} ({action.event}, awaiting approval)"
 
     def _notify(self, action: NotifyWebhook | NotifyMqtt, f: Firing, ctx: _Context) -> str:
@@ -378,9 +396,9 @@ class ActionRunner:
 
     # ------------------------------------------------------------- records
 
-    def _append(self, event: RuleFired | AlertDrafted, f: Firing) -> None:
+    def _append(self, event: RuleFired | AlertDrafted, f: Firing, event_id: str) -> None:
         pending = Pending(
-            id=new_id("EV"),
+            id=event_id,
             at=self._clock.now(),
             actor=f.rule.actor,
             cause=f.evidence[0] if f.evidence else None,
@@ -389,7 +407,7 @@ class ActionRunner:
         recorded = self._store.append([pending])
         self._bus.publish(recorded)
 
-    def _record_fired(self, f: Firing, result: Result, *, dedup: bool) -> None:
+    def _record_fired(self, f: Firing, result: Result, *, dedup: bool, event_id: str) -> None:
         event = RuleFired(
             rule=f.rule.name,
             version=f.rule.version,
@@ -406,14 +424,26 @@ class ActionRunner:
             suppressed=f.suppressed,
             failed=result.failures > 0,
         )
-        self._append(event, f)
+        self._append(event, f, event_id)
+
+
+def firing_id(f: Firing) -> str:
+    """Return the stable id of a firing: the same rule version, key and trigger give the same."""
+    return f"RF:{f.rule.name}@{f.rule.version}:{f.key}:{f.trigger.id}"
 
 
 @dataclass(slots=True)
 class _Context:
+    firing_id: str
     incident_id: str | None
     dedup: bool
     opened: bool = False
+    commands: int = 0
+
+    def command_id(self) -> str:
+        """Return the id of the firing's next command (stable across redelivery)."""
+        self.commands += 1
+        return f"{self.firing_id}/{self.commands}"
 
 
 def _recommendation_text(rec: Recommendation) -> str:

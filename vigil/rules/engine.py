@@ -1,10 +1,11 @@
 """The rules engine: feeds inputs to the evaluator, runs firings, reloads rule files.
 
-Inputs arrive from two places: committed observation batches from device
-ingest (``on_observations``) and CAD events from the bus (``on_record``).
-Evaluation happens under one lock; actions run after it is released, so an
-action that records events (which the bus hands straight back to
-``on_record``) never deadlocks, and a slow action never holds up evaluation.
+The engine is a consumer of the bus (``attach``): committed observation
+batches from the ``observations`` topic (``on_observations``) and committed
+log events from its durable cursor ``rules`` (``on_record``), each on its own
+bus thread, never on the thread that committed them. Evaluation happens under
+one lock; actions run after it is released and act by issuing commands, whose
+events come back to ``on_record`` later, through the log like any other.
 
 Rule files are re-read when they change (size, mtime, then content hash), on
 the reload ticker: the new version is validated completely before it replaces
@@ -22,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from vigil.bus import Bus
 from vigil.cad.service import Cad
@@ -46,6 +48,17 @@ from vigil.rules.settings import RulesSettings
 from vigil.store.ports import EventLog
 
 log = logging.getLogger(__name__)
+
+
+class ObservationSource(Protocol):
+    """Where committed observation batches come from (ingest)."""
+
+    def subscribe(
+        self, name: str, handler: Callable[[Sequence[Observation]], object]
+    ) -> Callable[[], None]:
+        """Deliver each committed batch to `handler`; return an unsubscribe."""
+        ...
+
 
 Execute = Callable[[Firing], Result]
 """Run a firing's actions (``ActionRunner.run`` in production)."""
@@ -108,6 +121,7 @@ class RulesEngine:
         self._last_error_at: datetime | None = None
         self._problems: tuple[RuleProblem, ...] = ()
         self._on_close = on_close
+        self._detach: list[Callable[[], None]] = []
         self.input_count = 0
         self.firing_errors = 0
 
@@ -164,8 +178,16 @@ class RulesEngine:
                 st.stats.action_errors += errors
                 st.stats.last_error = message
 
+    def attach(self, bus: Bus, ingest: ObservationSource) -> None:
+        """Consume committed log events (durable cursor ``rules``) and observation batches."""
+        self._detach.append(bus.subscribe("rules", self.on_record))
+        self._detach.append(ingest.subscribe("rules", self.on_observations))
+
     def close(self) -> None:
-        """Release what the engine's actions hold (the notification worker)."""
+        """Stop consuming, then release what the actions hold (the notification worker)."""
+        for detach in self._detach:
+            detach()
+        self._detach = []
         if self._on_close is not None:
             self._on_close()
 

@@ -381,7 +381,7 @@ class SimRun:
         return self.platform
 
     def _settle(self, published: int) -> None:
-        """Wait until the platform has received and committed `published` MQTT messages."""
+        """Wait until the platform has received, committed and reacted to `published` messages."""
         assert self.stack is not None
         ingest = self.stack.app.ingest
         deadline = time.monotonic() + 60
@@ -391,7 +391,7 @@ class SimRun:
                     f"the platform received {ingest.mqtt.messages} of {published} MQTT messages"
                 )
             time.sleep(0.0005)
-        ingest.pipeline.drain()
+        ingest.drain()
 
     # ---------------------------------------------------------------- run
 

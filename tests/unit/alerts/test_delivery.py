@@ -107,6 +107,7 @@ def test_webhook_retried_until_delivered_and_every_attempt_logged(
     app.start()
     try:
         alert_id = _publish(app)
+        assert app.bus.drain(20)  # the deliverer consumes the committed publication
         assert app.delivery.drain(20)
         attempts = _attempts(app, alert_id)
         assert [(a.attempt, a.ok, a.final) for a in attempts] == [
@@ -128,6 +129,7 @@ def test_retries_exhausted_is_final_and_counted(tmp_path: Path, clock: ManualClo
     app.start()
     try:
         alert_id = _publish(app)
+        assert app.bus.drain(20)  # the deliverer consumes the committed publication
         assert app.delivery.drain(20)
         attempts = _attempts(app, alert_id)
         assert [(a.attempt, a.ok, a.final) for a in attempts] == [
@@ -157,6 +159,7 @@ def test_undelivered_resumes_after_restart(tmp_path: Path, clock: ManualClock) -
     )
     again.start()
     try:
+        assert again.bus.drain(20)
         assert again.delivery.drain(20)
         assert [a.ok for a in _attempts(again, alert_id)] == [True]
         assert len(receiver.bodies) == 1
@@ -185,6 +188,7 @@ def test_mqtt_channel_on_the_real_broker(tmp_path: Path, clock: ManualClock) -> 
     app.start()
     try:
         alert_id = _publish(app)
+        assert app.bus.drain(20)  # the deliverer consumes the committed publication
         assert app.delivery.drain(20)
         for _ in range(50):
             if got:

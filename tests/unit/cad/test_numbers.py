@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vigil.bus.memory import MemoryBus
+from vigil.bus.log import LogBus
 from vigil.cad.service import Cad, NewCall, Outcome, load_state, rebuild_state
 from vigil.core.clock import ManualClock
 from vigil.core.errors import VigilError
@@ -23,7 +23,7 @@ AT = LatLon(60.17, 24.94)
 def make_cad(store: SqliteStore, clock: ManualClock) -> Cad:
     return Cad(
         store=store,
-        bus=MemoryBus(),
+        bus=LogBus(store),  # no consumers: it starts no thread
         clock=clock,
         catalogue=load_catalogue(),
         personal_data_retention=timedelta(days=1),

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from tests.conftest import T0
-from vigil.bus.memory import MemoryBus
+from vigil.bus.log import LogBus
 from vigil.cad.service import Cad, NewCall, load_state, rebuild_state
 from vigil.core.clock import ManualClock
 from vigil.core.errors import VigilError
@@ -35,10 +35,11 @@ class CadMachine(RuleBasedStateMachine):
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="vigil-prop-"))
         self.store = SqliteStore(self.dir / "s.sqlite3")
+        self.bus = LogBus(self.store)
         self.clock = ManualClock(T0)
         self.cad = Cad(
             store=self.store,
-            bus=MemoryBus(),
+            bus=self.bus,
             clock=self.clock,
             catalogue=CATALOGUE,
             personal_data_retention=timedelta(days=1),
@@ -46,6 +47,7 @@ class CadMachine(RuleBasedStateMachine):
         self.unit_count = 0
 
     def teardown(self) -> None:
+        self.bus.close()
         self.store.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -19,11 +19,12 @@ def _reading(app: App, seq: int) -> None:
     parsed = app.ingest.parser.mqtt("vigil/hel/devices/g-1/level", payload, app.clock.now())
     assert parsed.observations, parsed.rejections
     app.ingest.pipeline.commit(parsed)
+    assert app.bus.drain(10)  # the monitor is a bus listener: it runs after the commit
 
 
 def test_silence_raises_offline_and_a_reading_online(app: App, clock: ManualClock) -> None:
     seen: list[Recorded] = []
-    app.bus.subscribe(None, seen.append)
+    app.bus.subscribe("test", seen.append)
     app.ingest.registry.register([device("g-1", DeviceKind.FLOOD_GAUGE)], actor="test")
     grace = app.settings.ingest.offline_grace  # interval 60 s x grace
     assert app.ingest.monitor.state("g-1") is DeviceState.UNKNOWN
@@ -41,6 +42,7 @@ def test_silence_raises_offline_and_a_reading_online(app: App, clock: ManualCloc
     clock.advance(30)
     _reading(app, 2)
     assert app.ingest.monitor.state("g-1") is DeviceState.ONLINE
+    assert app.bus.drain(10)
     types = [r.type for r in seen]
     assert types == ["device.registered", "device.offline", "device.online"]
     assert isinstance(seen[-1].event, DeviceOnline)

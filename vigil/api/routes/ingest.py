@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from vigil.api.schemas import Out
 from vigil.api.security import Allow, AppDep, Principal
 from vigil.audit.roles import SUPERVISORS, VIEWERS, Role
 from vigil.core.errors import ForbiddenError, IngestError
@@ -18,7 +19,6 @@ from vigil.ingest.parse import RejectReason
 from vigil.ingest.pipeline import CommitResult
 from vigil.ingest.registry import DeviceIn
 from vigil.ingest.service import DeviceStatus, Ingest
-from vigil.ingest.store import LatestValue
 
 router = APIRouter(tags=["ingest"])
 
@@ -26,7 +26,7 @@ DEVICES = frozenset({Role.DEVICE})
 STATS_READERS = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.ANALYST})
 
 
-class LatestOut(BaseModel):
+class LatestOut(Out):
     """The newest value of one stream."""
 
     stream: str
@@ -34,13 +34,6 @@ class LatestOut(BaseModel):
     unit: str
     observed_at: datetime
     attrs: dict[str, str | float | bool]
-
-    @classmethod
-    def of(cls, v: LatestValue) -> LatestOut:
-        """Return the API form."""
-        return cls(
-            stream=v.stream, value=v.value, unit=v.unit, observed_at=v.observed_at, attrs=v.attrs
-        )
 
 
 class DeviceOut(BaseModel):
