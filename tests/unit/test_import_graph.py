@@ -14,11 +14,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 EDGES = {"api", "cli", "app", "serve", "web", "__main__", "config"}
-# The one domain module allowed to reach an edge, and why.
+# The domain modules allowed to reach an edge, and why.
 COMPOSES = {
-    # The simulator's harness starts the whole platform (App + HTTP server) in-process
-    # for `vigil demo` and `vigil sim run`: a second composition root, like `serve`.
+    # The simulator's harnesses start the whole platform (App, and for the runner its HTTP
+    # server) in-process for `vigil demo`, `vigil sim run` and fitted-city runs: second
+    # composition roots, like `serve`.
     "vigil.sim.runner",
+    "vigil.sim.fitted",
 }
 # Only the composition root (and the store/bus packages themselves) name an adapter.
 ADAPTERS = {"vigil.store.sqlite", "vigil.bus.memory", "vigil.bus.log"}
