@@ -214,7 +214,10 @@ class Reports:
         self.book = ReportBook()
         for rec in store.stream(REPORTS_STREAM):
             self.book.apply(rec)
-        self._unsubscribe = bus.subscribe(None, self._on_record)
+        # Not durable: the book is rebuilt from the log at start-up, then follows the bus.
+        self._unsubscribe = bus.subscribe(
+            "reports", self._on_record, kinds=REPORT_EVENTS, durable=False
+        )
         self.listeners: list[Callable[[Recorded], None]] = []
 
     def close(self) -> None:
