@@ -89,7 +89,15 @@ def test_demo_serves_dispatches_and_stops(tmp_path: Path) -> None:
             assert login.json()["role"] == "dispatcher"
             units = http.get("/api/v1/units", headers={"Authorization": f"Bearer {token}"})
             assert units.status_code == 200
-            assert len(units.json()) == 20
+            # The busy city: the default fleet times three, plus the crew unit a person plays.
+            assert len(units.json()) >= 60
+            assert "H1" in {u["id"] for u in units.json()}
+            devices = http.get("/api/v1/devices", headers={"Authorization": f"Bearer {token}"})
+            assert len(devices.json()) >= 1000
+            crew = http.post("/api/v1/auth/login", json={"username": "h1", "password": password})
+            assert crew.status_code == 200, crew.text
+            assert crew.json()["role"] == "field_unit"
+            assert http.get("/field/").status_code == 200
             # A citizen's report waits for moderation; the public report form is served.
             reports = http.get("/api/v1/reports", headers={"Authorization": f"Bearer {token}"})
             assert [r["category"] for r in reports.json()] == ["flooding"]

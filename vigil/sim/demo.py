@@ -19,9 +19,25 @@ from vigil.audio.worker import Worker
 from vigil.audit.roles import Role
 from vigil.sim import warning_demo
 from vigil.sim.runner import RunOptions, RunResult, SimRun
-from vigil.sim.scenario import load_scenario
+from vigil.sim.scenario import Scenario, load_scenario
 
 DEMO_USER = "demo"
+# A unit the simulator does not drive: a person plays its crew from a phone
+# (the field app at /field/), and the recommender dispatches it like any other.
+CREW_UNIT = "H1"
+# The default city, scaled to be busy: >= 60 units and >= 1,000 devices.
+BUSY_FLEET_FACTOR = 3
+BUSY_DEVICE_FACTOR = 11
+
+
+def busy(scenario: Scenario) -> Scenario:
+    """Return a scenario with its fleet and devices multiplied (the demo's busy city)."""
+    data = scenario.model_dump(mode="json")
+    for line in data["fleet"]:
+        line["count"] *= BUSY_FLEET_FACTOR
+    for group in data["devices"]:
+        group["count"] *= BUSY_DEVICE_FACTOR
+    return Scenario.model_validate(data)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,9 +91,53 @@ def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
         signal.signal(signal.SIGTERM, old_term)
 
 
+def _start_audio(r: SimRun, options: DemoOptions) -> tuple[Worker, threading.Thread]:
+    """Start one acoustic worker on a shipped recording, beside the simulator."""
+    assert r.stack is not None
+    audio_demo.register(r.stack.url, r.stack.admin_token, site=r.run_site)
+    cfg = audio_demo.demo_config(
+        site=r.run_site,
+        speed=options.speed,
+        mqtt_host=options.mqtt_host,
+        mqtt_port=options.mqtt_port,
+    )
+    return audio_demo.start(cfg, r.stack.app.clock)
+
+
+def _add_crew_unit(r: SimRun, password: str) -> bool:
+    """Register the crew unit at the city centre and its field-unit login."""
+    import httpx  # noqa: PLC0415 - only the demo needs it here
+
+    assert r.stack is not None
+    network = r.stack.app.network
+    if network is None:
+        return False
+    at = network.center
+    with httpx.Client(
+        base_url=r.stack.url + "/api/v1",
+        headers={"Authorization": f"Bearer {r.stack.admin_token}"},
+        timeout=30,
+    ) as admin:
+        got = admin.post(
+            "/units",
+            json={
+                "id": CREW_UNIT,
+                "callsign": "Medic H1 (you)",
+                "type": "medic_als",
+                "station": "phone",
+                "location": {"lat": at.lat, "lon": at.lon},
+            },
+        )
+        if got.status_code != 201:
+            return False
+    r.add_login(CREW_UNIT.lower(), Role.FIELD_UNIT, password)
+    return True
+
+
 def run_demo(options: DemoOptions, *, say: Callable[[str], None] = print) -> RunResult:
     """Run the demo until Ctrl-C (or `duration_s` wall seconds); return the run's result."""
-    scenario = load_scenario(options.scenario)
+    given = load_scenario(options.scenario)
+    scenario = busy(given) if options.scenario is None else given
     with _data_dir(options.data_dir) as data_dir:
         run = SimRun(
             scenario,
@@ -105,20 +165,19 @@ def run_demo(options: DemoOptions, *, say: Callable[[str], None] = print) -> Run
         def ready(r: SimRun) -> None:
             assert r.stack is not None
             r.add_login(DEMO_USER, Role.DISPATCHER, password)
+            crew = _add_crew_unit(r, password)
             if options.audio:  # one acoustic worker on a recording, beside the simulator
-                audio_demo.register(r.stack.url, r.stack.admin_token, site=r.run_site)
-                cfg = audio_demo.demo_config(
-                    site=r.run_site,
-                    speed=options.speed,
-                    mqtt_host=options.mqtt_host,
-                    mqtt_port=options.mqtt_port,
-                )
-                audio.append(audio_demo.start(cfg, r.stack.app.clock))
+                audio.append(_start_audio(r, options))
             url = r.stack.url + "/"
             say("")
             say(f"Vigil demo: {scenario.name}")
             say(f"  open        {url}")
             say(f"  login       {DEMO_USER} / {password}   (role: dispatcher)")
+            if crew:
+                say(
+                    f"  field unit  {r.stack.url}/field/   login {CREW_UNIT} / {password}\n"
+                    f"              (a phone on this network plays unit {CREW_UNIT}'s crew)"
+                )
             say(f"  admin token {r.stack.admin_token}")
             say(f"  API docs    {r.stack.url}/docs")
             say(f"  data dir    {data_dir}")
