@@ -131,6 +131,9 @@ def test_validation_on_real_sffd_days_runs_end_to_end(tmp_path: Path) -> None:
         }
         assert row["ci95"]["real_p90"][0] <= row["real_p90"] <= row["ci95"]["real_p90"][1]
     assert report["windows"][0][0].startswith("2017-01-03")
+    # Per incident kind too (a kind with 30 records on each side in the held-out day).
+    assert "medical_incident_p2" in report["by_kind"]
+    assert report["first_arriving_unit_share"]["real"]["engine"] > 0.2
     assert report["calls_per_hour"]["real"] > 2
     assert plot.stat().st_size > 10_000
     assert "faithful" in result.output

@@ -10,7 +10,8 @@ reader can see whether a distance is larger than sampling alone makes it.
 Verdict: *faithful* when the simulated p50 and p90 are within 10 % of the real
 ones, *within noise* when they miss that but lie inside the real percentiles'
 confidence intervals (the real sample is too small to tell), and *not faithful*
-otherwise. Calls per hour are compared the same way.
+otherwise. Calls per hour are compared too, and every interval again per incident
+kind with at least 30 records on each side.
 
 The real intervals are computed from the analysis store with the same
 definitions the simulator's summary applies to the platform's log:
@@ -37,6 +38,7 @@ from vigil.sim.fit import create_area
 from vigil.sim.summary import INTERVALS
 
 TOLERANCE = 0.10
+MIN_PER_KIND = 30  # records on each side before a kind is compared on its own
 BOOTSTRAP = 1000
 PERMUTATIONS = 200  # for the distances' noise floor (each a full two-sample statistic)
 FloatArray = npt.NDArray[np.float64]
@@ -53,14 +55,21 @@ with r as (
 ),
 c as (
     select call_id, min(received_at) as rec, min(dispatch_at) as disp,
-           arg_min(response_id, on_scene_at) as first
+           arg_min(response_id, on_scene_at) as first,
+           arg_min(call_type, coalesce(unit_sequence, 999999)) as call_type,
+           arg_min(priority, coalesce(unit_sequence, 999999)) as priority
     from r where on_scene_at is not null group by call_id
 )
 select epoch(c.disp) - epoch(c.rec),
        epoch(x.en_route_at) - epoch(x.dispatch_at),
        epoch(x.on_scene_at) - epoch(x.en_route_at),
        epoch(x.on_scene_at) - epoch(c.rec),
-       lower(x.unit_type)
+       lower(x.unit_type),
+       -- the incident kind as `vigil.sim.fit` names it; a simulated log already does
+       case when regexp_matches(c.call_type, '_p[a-z0-9]+$') then c.call_type
+            else coalesce(nullif(trim(regexp_replace(lower(c.call_type), '[^a-z0-9]+', '_', 'g'),
+                                      '_'), ''), 'unknown')
+                 || '_p' || lower(coalesce(nullif(trim(c.priority), ''), 'x')) end
 from c join r as x on x.response_id = c.first
 """
 
@@ -72,6 +81,7 @@ class Intervals:
     samples: dict[str, FloatArray]
     calls: int
     first_unit_types: dict[str, int]
+    by_kind: dict[str, dict[str, FloatArray]]
 
 
 def first_unit_intervals(
@@ -89,6 +99,7 @@ def first_unit_intervals(
     """
     min_lat, min_lon, max_lat, max_lon = bbox
     columns: dict[str, list[float]] = {name: [] for name in INTERVALS}
+    kinds: dict[str, dict[str, list[float]]] = {}
     types: dict[str, int] = {}
     calls = 0
     for conn in conns:
@@ -98,13 +109,23 @@ def first_unit_intervals(
                 _FIRST_UNIT_SQL, [start, end, min_lat, max_lat, min_lon, max_lon]
             ).fetchall()
             calls += len(rows)
-            for *values, unit_type in rows:
+            for *values, unit_type, kind in rows:
                 types[str(unit_type)] = types.get(str(unit_type), 0) + 1
+                per_kind = kinds.setdefault(kind, {name: [] for name in INTERVALS})
                 for name, value in zip(INTERVALS, values, strict=True):
                     if value is not None and 0 <= value <= max_interval_s:
                         columns[name].append(float(value))
-    samples = {k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}
-    return Intervals(samples=samples, calls=calls, first_unit_types=types)
+                        per_kind[name].append(float(value))
+    return Intervals(
+        samples=_arrays(columns),
+        calls=calls,
+        first_unit_types=types,
+        by_kind={k: _arrays(v) for k, v in kinds.items()},
+    )
+
+
+def _arrays(columns: Mapping[str, list[float]]) -> dict[str, FloatArray]:
+    return {k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -226,6 +247,7 @@ class ValidationReport:
     replications: int
     real_first_units: dict[str, float]
     sim_first_units: dict[str, float]
+    by_kind: dict[str, dict[str, IntervalComparison]]
     notes: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
@@ -242,6 +264,10 @@ class ValidationReport:
                 "sim": self.sim_first_units,
             },
             **{name: c.to_json() for name, c in self.intervals.items()},
+            "by_kind": {
+                kind: {name: c.to_json() for name, c in by.items()}
+                for kind, by in self.by_kind.items()
+            },
             "notes": list(self.notes),
         }
 
@@ -261,6 +287,9 @@ class ValidationReport:
                 f"{c.real_p90.value:>10.0f}{c.sim_p90.value:>9.0f}{c.ks:>7.2f}"
                 f"{c.ks_null_p95:>7.2f}{c.wasserstein_s:>8.0f}  {c.verdict}"
             )
+        for kind, by in self.by_kind.items():
+            verdicts = ", ".join(f"{n} {c.verdict}" for n, c in by.items())
+            lines.append(f"{kind} (n real {next(iter(by.values())).n_real}): {verdicts}")
         for side, shares in (("real", self.real_first_units), ("sim", self.sim_first_units)):
             top = ", ".join(f"{k} {v:.0%}" for k, v in list(shares.items())[:4])
             lines.append(f"first to arrive ({side}): {top}")
@@ -290,6 +319,17 @@ def build_report(
             notes.append(f"{name}: too few records to compare")
         else:
             out[name] = c
+    by_kind: dict[str, dict[str, IntervalComparison]] = {}
+    for kind in sorted(set(real.by_kind) & set(sim.by_kind)):
+        r, m = real.by_kind[kind], sim.by_kind[kind]
+        found = {
+            name: c
+            for i, name in enumerate(INTERVALS)
+            if min(r[name].size, m[name].size) >= MIN_PER_KIND
+            and (c := compare(name, r[name], m[name], seed=100 + i)) is not None
+        }
+        if found:
+            by_kind[kind] = found
     faithful = [n for n, c in out.items() if c.verdict == "faithful"]
     missed = [n for n, c in out.items() if c.verdict == "not faithful"]
     notes.append("faithful (p50 and p90 within 10 %): " + (", ".join(faithful) or "none"))
@@ -303,6 +343,7 @@ def build_report(
         replications=replications,
         real_first_units=_shares(real.first_unit_types),
         sim_first_units=_shares(sim.first_unit_types),
+        by_kind=by_kind,
         notes=tuple(notes),
     )
 
