@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 
 from vigil.app import App
 from vigil.audit.roles import Role
@@ -46,26 +46,47 @@ def _bearer(authorization: str | None) -> str:
 
 
 class Allow:
-    """Dependency: the caller must hold one of `roles`."""
+    """Dependency: the caller must hold one of `roles` (Authorization: Bearer only)."""
 
     def __init__(self, roles: Iterable[Role]) -> None:
         self.roles = frozenset(roles)
 
     def __call__(
-        self,
-        request: Request,
-        authorization: Annotated[str | None, Header()] = None,
-        access_token: str | None = None,
+        self, request: Request, authorization: Annotated[str | None, Header()] = None
     ) -> Principal:
         """Authenticate the bearer token and check the role."""
-        # EventSource cannot set headers, so the live feed may pass ?access_token=.
-        token = _bearer(authorization) if authorization or not access_token else access_token
+        return self.check(request, _bearer(authorization))
+
+    def check(self, request: Request, token: str) -> Principal:
+        """Authenticate `token`, check the role and remember who is calling."""
         user = vigil_app(request).users.authenticate(token)
         role = Role(user.role)
         if role not in self.roles:
             allowed = ", ".join(sorted(self.roles))
             raise ForbiddenError(f"role {role} may not do this (allowed: {allowed})")
-        return Principal(name=user.name, role=role)
+        principal = Principal(name=user.name, role=role)
+        request.state.principal = principal
+        return principal
+
+
+class AllowStream(Allow):
+    """Like Allow, but also accepts ``?access_token=`` (for EventSource streams only).
+
+    A browser's EventSource cannot set headers. Tokens in URLs end up in logs and
+    history, so only the live feed takes one; every other endpoint refuses it.
+    """
+
+    def __call__(
+        self,
+        request: Request,
+        authorization: Annotated[str | None, Header()] = None,
+        access_token: Annotated[
+            str | None, Query(max_length=200, description="Token, for EventSource clients.")
+        ] = None,
+    ) -> Principal:
+        """Authenticate the bearer header, or the query token when there is no header."""
+        token = _bearer(authorization) if authorization or not access_token else access_token
+        return self.check(request, token)
 
 
 class Public:

@@ -26,6 +26,16 @@ from vigil.store.records import UserRecord
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 TOKEN_PREFIX = "vgl_"  # noqa: S105 - a public marker, not a secret
+# Logins the device registry creates and binds to a device or a gateway's scope.
+# Nobody else may take these names, whatever the role: a device token must only
+# ever belong to a device login (a supervisor could otherwise mint an admin token
+# by registering a device whose login name an admin already holds).
+DEVICE_LOGIN_PREFIXES = ("device-", "gateway-")
+
+
+def is_device_login(name: str) -> bool:
+    """Return whether a login name is reserved for the device registry."""
+    return name.startswith(DEVICE_LOGIN_PREFIXES)
 
 
 class UserStore(Accounts, EventLog, Protocol):
@@ -46,11 +56,29 @@ class Users:
         self._ttl = token_ttl
         self._hasher = PasswordHasher()
 
-    def add(self, name: str, role: Role, password: str | None, *, actor: str) -> UserRecord:
-        """Create a user; a user without password logs in by token only."""
+    def add(
+        self,
+        name: str,
+        role: Role,
+        password: str | None,
+        *,
+        actor: str,
+        device_login: bool = False,
+    ) -> UserRecord:
+        """Create a user; a user without password logs in by token only.
+
+        Names starting ``device-``/``gateway-`` belong to the device registry,
+        which passes `device_login`; nobody else may create them.
+        """
         if not _NAME.match(name):
             raise ValidationError(
                 "user names are 2-64 chars of a-z, 0-9, '.', '_', '-' starting alphanumeric",
+                field="name",
+            )
+        if is_device_login(name) != device_login or (device_login and role is not Role.DEVICE):
+            raise ValidationError(
+                "names starting 'device-' or 'gateway-' are reserved for the logins the "
+                "device registry creates (register a device or a gateway instead)",
                 field="name",
             )
         if password is not None and len(password) < 10:

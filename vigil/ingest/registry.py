@@ -29,7 +29,7 @@ from vigil.audit.roles import Role
 from vigil.auth.users import Users, UserStore
 from vigil.bus import Bus
 from vigil.core.clock import Clock
-from vigil.core.errors import ConfigError, NotFoundError, ValidationError
+from vigil.core.errors import ConfigError, ConflictError, NotFoundError, ValidationError
 from vigil.core.events import Pending
 from vigil.core.geometry import LatLon
 from vigil.ingest.events import DeviceRegistered
@@ -262,7 +262,15 @@ class DeviceRegistry:
         """Create the device's login if needed, revoke its old tokens, issue a new one."""
         self.get(device_id)
         name = user_name(device_id)
-        if self._store.user(name) is None:
-            self._users.add(name, Role.DEVICE, None, actor=actor)
+        existing = self._store.user(name)
+        if existing is None:
+            self._users.add(name, Role.DEVICE, None, actor=actor, device_login=True)
+        elif existing.role != Role.DEVICE.value:
+            # Never revoke-and-reissue a login of another role: that hands its powers over.
+            raise ConflictError(
+                f"login {name!r} exists with role {existing.role}; a device token may only "
+                "belong to a device login",
+                field="id",
+            )
         self._store.revoke_tokens(name)
         return self._users.issue_token(name, label=f"device {device_id}", actor=actor, ttl=None)

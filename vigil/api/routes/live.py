@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from vigil.api.live import LiveFeed
-from vigil.api.security import Allow, Principal, vigil_app
+from vigil.api.security import AllowStream, Principal, vigil_app
 from vigil.audit.roles import VIEWERS
 from vigil.core.errors import ValidationError
 
@@ -63,7 +63,7 @@ def _resume_point(last_event_id: str | None, after: int | None, request: Request
 )
 async def live(
     request: Request,
-    who: Annotated[Principal, Depends(Allow(VIEWERS))],
+    who: Annotated[Principal, Depends(AllowStream(VIEWERS))],
     after: Annotated[
         int | None, Query(ge=0, description="Resume after this event sequence number.")
     ] = None,
