@@ -10,6 +10,7 @@ from vigil.alerts.events import AlertPublished
 from vigil.alerts.inbound import CapIn, build_cap_in
 from vigil.alerts.service import Alerts
 from vigil.audit.access import PersonalDataAccess
+from vigil.auth.login import LoginLimits, Logins
 from vigil.auth.users import Users
 from vigil.bus import Bus
 from vigil.bus.log import LogBus
@@ -41,6 +42,7 @@ class App:
     bus: Bus
     cad: Cad
     users: Users
+    logins: Logins
     access: PersonalDataAccess
     dispatch: Dispatcher
     ingest: Ingest
@@ -75,6 +77,7 @@ class App:
         self.alerts.close()
         self.cap_in.close()
         self.reports.close()
+        self.logins.close()
         self.store.close()
 
 
@@ -99,6 +102,7 @@ def build(
         describe_place=describe,
     )
     users = Users(store, clock, token_ttl=timedelta(hours=settings.auth.session_hours))
+    logins = Logins(users, _login_limits(settings))
     access = PersonalDataAccess(store, clock)
     ingest = Ingest(
         settings.ingest,
@@ -143,6 +147,7 @@ def build(
         bus=bus,
         cad=cad,
         users=users,
+        logins=logins,
         access=access,
         dispatch=dispatch,
         ingest=ingest,
@@ -196,6 +201,18 @@ def _describer(geocoder: Geocoder | None) -> PlaceDescriber | None:
         return match.label if match.distance_m <= _AT_ADDRESS_M else f"near {match.label}"
 
     return describe
+
+
+def _login_limits(settings: Settings) -> LoginLimits:
+    a = settings.auth
+    return LoginLimits(
+        per_client=a.login_attempts_per_minute,
+        client_per_s=a.login_attempts_per_minute / 60,
+        per_account=a.login_failures_per_account,
+        account_per_s=a.login_failures_per_account / (a.login_lockout_minutes * 60),
+        hash_workers=a.hash_workers,
+        hash_queue=a.hash_queue,
+    )
 
 
 def _geo_parts(

@@ -45,6 +45,27 @@ class AuthSettings(BaseModel):
     session_hours: float = Field(
         default=12.0, gt=0, le=24 * 30, description="Lifetime of a token issued at login."
     )
+    login_attempts_per_minute: int = Field(
+        default=20, ge=1, description="Login attempts one client address may make per minute."
+    )
+    login_failures_per_account: int = Field(
+        default=5, ge=1, description="Failed logins one account may take per lockout window."
+    )
+    login_lockout_minutes: float = Field(
+        default=5.0, gt=0, description="Window in which failed logins on one account count."
+    )
+    hash_workers: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="Threads that check passwords (argon2id, 64 MiB each), apart from requests.",
+    )
+    hash_queue: int = Field(
+        default=8,
+        ge=0,
+        le=1000,
+        description="Logins that may wait for a hashing thread; more: 503.",
+    )
 
 
 class AuditSettings(BaseModel):

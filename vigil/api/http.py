@@ -55,6 +55,7 @@ def create_api(app: App) -> FastAPI:
     )
     api.state.vigil = app
     api.state.routers = []
+    api.state.api_prefix = API_PREFIX
     problems.install(api)
     for module in (auth, calls, incidents, dispatch, units, audit, meta):
         mount(api, module.router)
@@ -66,6 +67,7 @@ def create_api(app: App) -> FastAPI:
         mount(api, evidence_module.router)
     api.include_router(transparency.page)  # the public page lives at /transparency
     api.include_router(analytics.page)  # the analyst page at /analyst (data behind login)
+    problems.declare_responses(api, api.state.routers)
     # Pre-compressed and event-stream responses pass through untouched.
     api.add_middleware(GZipMiddleware, minimum_size=1024)
     api.add_middleware(BodyLimit, limit=app.settings.server.max_body_bytes)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Iterable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vigil.core.errors import (
     AuthError,
+    BusyError,
     ConfigError,
     ConflictError,
     ForbiddenError,
@@ -21,6 +26,7 @@ from vigil.core.errors import (
     NotFoundError,
     RateLimitedError,
     StoreError,
+    TooManyRequestsError,
     TransitionError,
     ValidationError,
     VigilError,
@@ -32,7 +38,14 @@ PROBLEM = "application/problem+json"
 
 
 def problem(
-    status: int, title: str, detail: str, *, kind: str, instance: str, **extra: Any
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    kind: str,
+    instance: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     """Return a problem+json response."""
     body: dict[str, Any] = {
@@ -43,8 +56,108 @@ def problem(
         "instance": instance,
     }
     body.update({k: v for k, v in extra.items() if v is not None})
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers or None)
+
+
+class FieldProblem(BaseModel):
+    """One invalid field."""
+
+    field: str
+    reason: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: what went wrong, and which field caused it."""
+
+    type: str = Field(description="A stable identifier of the kind of problem.")
+    title: str = Field(description="Short summary of the kind of problem.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str = Field(description="What went wrong with this request.")
+    instance: str = Field(description="The path that answered.")
+    field: str | None = Field(default=None, description="The offending field, when one is.")
+    errors: list[FieldProblem] | None = Field(default=None, description="Every invalid field.")
+
+
+_DESCRIPTIONS = {
+    401: "Missing, invalid or expired token.",
+    403: "The caller's role (or binding) may not do this.",
+    404: "A record named in the path does not exist.",
+    405: "Method not allowed (the Allow header lists those that are).",
+    409: "The request conflicts with the current state (illegal transition, duplicate).",
+    413: "The request body is larger than the server accepts.",
+    422: "Invalid input; `field` names the culprit.",
+    429: "Too many attempts; retry after the Retry-After header's seconds.",
+    503: "Busy or the store is unavailable; retry after Retry-After.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Return OpenAPI `responses` declaring problem documents for these statuses."""
+    return {
+        status: {
+            "description": _DESCRIPTIONS[status],
+            "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
+
+def declare_responses(api: FastAPI, routers: Iterable[APIRouter]) -> None:
+    """Declare, on every API operation, the problem responses it can return.
+
+    What an operation can answer follows from how it is declared: authenticated
+    (401/403), path parameters (404), any input (422), a body (413), a command
+    (409), plus 503 when the store is unavailable. The Problem schema is added
+    to the components once.
+    """
+    for route in (r for router in routers for r in router.routes):
+        if not isinstance(route, APIRoute):
+            continue
+        statuses = {422, 503}
+        if any(d.call.__class__.__name__.startswith("Allow") for d in route.dependant.dependencies):
+            statuses |= {401, 403}
+        if route.dependant.path_params:
+            statuses.add(404)
+        methods = route.methods or set()
+        if methods & {"POST", "PUT", "PATCH", "DELETE"}:
+            statuses |= {409, 413}
+        for status, spec in problem_responses(*sorted(statuses)).items():
+            route.responses.setdefault(status, spec)
+    original = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            schema = original()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["Problem"] = Problem.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            components["Problem"].pop("$defs", None)
+            components["FieldProblem"] = FieldProblem.model_json_schema()
+            api.openapi_schema = schema
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Return every method some API route serves at this path (Starlette names only one)."""
+    prefix: str = getattr(request.app.state, "api_prefix", "")
+    path = request.url.path
+    if not path.startswith(prefix):
+        return []
+    tail = path.removeprefix(prefix)
+    methods = {
+        m
+        for router in getattr(request.app.state, "routers", [])
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.path_regex.match(tail)
+        for m in route.methods or ()
+    }
+    return sorted(methods)
 
 
 # Domain error -> (HTTP status, problem title); the most specific class wins (MRO order).
@@ -62,6 +175,8 @@ STATUS: dict[type[VigilError], tuple[int, str]] = {
     GeoError: (422, "Unusable location"),
     NoRouteError: (422, "No route"),
     RateLimitedError: (429, "Too many requests"),
+    TooManyRequestsError: (429, "Too many requests"),
+    BusyError: (503, "Busy"),
 }
 
 
@@ -83,12 +198,14 @@ def install(api: FastAPI) -> None:
     @api.exception_handler(VigilError)
     async def vigil_error(request: Request, err: VigilError) -> JSONResponse:
         status, title = status_of(err)
+        retry = getattr(err, "retry_after_s", None)
         return problem(
             status,
             title,
             str(err),
             kind=_slug(type(err).__name__.removesuffix("Error") or "error"),
             instance=request.url.path,
+            headers=None if retry is None else {"Retry-After": str(max(1, math.ceil(retry)))},
             field=err.field,
             **err.extra,
         )
@@ -115,12 +232,16 @@ def install(api: FastAPI) -> None:
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        headers = dict(err.headers or {})
+        if err.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request)) or headers.get("Allow", "")
         return problem(
             err.status_code,
             str(err.detail),
             str(err.detail),
             kind=f"http-{err.status_code}",
             instance=request.url.path,
+            headers=headers,
         )
 
     @api.exception_handler(Exception)

@@ -2,22 +2,45 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 
 import msgspec
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import Strict as _Strict
 
 from vigil.audit.roles import Role
 from vigil.core.events import Recorded
 from vigil.core.geometry import LatLon
+from vigil.core.text import clean_line, clean_text
 from vigil.geo.geocode import Geocoder
 from vigil.incidents.model import Agency, Incident, IncidentStatus
 from vigil.store.records import ChainBreak
 from vigil.units.model import UnitStatus
 
-Text = Annotated[str, Field(max_length=4000)]
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the instant is out of range once converted to UTC") from None
+
+
+def _text_only(value: object) -> object:
+    if not isinstance(value, str | datetime):
+        raise ValueError("give an RFC 3339 date-time string with a timezone")
+    return value
+
+
+Text = Annotated[str, Field(max_length=4000), AfterValidator(clean_text)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(clean_line)]
+Line = Annotated[str, AfterValidator(clean_line)]  # add a max_length where used
+# Numbers and flags are taken as JSON gives them: true is not 1, "60.1" is not 60.1.
+Number = Annotated[float, _Strict()]
+Integer = Annotated[int, _Strict()]
+Flag = Annotated[bool, _Strict()]
+# An aware instant, stored in UTC; one that overflows on conversion is refused.
+Instant = Annotated[AwareDatetime, BeforeValidator(_text_only), AfterValidator(_to_utc)]
 
 
 class In(BaseModel):
@@ -38,8 +61,8 @@ class Out(BaseModel):
 class Location(In):
     """A WGS84 position."""
 
-    lat: float = Field(ge=-90, le=90, description="Latitude, decimal degrees.")
-    lon: float = Field(ge=-180, le=180, description="Longitude, decimal degrees.")
+    lat: Number = Field(ge=-90, le=90, description="Latitude, decimal degrees.")
+    lon: Number = Field(ge=-180, le=180, description="Longitude, decimal degrees.")
 
     def to_domain(self) -> LatLon:
         """Return the domain point."""
@@ -55,7 +78,7 @@ class LoginIn(In):
     """Credentials."""
 
     username: ShortText
-    password: Annotated[str, Field(min_length=1, max_length=200)]
+    password: Annotated[str, Field(min_length=1, max_length=200)]  # any character: a secret
 
 
 class TokenOut(BaseModel):
@@ -69,7 +92,7 @@ class TokenOut(BaseModel):
 class UserIn(In):
     """A new login."""
 
-    name: ShortText
+    name: Annotated[ShortText, Field(max_length=64)]
     role: Role
     password: Annotated[str | None, Field(min_length=10, max_length=200)] = None
 
@@ -86,50 +109,50 @@ class UserOut(BaseModel):
 class CallIn(In):
     """A call as the call-taker records it."""
 
-    received_at: AwareDatetime | None = Field(
+    received_at: Instant | None = Field(
         default=None, description="When the call was received (default: now)."
     )
     location: Location | None = Field(default=None, description="Caller location, if known.")
-    accuracy_m: float | None = Field(
+    accuracy_m: Number | None = Field(
         default=None, ge=0, le=100_000, description="Location accuracy radius in metres."
     )
-    address: Annotated[str | None, Field(max_length=300)] = Field(
+    address: Annotated[Line | None, Field(max_length=300)] = Field(
         default=None, description="Free-text address; geocoded when no location is given."
     )
     nature: ShortText = Field(description="What the caller reports.")
     notes: Text = Field(default="", description="Call-taker notes.")
-    caller_name: Annotated[str | None, Field(max_length=200)] = Field(
+    caller_name: Annotated[Line | None, Field(max_length=200)] = Field(
         default=None, description="Personal data: kept apart, access-audited, purged."
     )
-    caller_phone: Annotated[str | None, Field(max_length=40)] = Field(
+    caller_phone: Annotated[Line | None, Field(max_length=40)] = Field(
         default=None, description="Personal data: kept apart, access-audited, purged."
     )
-    incident_id: str | None = Field(
+    incident_id: Annotated[Line | None, Field(max_length=100)] = Field(
         default=None, description="Attach to this open incident instead of opening one."
     )
-    incident_type: str | None = Field(
+    incident_type: Annotated[Line | None, Field(max_length=100)] = Field(
         default=None, description="Type of the incident to open (see /catalogue)."
     )
-    priority: int | None = Field(default=None, ge=1, le=5, description="Override the default.")
+    priority: Integer | None = Field(default=None, ge=1, le=5, description="Override the default.")
 
 
 class IncidentIn(In):
     """An incident opened without a call."""
 
-    type: str
+    type: Annotated[Line, Field(min_length=1, max_length=100)]
     location: Location | None = None
-    address: Annotated[str | None, Field(max_length=300)] = None
+    address: Annotated[Line | None, Field(max_length=300)] = None
     description: Text = ""
-    priority: int | None = Field(default=None, ge=1, le=5)
+    priority: Integer | None = Field(default=None, ge=1, le=5)
 
 
 class IncidentPatch(In):
     """Fields to change; absent fields stay."""
 
-    type: str | None = None
-    priority: int | None = Field(default=None, ge=1, le=5)
+    type: Annotated[Line | None, Field(min_length=1, max_length=100)] = None
+    priority: Integer | None = Field(default=None, ge=1, le=5)
     location: Location | None = None
-    address: Annotated[str | None, Field(max_length=300)] = None
+    address: Annotated[Line | None, Field(max_length=300)] = None
     description: Text | None = None
     reason: Text = ""
 
@@ -150,14 +173,16 @@ class ReasonIn(In):
 class NoteIn(In):
     """A timeline note."""
 
-    text: Annotated[str, Field(min_length=1, max_length=4000)]
+    text: Annotated[Text, Field(min_length=1)]
 
 
 class AssignIn(In):
     """Units to send, or accept the recommendation."""
 
-    unit_ids: list[str] = Field(default_factory=list, max_length=50)
-    accept_recommendation: bool = Field(
+    unit_ids: list[Annotated[Line, Field(min_length=1, max_length=32)]] = Field(
+        default_factory=list, max_length=50
+    )
+    accept_recommendation: Flag = Field(
         default=False, description="Assign the recommended set (unit_ids must be empty)."
     )
 
@@ -166,11 +191,11 @@ class UnitIn(In):
     """A unit joining the fleet."""
 
     id: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
-    callsign: Annotated[str | None, Field(max_length=64)] = None
-    type: str
-    station: Annotated[str | None, Field(max_length=120)] = None
+    callsign: Annotated[Line | None, Field(max_length=64)] = None
+    type: Annotated[Line, Field(min_length=1, max_length=100)]
+    station: Annotated[Line | None, Field(max_length=120)] = None
     location: Location | None = None
-    extra_capabilities: list[Annotated[str, Field(max_length=40)]] = Field(
+    extra_capabilities: list[Annotated[Line, Field(max_length=40)]] = Field(
         default_factory=list, max_length=20
     )
 
@@ -185,9 +210,9 @@ class PositionIn(In):
     """An AVL fix."""
 
     location: Location
-    fix_at: AwareDatetime | None = None
-    heading_deg: float | None = Field(default=None, ge=0, lt=360)
-    speed_mps: float | None = Field(default=None, ge=0, le=100)
+    fix_at: Instant | None = None
+    heading_deg: Number | None = Field(default=None, ge=0, lt=360)
+    speed_mps: Number | None = Field(default=None, ge=0, le=100)
 
 
 class PositionsIn(In):
@@ -199,7 +224,7 @@ class PositionsIn(In):
 class UnitFix(PositionIn):
     """An AVL fix naming its unit."""
 
-    unit_id: str
+    unit_id: Annotated[Line, Field(min_length=1, max_length=32)]
 
 
 PositionsIn.model_rebuild()

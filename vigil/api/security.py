@@ -17,6 +17,7 @@ from fastapi import Depends, Header, Query, Request
 from vigil.app import App
 from vigil.audit.roles import Role
 from vigil.core.errors import AuthError, ForbiddenError, ValidationError
+from vigil.core.text import clean_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,8 @@ class Public:
         """Allow anyone."""
 
 
+MAX_SEQ = 2**63 - 1  # the largest event sequence number SQLite (and PostgreSQL) can hold
+
 _COMMAND_ID = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
 
 
@@ -127,7 +130,12 @@ def purpose(
             "reading personal data needs an X-Vigil-Purpose header stating why (5+ chars)",
             field="X-Vigil-Purpose",
         )
-    return x_vigil_purpose.strip()
+    if len(x_vigil_purpose) > 500:
+        raise ValidationError("X-Vigil-Purpose is at most 500 characters", field="X-Vigil-Purpose")
+    try:
+        return clean_line(x_vigil_purpose.strip())
+    except ValueError as err:
+        raise ValidationError(str(err), field="X-Vigil-Purpose") from None
 
 
 Purpose = Annotated[str, Depends(purpose)]

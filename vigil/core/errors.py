@@ -51,6 +51,22 @@ class ForbiddenError(VigilError):
     """Valid credentials, but the role may not do this."""
 
 
+class TooManyRequestsError(VigilError):
+    """A rate limit refused the request; retry after `retry_after_s` seconds."""
+
+    def __init__(self, message: str, *, retry_after_s: float, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s
+
+
+class BusyError(VigilError):
+    """A bounded resource is saturated; retry after `retry_after_s` seconds."""
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class StoreError(VigilError):
     """The store failed or its contents are inconsistent."""
 

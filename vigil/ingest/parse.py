@@ -537,7 +537,14 @@ class Parser:
 
     def _timestamp(self, ts: datetime, now: datetime, prefix: str) -> datetime:
         if ts.tzinfo is not UTC:
-            ts = ts.astimezone(UTC)
+            try:
+                ts = ts.astimezone(UTC)
+            except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00 is before year 1 in UTC
+                raise Reject(
+                    RejectReason.BAD_TIMESTAMP,
+                    _join(prefix, "ts"),
+                    "timestamp is out of range once converted to UTC",
+                ) from None
         ahead = (ts - now).total_seconds()
         if ahead > self.limits.max_future_s:
             raise Reject(
@@ -648,7 +655,10 @@ class Parser:
 def _fast_ts(ts: datetime, window: tuple[datetime, datetime | None]) -> datetime | None:
     """Return the reading's time in UTC if it is within the window, else None."""
     if ts.tzinfo is not UTC:
-        ts = ts.astimezone(UTC)
+        try:
+            ts = ts.astimezone(UTC)
+        except OverflowError:
+            return None  # the checked path names the reason
     latest, oldest = window
     if ts > latest or (oldest is not None and ts < oldest):
         return None

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 import msgspec
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 from pydantic import ValidationError as PydanticValidationError
 
 from vigil.audit.roles import Role
@@ -32,6 +32,7 @@ from vigil.core.clock import Clock
 from vigil.core.errors import ConfigError, ConflictError, NotFoundError, ValidationError
 from vigil.core.events import Pending
 from vigil.core.geometry import LatLon
+from vigil.core.text import clean_line
 from vigil.ingest.events import DeviceRegistered
 from vigil.ingest.model import Device, DeviceKind
 from vigil.ingest.streams import COMMON, default_streams
@@ -43,25 +44,37 @@ ID_PREFIX = "devreg:"
 USER_PREFIX = "device-"
 
 
+def _line(value: str | None) -> str | None:
+    return None if value is None else clean_line(value)
+
+
 class DeviceIn(BaseModel):
     """A device definition as given over HTTP or in a devices file."""
 
     model_config = ConfigDict(extra="forbid")
     id: Annotated[str, Field(pattern=DEVICE_ID.pattern, description="Unique device id.")]
     kind: DeviceKind = Field(description="What the device is.")
-    lat: float = Field(ge=-90, le=90, description="Latitude, decimal degrees (WGS84).")
-    lon: float = Field(ge=-180, le=180, description="Longitude, decimal degrees (WGS84).")
-    zone: str | None = Field(default=None, max_length=100, description="Zone it watches.")
+    lat: Annotated[float, Strict()] = Field(
+        ge=-90, le=90, description="Latitude, decimal degrees (WGS84)."
+    )
+    lon: Annotated[float, Strict()] = Field(
+        ge=-180, le=180, description="Longitude, decimal degrees (WGS84)."
+    )
+    zone: Annotated[str | None, AfterValidator(_line)] = Field(
+        default=None, max_length=100, description="Zone it watches."
+    )
     site: str = Field(
         default="default", pattern=r"^[A-Za-z0-9._-]{1,64}$", description="MQTT site segment."
     )
     streams: dict[str, str] | None = Field(
         default=None, description="Stream -> SI unit; omitted: the kind's conventional streams."
     )
-    interval_s: float = Field(
+    interval_s: Annotated[float, Strict()] = Field(
         gt=0, le=7 * 86400, description="Expected reporting interval, seconds."
     )
-    label: str = Field(default="", max_length=200, description="Human label.")
+    label: Annotated[str, AfterValidator(_line)] = Field(
+        default="", max_length=200, description="Human label."
+    )
 
     def to_domain(self) -> Device:
         """Return the validated domain device."""

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from vigil.api.schemas import AuditOut, EventOut, VerifyOut
-from vigil.api.security import Allow, AppDep, Principal
+from vigil.api.security import MAX_SEQ, Allow, AppDep, Principal
 from vigil.audit.roles import ANALYST_EXPORT, AUDITORS
 
 router = APIRouter(tags=["audit"])
@@ -17,8 +17,8 @@ router = APIRouter(tags=["audit"])
 def audit_entries(
     app: AppDep,
     _: Annotated[Principal, Depends(Allow(AUDITORS))],
-    subject: str | None = None,
-    actor: str | None = None,
+    subject: Annotated[str | None, Query(max_length=200)] = None,
+    actor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[AuditOut]:
     """Return audit entries (who looked at which personal data, and why), newest first."""
@@ -37,7 +37,7 @@ def verify(app: AppDep, _: Annotated[Principal, Depends(Allow(AUDITORS))]) -> Ve
 def events(
     app: AppDep,
     _: Annotated[Principal, Depends(Allow(ANALYST_EXPORT))],
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[EventOut]:
     """Export the event log in order (it holds no personal data)."""

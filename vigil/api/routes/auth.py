@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
+from vigil.api.problems import problem_responses
 from vigil.api.schemas import LoginIn, TokenOut, UserIn, UserOut
 from vigil.api.security import Allow, AppDep, Principal, Public
 from vigil.audit.roles import ADMINS, Role
@@ -13,12 +15,21 @@ from vigil.audit.roles import ADMINS, Role
 router = APIRouter(tags=["auth"])
 
 
-@router.post("/auth/login", dependencies=[Depends(Public())])
-def login(body: LoginIn, app: AppDep) -> TokenOut:
-    """Exchange a user name and password for a session token."""
-    token = app.users.login(body.username, body.password)
-    user = app.users.authenticate(token)
-    return TokenOut(token=token, name=user.name, role=Role(user.role))
+@router.post(
+    "/auth/login",
+    dependencies=[Depends(Public())],
+    responses=problem_responses(401, 429, 503),
+)
+async def login(body: LoginIn, app: AppDep, request: Request) -> TokenOut:
+    """Exchange a user name and password for a session token.
+
+    Attempts are limited per client address and per account (429 with
+    Retry-After); passwords are checked in a small pool of their own (503 when
+    it is saturated), so a login flood cannot slow call-taking down.
+    """
+    client = request.client.host if request.client else "unknown"
+    done = await asyncio.wrap_future(app.logins.submit(body.username, body.password, client=client))
+    return TokenOut(token=done.token, name=done.name, role=Role(done.role))
 
 
 @router.get("/auth/me")

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from vigil.api.live import LiveFeed
-from vigil.api.security import AllowStream, Principal, vigil_app
+from vigil.api.security import MAX_SEQ, AllowStream, Principal, vigil_app
 from vigil.audit.roles import VIEWERS
 from vigil.core.errors import ValidationError
 
@@ -47,8 +47,10 @@ def _resume_point(last_event_id: str | None, after: int | None, request: Request
             raise ValidationError(
                 "Last-Event-ID must be an event sequence number", field="Last-Event-ID"
             ) from None
-        if value < 0:
-            raise ValidationError("Last-Event-ID must not be negative", field="Last-Event-ID")
+        if not 0 <= value <= MAX_SEQ:
+            raise ValidationError(
+                f"Last-Event-ID must be between 0 and {MAX_SEQ}", field="Last-Event-ID"
+            )
         return value
     if after is not None:
         return after
@@ -65,7 +67,8 @@ async def live(
     request: Request,
     who: Annotated[Principal, Depends(AllowStream(VIEWERS))],
     after: Annotated[
-        int | None, Query(ge=0, description="Resume after this event sequence number.")
+        int | None,
+        Query(ge=0, le=MAX_SEQ, description="Resume after this event sequence number."),
     ] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
