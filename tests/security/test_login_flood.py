@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import PASSWORD, free_port
 from tests.security.flood import phase
+from vigil.api.problems import status_of
 from vigil.app import App
 from vigil.audit.roles import Role
 from vigil.auth.login import LoginLimits, Logins
@@ -113,7 +114,8 @@ def test_rate_limiter_refills_and_bounds_its_memory() -> None:
 
 def test_too_many_requests_error_carries_retry_after() -> None:
     err = TooManyRequestsError("slow down", retry_after_s=2.5)
-    assert err.status == 429 and err.retry_after_s == 2.5
+    assert status_of(err) == (429, "Too many requests") and err.retry_after_s == 2.5
+    assert status_of(BusyError("full", retry_after_s=1))[0] == 503
 
 
 @pytest.mark.slow
