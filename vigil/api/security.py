@@ -7,12 +7,16 @@ declarations from the routes and checks each endpoint with every role.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from vigil.app import App
 from vigil.audit.roles import Role
@@ -104,18 +108,72 @@ MAX_SEQ = 2**63 - 1  # the largest event sequence number SQLite (and PostgreSQL)
 _COMMAND_ID = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
 
 
-def command_id(
+_KEY_LOCKS = tuple(threading.Lock() for _ in range(64))  # striped: bounded memory
+
+
+def _digest(*parts: str | bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        data = part.encode("utf-8") if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+    return h.hexdigest()
+
+
+def _canonical(body: bytes) -> bytes:
+    """Return the body as canonical JSON (key order and spacing do not matter), else as is."""
+    try:
+        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, RecursionError):
+        return body
+
+
+def _template(request: Request) -> str:
+    route = request.scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return str(path) if path else request.url.path
+
+
+async def command_id(
+    request: Request,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> str | None:
-    """Return the client's Idempotency-Key: repeating it repeats no effect."""
+) -> AsyncIterator[str | None]:
+    """Yield the command id of a request's Idempotency-Key: repeating it repeats no effect.
+
+    A key is scoped by the caller and the endpoint (method and route), and bound
+    to the request (its path and canonical body): the same caller repeating the
+    same request gets the first outcome; another caller, or another endpoint,
+    with the same key is a different command; the same caller reusing a key for
+    a different request is refused with 422. Requests with one key are
+    serialised, so two different bodies racing cannot both take effect.
+    """
     if idempotency_key is None:
-        return None
+        yield None
+        return
     if not _COMMAND_ID.match(idempotency_key):
         raise ValidationError(
             "Idempotency-Key must be 8-100 characters of A-Z a-z 0-9 . _ : -",
             field="Idempotency-Key",
         )
-    return idempotency_key
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:  # every command endpoint authenticates before this runs
+        raise AuthError("an Idempotency-Key needs an authenticated caller", field="Authorization")
+    scope = "K" + _digest(principal.name, request.method, _template(request), idempotency_key)[:24]
+    bound = _digest(request.url.path, _canonical(await request.body()))[:16]
+    ident = f"{scope}.{bound}"
+    lock = _KEY_LOCKS[int(scope[1:9], 16) % len(_KEY_LOCKS)]
+    await run_in_threadpool(lock.acquire)
+    try:
+        earlier = vigil_app(request).store.events_with_prefix(f"{scope}.")
+        if any(not r.id.startswith(f"{ident}/") for r in earlier):
+            raise ValidationError(
+                "this Idempotency-Key was already used for a different request; "
+                "use a new key for a new command",
+                field="Idempotency-Key",
+            )
+        yield ident
+    finally:
+        lock.release()
 
 
 CommandId = Annotated[str | None, Depends(command_id)]
