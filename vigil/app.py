@@ -10,6 +10,7 @@ from vigil.alerts.events import AlertPublished
 from vigil.alerts.inbound import CapIn, build_cap_in
 from vigil.alerts.service import Alerts
 from vigil.audit.access import PersonalDataAccess
+from vigil.audit.anchor import Anchors, load_private_key
 from vigil.auth.login import LoginLimits, Logins
 from vigil.auth.users import Users
 from vigil.bus import Bus
@@ -140,6 +141,16 @@ def build(
     )
     # Not durable: the deliverer re-queues what the log shows undelivered when it starts.
     bus.subscribe("alert-delivery", delivery.on_record, kinds=(AlertPublished,), durable=False)
+    tickers = [
+        Ticker("purge-personal-data", settings.audit.purge_interval_s, access.purge_expired),
+        rules.ticker(settings.rules.reload_interval_s),
+        *_cap_feed_tickers(settings, cap_in),
+    ]
+    anchors = anchors_of(settings, store, clock)
+    if anchors is not None:
+        tickers.append(
+            Ticker("audit-checkpoint", settings.audit.checkpoint_interval_s, anchors.tick)
+        )
     return App(
         settings=settings,
         clock=clock,
@@ -175,11 +186,7 @@ def build(
             photo_max_bytes=settings.alerts.report_photo_max_bytes,
             contact_retention=timedelta(days=settings.alerts.report_contact_retention_days),
         ),
-        tickers=[
-            Ticker("purge-personal-data", settings.audit.purge_interval_s, access.purge_expired),
-            rules.ticker(settings.rules.reload_interval_s),
-            *_cap_feed_tickers(settings, cap_in),
-        ],
+        tickers=tickers,
         network=network,
         geocoder=geocoder,
     )
@@ -201,6 +208,20 @@ def _describer(geocoder: Geocoder | None) -> PlaceDescriber | None:
         return match.label if match.distance_m <= _AT_ADDRESS_M else f"near {match.label}"
 
     return describe
+
+
+def anchors_of(settings: Settings, store: Store, clock: Clock) -> Anchors | None:
+    """Return the checkpoint signer when a signing key is configured."""
+    key_file = settings.audit.signing_key_file
+    if key_file is None:
+        return None
+    return Anchors(
+        log=store,
+        trail=store,
+        key=load_private_key(key_file),
+        path=settings.audit.anchor_file or settings.data_dir / "anchors.jsonl",
+        clock=clock,
+    )
 
 
 def _login_limits(settings: Settings) -> LoginLimits:

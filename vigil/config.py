@@ -80,6 +80,19 @@ class AuditSettings(BaseModel):
     purge_interval_s: float = Field(
         default=3600.0, gt=0, description="How often `vigil serve` purges expired personal data."
     )
+    signing_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM) that signs chain checkpoints; a secret file, "
+        "set it from the environment (VIGIL_AUDIT__SIGNING_KEY_FILE). None: no checkpoints.",
+    )
+    anchor_file: Path | None = Field(
+        default=None,
+        description="Append-only file of signed checkpoints; default <data_dir>/anchors.jsonl. "
+        "Keep it (or copies) outside the database's reach.",
+    )
+    checkpoint_interval_s: float = Field(
+        default=300.0, gt=0, description="How often `vigil serve` signs a checkpoint."
+    )
 
 
 class Settings(BaseSettings):

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
 
+import msgspec
 import typer
 
-from vigil.app import App, build
+from vigil.app import App, anchors_of, build
+from vigil.audit.anchor import (
+    generate_key,
+    key_id,
+    load_public_key,
+    projection_differences,
+    public_pem,
+    read_checkpoints,
+    verify_checkpoints,
+)
 from vigil.audit.roles import Role
 from vigil.cad.service import all_rows, load_state, rebuild_state
 from vigil.cli.api import app as api_cli
@@ -159,20 +170,130 @@ def store_rebuild(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None
 
 
 @audit_cli.command("verify")
-def audit_verify(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
-    """Recompute the event and audit hash chains; report the first broken link."""
+def audit_verify(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(help="Signed checkpoints to check the chains against (an exported copy)."),
+    ] = None,
+    public_key: Annotated[
+        Path | None, typer.Option(help="Public key (PEM) the checkpoints were signed with.")
+    ] = None,
+) -> None:
+    """Verify both hash chains, the signed checkpoints, and the projection against a replay.
+
+    Three checks: every link of the event and audit chains; every checkpoint
+    (its signature, and that the chains still hold the hashes it signed — this
+    catches a log rewritten whole); and that the projection the API serves is
+    what replaying the log produces.
+    """
     app = _open(config, data_dir)
+    problems: list[str] = []
     try:
         breaks = app.store.verify()
+        problems += [f"{b.chain} chain at seq {b.seq}: {b.reason}" for b in breaks]
         events, audits = app.store.last_seq(), len(app.store.audit_entries(limit=1_000_000))
+        cps_file = checkpoints or app.settings.audit.anchor_file
+        if cps_file is None and (app.settings.data_dir / "anchors.jsonl").exists():
+            cps_file = app.settings.data_dir / "anchors.jsonl"
+        key_file = public_key or app.settings.audit.signing_key_file
+        n_cps = 0
+        if cps_file is not None:
+            if key_file is None:
+                _fail(VigilError("checking checkpoints needs --public-key"))
+                return
+            cps = read_checkpoints(cps_file)
+            n_cps = len(cps)
+            found = verify_checkpoints(
+                cps, load_public_key(key_file), log=app.store, trail=app.store
+            )
+            problems += [f"checkpoint of {a.at} (event {a.events_seq}): {a.reason}" for a in found]
+        _seq, stored = app.store.projection_rows()
+        replayed = all_rows(rebuild_state(app.store))
+        problems += [f"projection {d}" for d in projection_differences(stored, replayed)]
+    except VigilError as err:
+        _fail(err)
+        return
     finally:
         app.close()
-    if not breaks:
-        typer.echo(f"intact: {events} events and {audits} audit entries verified")
+    if not problems:
+        typer.echo(
+            f"intact: {events} events, {audits} audit entries, {n_cps} signed checkpoints "
+            f"and {len(replayed)} projection rows verified"
+        )
         return
-    for b in breaks:
-        typer.secho(f"BROKEN {b.chain} chain at seq {b.seq}: {b.reason}", fg="red", err=True)
+    for p in problems:
+        typer.secho(f"BROKEN {p}", fg="red", err=True)
     raise typer.Exit(1)
+
+
+@audit_cli.command("keygen")
+def audit_keygen(
+    out: Annotated[Path, typer.Argument(help="Where to write the private key (PEM, mode 0600).")],
+) -> None:
+    """Create the Ed25519 key that signs checkpoints; print its public key."""
+    try:
+        public = generate_key(out)
+    except FileExistsError:
+        _fail(VigilError(f"{out} exists; refusing to overwrite a signing key"))
+        return
+    typer.echo(f"private key written to {out} (keep it secret; point audit.signing_key_file at it)")
+    typer.echo(f"key id {key_id(public)}; public key (give it to auditors):")
+    typer.echo(public_pem(public).decode().rstrip())
+
+
+@audit_cli.command("checkpoint")
+def audit_checkpoint(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Sign the current chain heads now and append the checkpoint to the anchor file."""
+    app = _open(config, data_dir)
+    try:
+        anchors = anchors_of(app.settings, app.store, app.clock)
+        if anchors is None:
+            _fail(VigilError("no audit.signing_key_file configured (see `vigil audit keygen`)"))
+            return
+        cp = anchors.checkpoint(force=True)
+    except VigilError as err:
+        _fail(err)
+        return
+    finally:
+        app.close()
+    assert cp is not None
+    typer.echo(
+        f"checkpoint at event {cp.events_seq} ({cp.events_hash[:16]}…), audit "
+        f"{cp.audit_seq}, key {cp.key_id} appended to {anchors.path}"
+    )
+
+
+@audit_cli.command("export")
+def audit_export(
+    out: Annotated[Path, typer.Argument(help="Directory to write the export into.")],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Export what an auditor keeps: the signed checkpoints, the public key, and the log."""
+    app = _open(config, data_dir)
+    try:
+        anchors = anchors_of(app.settings, app.store, app.clock)
+        if anchors is None:
+            _fail(VigilError("no audit.signing_key_file configured (see `vigil audit keygen`)"))
+            return
+        anchors.checkpoint()
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(anchors.path, out / "anchors.jsonl")
+        key_file = app.settings.audit.signing_key_file
+        assert key_file is not None
+        (out / "public-key.pem").write_bytes(public_pem(load_public_key(key_file)))
+        with (out / "events.jsonl").open("wb") as f:
+            for rec in app.store.read():
+                f.write(msgspec.json.encode(rec) + b"\n")
+        n = app.store.last_seq()
+    except VigilError as err:
+        _fail(err)
+        return
+    finally:
+        app.close()
+    typer.echo(f"exported {n} events, the checkpoints and the public key to {out}")
 
 
 @audit_cli.command("purge")
