@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -631,7 +631,15 @@ class Parser:
         *,
         index: int | None = None,
     ) -> Rejection:
-        """Return the Rejection of a message (its raw bytes capped at max_raw_kept)."""
+        """Return the Rejection of a message (its raw bytes capped at max_raw_kept).
+
+        Every non-descriptive attribute's value is redacted before anything is
+        kept: a dead letter must not keep the plate or name that was refused for
+        being one (nor one that rode along in a message refused for another reason).
+        """
+        raw = redact_identity(
+            raw[: self.limits.max_raw_kept], strict=r.reason is RejectReason.IDENTITY_ATTR
+        )
         return Rejection(
             reason=r.reason,
             field=r.field,
@@ -650,6 +658,42 @@ class Parser:
         )
         r = Reject(RejectReason.OVERSIZED, None, detail)
         return self.reject(r, source, topic, payload)
+
+
+REDACTED = "[redacted]"
+
+
+def redact_identity(raw: bytes, *, strict: bool) -> bytes:
+    """Return `raw` with the value of every non-descriptive attribute redacted.
+
+    Every ``attrs`` object anywhere in the message is cleaned. When `strict` (the
+    message was refused for an identity attribute) and it is not whole JSON (cut
+    at the size limit, malformed), it cannot be cleaned with certainty, so
+    nothing of it is kept.
+    """
+    if b"attrs" not in raw:
+        return raw
+    try:
+        doc = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return b"" if strict else raw
+
+    def clean(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for k, v in node.items():
+                if k == "attrs" and isinstance(v, dict):
+                    out[k] = {
+                        ak: (av if ak in DESCRIPTIVE_ATTRS else REDACTED) for ak, av in v.items()
+                    }
+                else:
+                    out[k] = clean(v)
+            return out
+        if isinstance(node, list):
+            return [clean(v) for v in node]
+        return node
+
+    return msgspec.json.encode(clean(doc))
 
 
 def _fast_ts(ts: datetime, window: tuple[datetime, datetime | None]) -> datetime | None:

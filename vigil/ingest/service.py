@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from vigil.auth.users import Users, UserStore
@@ -77,6 +78,7 @@ class Ingest:
             settings.mqtt, parser=self.parser, pipeline=self.pipeline, clock=clock
         )
         self.offline_ticker = Ticker("ingest-offline", settings.offline_check_s, self.monitor.check)
+        self.purge_ticker = Ticker("ingest-dead-letter-purge", 3600.0, self.purge_dead_letters)
         self._started = False
 
     def subscribe(self, name: str, handler: ObservationHandler) -> Callable[[], None]:
@@ -94,6 +96,7 @@ class Ingest:
         self._started = True
         self.pipeline.start()
         self.offline_ticker.start()
+        self.purge_ticker.start()
         if self.settings.mqtt.enabled:
             self.mqtt.start()
 
@@ -102,6 +105,7 @@ class Ingest:
         if self._started:
             self.mqtt.stop()
             self.offline_ticker.stop()
+            self.purge_ticker.stop()
             self.pipeline.close()
             self._started = False
         for unsubscribe in self._unsubscribe:
@@ -120,6 +124,11 @@ class Ingest:
         """Parse and store an NGSI-LD notification now."""
         parsed = parse_notification(self.parser, body, self.clock.now(), only_device=only_device)
         return self.pipeline.commit(parsed)
+
+    def purge_dead_letters(self) -> int:
+        """Delete dead letters past their retention; return how many."""
+        keep = timedelta(days=self.settings.dead_letter_retention_days)
+        return self.observations.purge_dead_letters(self.clock.now() - keep)
 
     def stats(self) -> IngestStats:
         """Return counts: stored, and not stored per reason."""

@@ -58,6 +58,11 @@ class IngestSettings(BaseModel):
     offline_check_s: float = Field(
         default=10.0, gt=0, description="How often silent devices are looked for."
     )
+    dead_letter_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="Days a rejected message is kept for inspection; then it is deleted.",
+    )
     commit_batch: int = Field(
         default=5000, ge=1, description="Most observations written in one transaction."
     )

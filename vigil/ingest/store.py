@@ -363,6 +363,17 @@ class ObservationStore:
         """Return every stored observation id (tests and audits)."""
         return [str(r[0]) for r in self._db.reader().execute("SELECT id FROM observations")]
 
+    def purge_dead_letters(self, older_than: datetime) -> int:
+        """Delete dead letters kept before `older_than` (an instant); return how many."""
+        try:
+            with self._db.tx() as conn:
+                n = conn.execute(
+                    "DELETE FROM dead_letters WHERE at < ?", (older_than.timestamp(),)
+                ).rowcount
+        except sqlite3.Error as err:
+            raise StoreError(f"observation store write failed: {err}") from err
+        return int(n)
+
     def dead_letters(self, *, reason: str | None = None, limit: int = 100) -> list[DeadLetter]:
         """Return dead letters, newest first, optionally of one reason."""
         rows = self._db.reader().execute(

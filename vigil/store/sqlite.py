@@ -299,7 +299,10 @@ class SqliteStore:
             ids = [
                 str(r[0])
                 for r in conn.execute(
-                    "SELECT call_id FROM personal_data WHERE expires_at <= ?", (now.isoformat(),)
+                    # Instants, not strings: "...T00:00+14:00" sorts after "...T11:00+00:00"
+                    # though it is earlier, which delayed purges by up to 14 hours.
+                    "SELECT call_id FROM personal_data WHERE julianday(expires_at) <= julianday(?)",
+                    (now.isoformat(),),
                 )
             ]
             conn.executemany("DELETE FROM personal_data WHERE call_id = ?", [(i,) for i in ids])
