@@ -94,6 +94,27 @@ class AllowStream(Allow):
         return self.check(request, token)
 
 
+def bind_unit(app: App, who: Principal, unit_ids: Iterable[str]) -> None:
+    """Refuse a field unit reporting for any unit but the one its login is bound to.
+
+    Unit ids are case-sensitive everywhere; logins are lower-case, so the login
+    ``e1`` is bound to the one unit whose id folds to ``e1``. Registration refuses
+    ids that differ only in case; should two such units exist all the same (an
+    old log), the login is bound to neither rather than to both.
+    """
+    if who.role is not Role.FIELD_UNIT:
+        return
+    folded: dict[str, int] = {}
+    for u in app.cad.units():
+        folded[u.id.casefold()] = folded.get(u.id.casefold(), 0) + 1
+    for unit_id in set(unit_ids):
+        if unit_id.casefold() != who.name or folded.get(who.name, 0) > 1:
+            raise ForbiddenError(
+                f"field unit {who.name} may only report for its own unit, not {unit_id}",
+                field="unit_id",
+            )
+
+
 class Public:
     """Dependency: no credentials needed (declared explicitly, so it is a choice)."""
 

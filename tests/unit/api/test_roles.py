@@ -32,6 +32,7 @@ GET    /api/v1/alerts/{alert_id}                                        x  x  x 
 PUT    /api/v1/alerts/{alert_id}                                        .  x  x  .  .  .  x  .
 POST   /api/v1/alerts/{alert_id}/approve                                .  .  x  .  .  .  x  .
 POST   /api/v1/alerts/{alert_id}/reject                                 .  .  x  .  .  .  x  .
+GET    /api/v1/analytics/kpis                                           .  .  x  x  x  .  x  .
 GET    /api/v1/audit/entries                                            .  .  .  .  x  .  x  .
 GET    /api/v1/audit/verify                                             .  .  .  .  x  .  x  .
 POST   /api/v1/auth/login                                               *  *  *  *  *  *  *  *
@@ -43,7 +44,11 @@ GET    /api/v1/catalogue                                                x  x  x 
 GET    /api/v1/devices                                                  x  x  x  x  .  x  x  .
 POST   /api/v1/devices                                                  .  .  x  .  .  .  x  .
 GET    /api/v1/devices/{device_id}                                      x  x  x  x  .  x  x  .
+POST   /api/v1/eido                                                     .  x  x  .  .  .  x  .
+POST   /api/v1/eido/validate                                            .  x  x  .  .  .  x  .
 GET    /api/v1/events                                                   .  .  x  x  x  .  x  .
+GET    /api/v1/field/units/{unit_id}                                    .  x  x  .  .  x  x  .
+POST   /api/v1/field/units/{unit_id}/notes                              .  x  x  .  .  x  x  .
 GET    /api/v1/geo/geocode                                              x  x  x  .  .  .  x  .
 GET    /api/v1/geo/reverse                                              x  x  x  .  .  .  x  .
 GET    /api/v1/health                                                   *  *  *  *  *  *  *  *
@@ -56,6 +61,8 @@ POST   /api/v1/incidents/{incident_id}/assignments                      .  x  x 
 POST   /api/v1/incidents/{incident_id}/assignments/{unit_id}/release    .  x  x  .  .  .  x  .
 POST   /api/v1/incidents/{incident_id}/cancel                           .  x  x  .  .  .  x  .
 POST   /api/v1/incidents/{incident_id}/close                            .  x  x  .  .  .  x  .
+GET    /api/v1/incidents/{incident_id}/eido                             .  x  x  .  .  .  x  .
+GET    /api/v1/incidents/{incident_id}/eido/with-caller                 .  x  x  .  .  .  .  .
 POST   /api/v1/incidents/{incident_id}/notes                            x  x  x  .  .  .  x  .
 GET    /api/v1/incidents/{incident_id}/recommendations                  .  x  x  .  .  .  x  .
 POST   /api/v1/incidents/{incident_id}/reopen                           .  .  x  .  .  .  x  .
@@ -72,6 +79,7 @@ GET    /api/v1/public/alerts.atom                                       *  *  * 
 GET    /api/v1/public/alerts.geojson                                    *  *  *  *  *  *  *  *
 GET    /api/v1/public/cap/{alert_id}.xml                                *  *  *  *  *  *  *  *
 GET    /api/v1/rules                                                    .  .  x  x  .  .  x  .
+GET    /api/v1/transparency                                             *  *  *  *  *  *  *  *
 GET    /api/v1/units                                                    x  x  x  x  .  x  x  .
 POST   /api/v1/units                                                    .  .  x  .  .  .  x  .
 POST   /api/v1/units/positions                                          .  x  x  .  .  x  x  .

@@ -18,9 +18,10 @@ from pydantic import BaseModel, Field
 
 from vigil.api.routes.dispatch import RouteOut
 from vigil.api.schemas import EventOut, IncidentOut, NoteIn, UnitOut
-from vigil.api.security import Allow, AppDep, CommandId, Principal
-from vigil.audit.roles import UNIT_REPORTERS, Role
-from vigil.core.errors import ForbiddenError, TransitionError, VigilError
+from vigil.api.security import Allow, AppDep, CommandId, Principal, bind_unit
+from vigil.app import App
+from vigil.audit.roles import UNIT_REPORTERS
+from vigil.core.errors import TransitionError, VigilError
 from vigil.incidents.events import IncidentNoteAdded
 from vigil.units.model import UnitStatus, reportable_moves
 
@@ -49,9 +50,8 @@ class FieldOut(BaseModel):
     avl_interval_s: float = Field(description="How often the app sends the phone's position.")
 
 
-def _own(who: Principal, unit_id: str) -> None:
-    if who.role is Role.FIELD_UNIT and who.name != unit_id.lower():
-        raise ForbiddenError(f"{who.name} may only act for its own unit", field="unit_id")
+def _own(app: App, who: Principal, unit_id: str) -> None:
+    bind_unit(app, who, [unit_id])  # one rule for every endpoint a field unit uses
 
 
 @router.get("/field/units/{unit_id}")
@@ -59,7 +59,7 @@ def field_view(
     unit_id: str, app: AppDep, who: Annotated[Principal, Depends(Allow(UNIT_REPORTERS))]
 ) -> FieldOut:
     """Return a crew's picture: unit, next statuses, incident, other units, notes, route."""
-    _own(who, unit_id)
+    _own(app, who, unit_id)
     unit = app.cad.unit(unit_id)
     incident = app.cad.incident(unit.incident_id) if unit.incident_id else None
     route: RouteOut | None = None
@@ -100,7 +100,7 @@ def field_note(
     cmd: CommandId,
 ) -> EventOut:
     """Add a crew's note to the timeline of the incident its unit is assigned to."""
-    _own(who, unit_id)
+    _own(app, who, unit_id)
     unit = app.cad.unit(unit_id)
     if unit.incident_id is None:
         raise TransitionError(f"unit {unit_id} has no incident to note on", field="unit_id")

@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
 from vigil.api.schemas import PositionIn, PositionsIn, StatusIn, UnitIn, UnitOut
-from vigil.api.security import Allow, AppDep, CommandId, Principal
-from vigil.app import App
-from vigil.audit.roles import SUPERVISORS, UNIT_REPORTERS, VIEWERS, Role
-from vigil.core.errors import ConflictError, ForbiddenError
+from vigil.api.security import Allow, AppDep, CommandId, Principal, bind_unit
+from vigil.audit.roles import SUPERVISORS, UNIT_REPORTERS, VIEWERS
+from vigil.core.errors import ConflictError
 from vigil.incidents.model import Agency
 from vigil.units.model import UnitStatus
 
 router = APIRouter(tags=["units"])
-
-
-def _may_report(app: App, who: Principal, unit_ids: Iterable[str]) -> None:
-    """Refuse a field unit reporting for any unit but the one its login is bound to.
-
-    Unit ids are case-sensitive everywhere; logins are lower-case, so the login
-    ``e1`` is bound to the one unit whose id folds to ``e1``. Registration refuses
-    ids that differ only in case; should two such units exist all the same (an
-    old log), the login is bound to neither rather than to both.
-    """
-    if who.role is not Role.FIELD_UNIT:
-        return
-    folded: dict[str, int] = {}
-    for u in app.cad.units():
-        folded[u.id.casefold()] = folded.get(u.id.casefold(), 0) + 1
-    for unit_id in set(unit_ids):
-        if unit_id.casefold() != who.name or folded.get(who.name, 0) > 1:
-            raise ForbiddenError(
-                f"field unit {who.name} may only report for its own unit, not {unit_id}",
-                field="unit_id",
-            )
 
 
 @router.get("/units")
@@ -97,7 +74,7 @@ def set_status(
     cmd: CommandId,
 ) -> UnitOut:
     """Report a unit's new status (en route, on scene, transporting, available, ...)."""
-    _may_report(app, who, [unit_id])
+    bind_unit(app, who, [unit_id])
     outcome = app.cad.set_unit_status(unit_id, body.status, actor=who.name, command_id=cmd)
     if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -113,7 +90,7 @@ def report_position(
     cmd: CommandId,
 ) -> dict[str, int]:
     """Record one AVL fix."""
-    _may_report(app, who, [unit_id])
+    bind_unit(app, who, [unit_id])
     fix_at = body.fix_at or app.clock.now()
     outcome = app.cad.report_positions(
         [(unit_id, body.location.to_domain(), fix_at, body.heading_deg, body.speed_mps)],
@@ -132,7 +109,7 @@ def report_positions(
 ) -> dict[str, int]:
     """Record a batch of AVL fixes in one transaction."""
     now = app.clock.now()
-    _may_report(app, who, [f.unit_id for f in body.fixes])
+    bind_unit(app, who, [f.unit_id for f in body.fixes])
     outcome = app.cad.report_positions(
         [
             (f.unit_id, f.location.to_domain(), f.fix_at or now, f.heading_deg, f.speed_mps)
