@@ -28,10 +28,14 @@ POST   /api/v1/alerts                                                   .  x  x 
 GET    /api/v1/alerts/areas.geojson                                     x  x  x  x  .  x  x  .
 GET    /api/v1/alerts/drafts                                            x  x  x  x  .  x  x  .
 GET    /api/v1/alerts/external                                          x  x  x  x  .  x  x  .
+POST   /api/v1/alerts/external                                          .  .  x  .  .  .  x  .
+GET    /api/v1/alerts/intake                                            .  .  x  .  .  .  x  .
 GET    /api/v1/alerts/{alert_id}                                        x  x  x  x  .  x  x  .
 PUT    /api/v1/alerts/{alert_id}                                        .  x  x  .  .  .  x  .
 POST   /api/v1/alerts/{alert_id}/approve                                .  .  x  .  .  .  x  .
 POST   /api/v1/alerts/{alert_id}/reject                                 .  .  x  .  .  .  x  .
+GET    /api/v1/analytics/forecast                                       .  .  x  x  x  .  x  .
+POST   /api/v1/analytics/forecast/issue                                 .  .  x  .  .  .  x  .
 GET    /api/v1/analytics/kpis                                           .  .  x  x  x  .  x  .
 GET    /api/v1/audit/entries                                            .  .  .  .  x  .  x  .
 GET    /api/v1/audit/verify                                             .  .  .  .  x  .  x  .
