@@ -52,6 +52,7 @@ GET    /api/v1/catalogue                                                x  x  x 
 GET    /api/v1/devices                                                  x  x  x  x  .  x  x  .
 POST   /api/v1/devices                                                  .  .  x  .  .  .  x  .
 GET    /api/v1/devices/{device_id}                                      x  x  x  x  .  x  x  .
+GET    /api/v1/devices/{device_id}/recent                               x  x  x  x  .  x  x  .
 POST   /api/v1/eido                                                     .  x  x  .  .  .  x  .
 POST   /api/v1/eido/validate                                            .  x  x  .  .  .  x  .
 GET    /api/v1/events                                                   .  .  x  x  x  .  x  .
