@@ -6,10 +6,12 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Geolocation, Page, ViewportSize
 
+from tests.e2e.conftest import login
 from tests.e2e.server import LiveServer
 from tests.unit.reports.conftest import jpeg_with_gps
 from vigil.audit.roles import Role
@@ -87,3 +89,28 @@ def test_report_from_a_phone_with_photo_then_promoted(
 
     phone.goto(link)
     phone.wait_for_selector("#report-status [data-status='incident opened']", timeout=20_000)
+
+
+def test_operator_promotes_from_the_reports_panel(page: Page, server: LiveServer) -> None:
+    with httpx.Client(base_url=server.url) as public:
+        sent = public.post(
+            "/api/v1/public/reports",
+            json={
+                "category": "fallen_tree",
+                "text": "Tree across the cycle path",
+                "lat": 60.17,
+                "lon": 24.94,
+            },
+        )
+        assert sent.status_code == 201
+    login(page, server, "dispatcher")
+    page.click("#tab-reports")
+    page.wait_for_selector("#reports li[data-report] button.promote", timeout=20_000)
+    assert "Tree across the cycle path" in page.inner_text("#reports")
+    page.click("#reports button.promote")
+    page.wait_for_selector("#reports >> text=No reports awaiting moderation.", timeout=20_000)
+    with server.client(server.tokens[Role.DISPATCHER]) as api:
+        (report,) = api.get("/reports", params={"state": "promoted"}).json()
+        incident = api.get(f"/incidents/{report['incident_id']}").json()
+        assert incident["type"] == "infrastructure"
+        assert "Tree across the cycle path" in incident["description"]

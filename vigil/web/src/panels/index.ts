@@ -5,6 +5,7 @@ import type { PanelFactory } from "../centre/context";
 import { alertsPanel } from "./alerts";
 import { devicesPanel } from "./devices";
 import { incidentPanel } from "./incident";
+import { reportsPanel } from "./reports";
 import { unitsPanel } from "./units";
 
 export const PANELS: readonly PanelFactory[] = [
@@ -12,4 +13,5 @@ export const PANELS: readonly PanelFactory[] = [
   unitsPanel,
   devicesPanel,
   alertsPanel,
+  reportsPanel,
 ];
