@@ -64,7 +64,7 @@ export class FieldApp {
   private lastFix: GeolocationPosition | null = null;
   private sentFixAt = 0;
   private avlTimer: number | undefined;
-  private map: MapView | null = null;
+  map: MapView | null = null; // public for tests: settled, rendered features
   private mapLoading: Promise<void> | null = null;
   private readonly el: Record<string, HTMLElement> = {};
   alerts = 0;
