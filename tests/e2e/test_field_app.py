@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,10 +114,8 @@ def test_a_crew_runs_an_incident_from_a_phone_through_a_network_loss(
     page.get_by_role("button", name="Acknowledge").tap()
     # Let the map draw the basemap and route (software GL is slow); a map that cannot
     # be drawn here must not fail the crew's flow, only leave the screenshot without it.
-    try:
+    with contextlib.suppress(PlaywrightTimeout):
         page.wait_for_function("() => window.field.map && window.field.map.settled", timeout=30_000)
-    except PlaywrightTimeout:
-        pass
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
