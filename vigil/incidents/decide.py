@@ -302,6 +302,14 @@ def cancel_incident(state: IncidentState, cmd: CancelIncident) -> list[Event]:
 def reopen_incident(state: IncidentState, cmd: ReopenIncident) -> list[Event]:
     """Reopen a closed or cancelled incident, with a reason."""
     inc = incident(state, cmd.incident_id)
+    # Dispatched -> pending is a legal move (every unit released), but not a reopening:
+    # reopening an open incident would put it back in the queue with its units assigned.
+    if inc.status not in {IncidentStatus.CLOSED, IncidentStatus.CANCELLED}:
+        raise TransitionError(
+            f"incident {cmd.incident_id} is {inc.status}; only a closed or cancelled "
+            "incident can be reopened",
+            field="status",
+        )
     check_incident_move(cmd.incident_id, inc.status, IncidentStatus.PENDING)
     if not cmd.reason.strip():
         raise ValidationError("reopening needs a reason", field="reason")
