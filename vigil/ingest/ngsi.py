@@ -15,8 +15,10 @@ A context broker (Orion-LD, Scorpio, ...) POSTs
 | Alert                | severity (+ category)     | alert   |
 
 The device is the entity's ``refDevice`` (``alertSource`` for an Alert), else
-the last segment of the entity id (``urn:ngsi-ld:NoiseLevelObserved:nm-001`` →
-``nm-001``). Units come from UN/CEFACT ``unitCode`` (MTR, CMT, 2N, ...). The
+the entity itself; each is tried as the whole URN (devices may be registered
+under an entity's URN) and then as its local id, everything after
+``urn:ngsi-ld:<Type>:`` (``urn:ngsi-ld:NoiseLevelObserved:nm-001`` → ``nm-001``).
+Units come from UN/CEFACT ``unitCode`` (MTR, CMT, 2N, ...). The
 observation id is the device, stream and observation time, so a re-sent
 notification is a duplicate, not a second reading.
 """
@@ -49,7 +51,13 @@ ATTRIBUTES: dict[str, list[tuple[tuple[str, ...], str, str]]] = {
     "FloodMonitoring": [(("currentLevel",), "level", "m")],
     "Alert": [(("severity",), "alert", "level")],
 }
-TIME_ATTRS = ("dateObservedTo", "dateObserved", "dateIssued", "dateObservedFrom")
+TIME_ATTRS = (
+    "dateObservedTo",
+    "dateObserved",
+    "observationDateTime",  # FloodMonitoring (IUDX-derived models)
+    "dateIssued",
+    "dateObservedFrom",
+)
 SEVERITY = {"informational": 0.0, "low": 1.0, "medium": 2.0, "high": 3.0, "critical": 4.0}
 
 
@@ -66,15 +74,44 @@ def _prop(entity: Mapping[str, Any], name: str) -> tuple[Any, str | None, Any]:
 def _date(value: Any) -> Any:
     if isinstance(value, dict) and "@value" in value:
         return value["@value"]
+    # The official normalised FloodMonitoring example writes a time as
+    # {"type": "string", "format": "date-time", "value": ...}.
+    if isinstance(value, dict) and value.get("format") == "date-time" and "value" in value:
+        return value["value"]
     return value
 
 
-def _last_segment(urn: Any) -> str | None:
+def _candidates(urn: Any) -> list[str]:
+    """Return the device ids an entity URN may name: the URN itself, then its local id.
+
+    ``urn:ngsi-ld:<Type>:<local id>``: the local id is everything after the
+    type, colons included (``...:Vitoria-2016-12-28T11:00:00_...`` is one id;
+    splitting at the last colon would cut inside the timestamp).
+    """
     if isinstance(urn, list) and urn:
         urn = urn[0]
     if not isinstance(urn, str) or not urn:
-        return None
-    return urn.rsplit(":", 1)[-1]
+        return []
+    out = [urn]
+    parts = urn.split(":", 3)
+    if len(parts) == 4 and parts[0].lower() == "urn" and parts[1].lower() == "ngsi-ld" and parts[3]:
+        out.append(parts[3])
+    return out
+
+
+def device_of(parser: Parser, entity: Mapping[str, Any], ref: str) -> str | None:
+    """Return the device an entity reports for: its reference, else the entity itself.
+
+    The reference (``refDevice``, or ``alertSource`` for an Alert) wins; each
+    candidate is tried as the whole URN, then its local id, and the first one
+    registered is the device. None registered: the first candidate, so the
+    rejection names what was looked for.
+    """
+    candidates = _candidates(_prop(entity, ref)[0]) + _candidates(entity.get("id"))
+    for c in candidates:
+        if parser.has_device(c):
+            return c
+    return candidates[0] if candidates else None
 
 
 def _timestamp(entity: Mapping[str, Any], observed_at: Any) -> datetime:
@@ -165,7 +202,7 @@ def _entity(
             f"entity type {etype!r} is not one of {', '.join(sorted(ATTRIBUTES))}",
         )
     ref = "alertSource" if etype == "Alert" else "refDevice"
-    device_id = _last_segment(_prop(entity, ref)[0]) or _last_segment(entity.get("id"))
+    device_id = device_of(parser, entity, ref)
     if device_id is None:
         raise Reject(RejectReason.MISSING_FIELD, f"{prefix}.id", "no entity id or refDevice")
     _check_location(entity)

@@ -199,6 +199,10 @@ class Parser:
 
     # ----------------------------------------------------------------- MQTT
 
+    def has_device(self, device_id: str) -> bool:
+        """Return whether a device id is registered."""
+        return device_id in self._devices
+
     def mqtt(self, topic: str, payload: bytes, now: datetime) -> Parsed:
         """Parse one MQTT message (single reading or gateway batch)."""
         out = Parsed()

@@ -38,7 +38,8 @@ from vigil.ingest.model import Device, DeviceKind
 from vigil.ingest.streams import COMMON, default_streams
 from vigil.ingest.units import is_canonical
 
-DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,55}$")
+# Colons are allowed so a device can be registered under its NGSI-LD entity URN.
+DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 STREAM = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 ID_PREFIX = "devreg:"
 USER_PREFIX = "device-"
@@ -111,7 +112,7 @@ def make_device(
     """Validate a device definition and fill in the kind's conventional streams."""
     if not DEVICE_ID.match(id):
         raise ValidationError(
-            "device ids are 1-56 characters of A-Z a-z 0-9 . _ - starting alphanumeric",
+            "device ids are 1-200 characters of A-Z a-z 0-9 . _ : - starting alphanumeric",
             field="id",
         )
     if not interval_s > 0:
@@ -191,8 +192,17 @@ def _device(e: DeviceRegistered) -> Device:
 
 
 def user_name(device_id: str) -> str:
-    """Return the login of a device."""
-    return USER_PREFIX + device_id.lower()
+    """Return the login of a device: ``device-<id>``, made a valid login name.
+
+    Ids that are not already one (a colon, more than 56 characters) get their
+    other characters replaced and a digest of the whole id appended, so two ids
+    never share a login.
+    """
+    lower = device_id.lower()
+    if re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,55}", lower):
+        return USER_PREFIX + lower
+    safe = re.sub(r"[^a-z0-9._-]", ".", lower)[:40]
+    return f"{USER_PREFIX}{safe}-{hashlib.sha256(device_id.encode()).hexdigest()[:12]}"
 
 
 class DeviceRegistry:
