@@ -162,6 +162,13 @@ def demo(
     browser: Annotated[bool, typer.Option(help="Open the browser when there is a display.")] = True,
     mqtt_host: Annotated[str, typer.Option(help="MQTT broker host.")] = "127.0.0.1",
     mqtt_port: Annotated[int, typer.Option(help="MQTT broker port.")] = 1883,
+    video: Annotated[
+        Path | None,
+        typer.Option(
+            help="A real clip for one camera worker (default: ../shared/data/video/"
+            "worker-zone-detection.gif when present; 'none' to skip).",
+        ),
+    ] = None,
 ) -> None:
     """Run Vigil with a simulated evening in central Helsinki and open it in the browser."""
     from vigil.sim.demo import DemoOptions, run_demo  # noqa: PLC0415 - keeps --help fast
@@ -180,6 +187,7 @@ def demo(
                 open_browser=browser,
                 mqtt_host=mqtt_host,
                 mqtt_port=mqtt_port,
+                video=_demo_clip(video),
             ),
             say=typer.echo,
         )
@@ -187,6 +195,14 @@ def demo(
         _fail(err)
     except OSError as err:
         _fail(ConfigError(f"cannot start the demo: {err}"))
+
+
+def _demo_clip(given: Path | None) -> Path | None:
+    """The clip the demo's camera worker analyses: the one given, else the shared one."""
+    if given is not None:
+        return None if str(given) == "none" else given
+    shared = Path.cwd().parent / "shared" / "data" / "video" / "worker-zone-detection.gif"
+    return shared if shared.is_file() else None
 
 
 # ------------------------------------------------------------------ fitted cities

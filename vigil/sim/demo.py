@@ -54,6 +54,7 @@ class DemoOptions:
     open_browser: bool = True
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
+    video: Path | None = None  # a real clip: one camera worker analyses it (looped)
     audio: bool = True  # run one acoustic worker on a shipped recording (vigil/audio/demo.py)
 
 
@@ -160,6 +161,7 @@ def run_demo(options: DemoOptions, *, say: Callable[[str], None] = print) -> Run
             else None
         )
         password = secrets.token_urlsafe(12)
+        threads: list[threading.Thread] = []
         audio: list[tuple[Worker, threading.Thread]] = []
 
         def ready(r: SimRun) -> None:
@@ -191,6 +193,8 @@ def run_demo(options: DemoOptions, *, say: Callable[[str], None] = print) -> Run
             )
             say("  Ctrl-C stops everything.")
             say("")
+            if options.video is not None:
+                threads.append(_start_camera(r, options, say))
             if timer is not None:
                 timer.start()
             if options.open_browser and has_display():
@@ -213,3 +217,61 @@ def run_demo(options: DemoOptions, *, say: Callable[[str], None] = print) -> Run
                 thread.join(15)
         say("Vigil demo stopped.")
         return result
+
+
+def _start_camera(r: SimRun, options: DemoOptions, say: Callable[[str], None]) -> threading.Thread:
+    """Run one camera worker on `options.video` (looped, real time) until the demo stops."""
+    from vigil.video.config import CamerasFile  # noqa: PLC0415 - only when a clip is given
+    from vigil.video.worker import Publisher, SnapshotUploader, Worker, register  # noqa: PLC0415
+
+    assert r.stack is not None and options.video is not None
+    os.environ["VIGIL_DEMO_VIDEO_TOKEN"] = r.stack.admin_token
+    cams = CamerasFile.model_validate(
+        {
+            "mqtt": {
+                "host": options.mqtt_host,
+                "port": options.mqtt_port,
+                "site": r.run_site,
+                "client_id": f"vigil-video-{r.run_site}",
+            },
+            "registration": {"url": r.stack.url, "token_env": "VIGIL_DEMO_VIDEO_TOKEN"},
+            "snapshots": {"dir": str(r.options.data_dir / "video-snapshots"), "retention_days": 1},
+            "cameras": [
+                {
+                    "id": "cam-senate-square",
+                    "label": "Senate Square (demo clip)",
+                    "source": str(options.video),
+                    "lat": 60.1694,
+                    "lon": 24.9526,
+                    "loop": True,
+                    "fps": 5,
+                    "interval_s": 10,
+                    "zones": [
+                        {
+                            "name": "steps",
+                            "polygon": [[0, 100], [480, 100], [480, 235], [0, 235]],
+                            "place": "senate-square",
+                            "restricted": [{"start": "00:00", "end": "23:59"}],
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+    tokens = register(cams)
+    uploader = SnapshotUploader(r.stack.url, tokens)
+    pub = Publisher(options.mqtt_host, options.mqtt_port, r.run_site, cams.mqtt.client_id)
+    worker = Worker(cams, publish=pub.publish, upload=uploader, now=r.stack.app.clock.now)
+    worker.stop = r.stop_event
+
+    def loop() -> None:
+        try:
+            worker.run()
+        finally:
+            pub.close()
+            uploader.close()
+
+    thread = threading.Thread(target=loop, name="demo-camera", daemon=True)
+    thread.start()
+    say(f"  camera      cam-senate-square analyses {options.video.name} (blurred snapshots)")
+    return thread
