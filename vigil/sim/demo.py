@@ -17,6 +17,7 @@ from types import FrameType
 from vigil.audio import demo as audio_demo
 from vigil.audio.worker import Worker
 from vigil.audit.roles import Role
+from vigil.core.errors import VigilError
 from vigil.sim import warning_demo
 from vigil.sim.runner import RunOptions, RunResult, SimRun
 from vigil.sim.scenario import Scenario, load_scenario
@@ -161,7 +162,6 @@ def run_demo(options: DemoOptions, *, say: Callable[[str], None] = print) -> Run
             else None
         )
         password = secrets.token_urlsafe(12)
-        threads: list[threading.Thread] = []
         audio: list[tuple[Worker, threading.Thread]] = []
 
         def ready(r: SimRun) -> None:
@@ -193,8 +193,6 @@ def run_demo(options: DemoOptions, *, say: Callable[[str], None] = print) -> Run
             )
             say("  Ctrl-C stops everything.")
             say("")
-            if options.video is not None:
-                threads.append(_start_camera(r, options, say))
             if timer is not None:
                 timer.start()
             if options.open_browser and has_display():
@@ -208,7 +206,11 @@ def run_demo(options: DemoOptions, *, say: Callable[[str], None] = print) -> Run
 
         try:
             with _stop_on_signals(run.stop_event.set):
-                result = run.run(on_stage=lambda m: say(f"... {m}"), on_ready=ready, on_done=done)
+                result = run.run(
+                    on_stage=lambda m: say(f"... {m}"),
+                    on_ready=_with_camera(ready, options, say),
+                    on_done=done,
+                )
         finally:
             if timer is not None:
                 timer.cancel()
@@ -219,8 +221,25 @@ def run_demo(options: DemoOptions, *, say: Callable[[str], None] = print) -> Run
         return result
 
 
-def _start_camera(r: SimRun, options: DemoOptions, say: Callable[[str], None]) -> threading.Thread:
-    """Run one camera worker on `options.video` (looped, real time) until the demo stops."""
+def _with_camera(
+    ready: Callable[[SimRun], None], options: DemoOptions, say: Callable[[str], None]
+) -> Callable[[SimRun], None]:
+    """Return `ready`, followed by starting the camera worker when a clip was given."""
+
+    def both(r: SimRun) -> None:
+        ready(r)
+        try:
+            _start_camera(r, options, say)
+        except (VigilError, OSError) as err:  # the demo goes on without its camera
+            say(f"  camera      not started: {err}")
+
+    return both
+
+
+def _start_camera(r: SimRun, options: DemoOptions, say: Callable[[str], None]) -> None:
+    """Run one camera worker on `options.video` (looped, real time) until the run stops."""
+    if options.video is None:
+        return
     from vigil.video.config import CamerasFile  # noqa: PLC0415 - only when a clip is given
     from vigil.video.worker import Publisher, SnapshotUploader, Worker, register  # noqa: PLC0415
 
@@ -274,4 +293,3 @@ def _start_camera(r: SimRun, options: DemoOptions, say: Callable[[str], None]) -
     thread = threading.Thread(target=loop, name="demo-camera", daemon=True)
     thread.start()
     say(f"  camera      cam-senate-square analyses {options.video.name} (blurred snapshots)")
-    return thread
