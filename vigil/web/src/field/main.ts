@@ -62,7 +62,7 @@ export class FieldApp {
   private incidentSeen: string | null | undefined = undefined;
   private refreshTimer: number | undefined;
   private lastFix: GeolocationPosition | null = null;
-  private sentFixAt = 0;
+  private sentFixAt = Number.NEGATIVE_INFINITY; // the first fix goes out at once, not an interval after page load
   private avlTimer: number | undefined;
   map: MapView | null = null; // public for tests: settled, rendered features
   private mapLoading: Promise<void> | null = null;
