@@ -38,7 +38,7 @@ DEVICE_RECORDS: dict[str, tuple[str, str]] = {
     ),
     "camera_analytics": (
         "counts, zones, object classes and behaviours (intrusion, loitering, crowding)",
-        "faces, licence plates, identities, re-identification across cameras; "
+        "faces, licence plates, identities, or any person followed across cameras; "
         "stored snapshots are blurred",
     ),
     "panic_button": ("button presses and their location", "audio, video"),

@@ -5,6 +5,7 @@ resolution, skips static frames (motion gating), detects people, vehicles,
 bicycles and bag-like objects only where something moved, tracks them, and
 turns tracks into place-level behaviours: zone counts, line crossings,
 intrusion, loitering, late-hour gatherings, crowd density and abandoned
-objects. It never identifies anyone: no face, plate or re-identification model
-exists in this package, and snapshots are blurred before they leave it.
+objects. It never identifies anyone: no model of faces or plates, and nothing that
+follows a person across cameras, exists in this package; snapshots are blurred
+before they leave it.
 """
