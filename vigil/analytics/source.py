@@ -19,38 +19,17 @@ import duckdb
 import numpy as np
 
 from vigil.core.events import Recorded
+from vigil.history.store import SCHEMA
 from vigil.incidents.events import CallReceived, IncidentClosed, IncidentOpened
 from vigil.units.events import UnitAssigned, UnitRegistered, UnitReleased, UnitStatusChanged
 from vigil.units.model import UnitStatus
 
-RESPONSE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("response_id", "VARCHAR"),
-    ("call_id", "VARCHAR"),
-    ("incident_id", "VARCHAR"),
-    ("unit_id", "VARCHAR"),
-    ("unit_type", "VARCHAR"),
-    ("call_type", "VARCHAR"),
-    ("call_type_group", "VARCHAR"),
-    ("priority", "VARCHAR"),
-    ("final_priority", "VARCHAR"),
-    ("unit_sequence", "INTEGER"),
-    ("station_area", "VARCHAR"),
-    ("battalion", "VARCHAR"),
-    ("zone", "VARCHAR"),
-    ("lat", "DOUBLE"),
-    ("lon", "DOUBLE"),
-    ("origin_station", "VARCHAR"),
-    ("disposition", "VARCHAR"),
-    ("received_at", "TIMESTAMPTZ"),
-    ("entry_at", "TIMESTAMPTZ"),
-    ("dispatch_at", "TIMESTAMPTZ"),
-    ("en_route_at", "TIMESTAMPTZ"),
-    ("on_scene_at", "TIMESTAMPTZ"),
-    ("transport_at", "TIMESTAMPTZ"),
-    ("hospital_at", "TIMESTAMPTZ"),
-    ("available_at", "TIMESTAMPTZ"),
-    ("source", "VARCHAR"),
-    ("line", "INTEGER"),
+# The analysis store's columns, less those that only record an import's provenance
+# (`vigil.history.store.SCHEMA` is the one definition of the responses shape).
+RESPONSE_COLUMNS: tuple[tuple[str, str], ...] = tuple(
+    (name, kind)
+    for name, kind in SCHEMA
+    if name not in {"address", "format", "source_sha256", "imported_at"}
 )
 COLUMN_NAMES = tuple(name for name, _ in RESPONSE_COLUMNS)
 
