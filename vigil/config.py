@@ -36,6 +36,12 @@ class ServerSettings(BaseModel):
         ge=1024,
         description="Larger request bodies are refused with 413 before being read.",
     )
+    live_buffer: int = Field(
+        default=1_000,
+        ge=1,
+        le=100_000,
+        description="Changes one live-feed client may have waiting; beyond, it is told to resync.",
+    )
 
 
 class AuthSettings(BaseModel):

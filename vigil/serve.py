@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 
 import uvicorn
 
@@ -22,12 +23,33 @@ def ensure_admin(app: App, name: str = "admin") -> str | None:
     return app.users.issue_token(name, label="serve", actor="serve", ttl=None)
 
 
+def raise_open_files_limit() -> int:
+    """Raise the soft open-files limit to the hard one; return the limit now in force.
+
+    Each live-feed subscriber holds a socket, so 10,000 browsers need more than
+    the common default of 1,024 descriptors; the hard limit (``LimitNOFILE=`` in
+    a systemd unit, ``ulimit -Hn``) is the operator's to raise.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            log.warning("could not raise the open-files limit above %d", soft)
+    if soft < 11_000:
+        log.warning("open-files limit %d holds fewer than 10,000 live subscribers", soft)
+    return soft
+
+
 def run(settings: Settings, *, admin_token: bool = False) -> None:
     """Serve until interrupted, then stop every service cleanly."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # The road network is built once per OSM file and cached; a bar shows the build.
+    raise_open_files_limit()
     network = load_network(settings.geo, progress=True)
     app = build(settings, network=network)
     try:

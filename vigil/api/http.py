@@ -31,6 +31,7 @@ from vigil.api.routes import geo as geo_routes
 from vigil.api.routes import live as live_routes
 from vigil.api.routes import map as map_routes
 from vigil.api.routes import panels as panel_routes
+from vigil.api.security import StreamTokens
 from vigil.app import App
 from vigil.web.static import install_ui
 
@@ -56,6 +57,7 @@ def create_api(app: App) -> FastAPI:
     api.state.vigil = app
     api.state.routers = []
     api.state.api_prefix = API_PREFIX
+    api.state.stream_tokens = StreamTokens()  # live-feed connect storms: one lookup per token
     problems.install(api)
     for module in (auth, calls, incidents, dispatch, units, audit, meta):
         mount(api, module.router)

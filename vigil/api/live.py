@@ -9,8 +9,8 @@ Each recorded event becomes one Server-Sent-Events frame::
 The feed is one consumer of the bus (not durable: browsers resume by seq
 themselves): the bus hands it every committed event in log order on the feed's
 own bus thread, which builds the frame bytes once (shared by every subscriber)
-and passes them to the asyncio loop; the loop keeps the newest in a ring for
-resume and fans them out to per-subscriber queues.
+and passes them, a burst at a time, to the asyncio loop; the loop keeps the
+newest in a ring for resume and fans them out to per-subscriber buffers.
 
 A subscriber resumes from a sequence number (``Last-Event-ID`` or ``?after=``):
 what it missed comes from the ring, or from the store when the ring no longer
@@ -112,36 +112,62 @@ def clock_frame(now: datetime) -> bytes:
     return b"event: clock\ndata: " + _encoder.encode({"now": now}) + b"\n\n"
 
 
-class Overflowed(Exception):  # noqa: N818 - a signal to the stream, not an error report
-    """The subscriber fell too far behind and was disconnected."""
+def resync_frame(after: int) -> bytes:
+    """Return the frame telling a client it fell behind: reopen the feed with ``?after=``.
+
+    Sent to a subscriber whose buffer overflowed, after the gap-free prefix it
+    still had queued; the stream then ends. `after` is the last change it was
+    sent, so ``/api/v1/live?after=<after>`` replays exactly what it missed.
+    """
+    body = {"after": after, "reason": "slow", "resume": f"/api/v1/live?after={after}"}
+    return b"event: resync\ndata: " + _encoder.encode(body) + b"\n\n"
+
+
+_BEAT_SEQ = -1  # a frame that is no change (a keep-alive or the clock)
 
 
 @dataclass(eq=False, slots=True)
 class Subscriber:
-    """One connected client: a bounded queue of frames it may see."""
+    """One connected client: a bounded buffer of the frames it may see, and its wake-up."""
 
     role: Role
-    queue: asyncio.Queue[Frame | None]
+    limit: int
+    wake: asyncio.Event
+    frames: list[Frame] = field(default_factory=list)
     overflowed: bool = False
     ended: bool = False
-    delivered: int = field(default=0)
+    delivered: int = 0
 
-    def offer(self, frame: Frame) -> None:
-        """Queue a frame, or mark the subscriber overflowed (it reconnects and resumes)."""
-        if self.ended or not visible(self.role, frame.type):
-            return
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            # Keep what is queued (a gap-free prefix); the stream ends after it.
+    def offer(self, frames: list[Frame]) -> bool:
+        """Buffer frames (already filtered for its role); return True if it overflowed now.
+
+        What fits is kept (a gap-free prefix, sent before the resync frame); the
+        rest is dropped, so a client that stops reading holds at most `limit`
+        references to frames the ring shares anyway.
+        """
+        if self.ended:
+            return False
+        room = self.limit - len(self.frames)
+        overflowed = len(frames) > room
+        if overflowed:
+            self.frames.extend(frames[: max(room, 0)])
             self.overflowed = True
             self.ended = True
+        else:
+            self.frames.extend(frames)
+        self.wake.set()
+        return overflowed
+
+    def beat(self, frame: Frame) -> bool:
+        """Buffer a keep-alive or clock frame unless one waits last; True if it overflowed."""
+        if self.ended or (self.frames and self.frames[-1].seq == _BEAT_SEQ):
+            return False
+        return self.offer([frame])
 
     def end(self) -> None:
-        """End the stream once the frames already queued are sent."""
+        """End the stream once the frames already buffered are sent."""
         self.ended = True
-        if not self.queue.full():
-            self.queue.put_nowait(None)
+        self.wake.set()
 
 
 class LiveFeed:
@@ -153,7 +179,7 @@ class LiveFeed:
         bus: Bus,
         *,
         ring_size: int = 50_000,
-        queue_size: int = 20_000,
+        queue_size: int = 1_000,
         heartbeat_s: float = 15.0,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -162,46 +188,56 @@ class LiveFeed:
         self._ring: deque[Frame] = deque(maxlen=ring_size)
         self._queue_size = queue_size
         self.heartbeat_s = heartbeat_s
-        # With a clock, each stream opens with the server's time and repeats it at
-        # least every heartbeat (in place of the keep-alive), busy or idle.
+        # With a clock, each stream opens with the server's time and the feed sends
+        # it to every stream each heartbeat (in place of the keep-alive).
         self._clock = clock
-        self._subs: set[Subscriber] = set()
+        self._subs: dict[Role, set[Subscriber]] = {role: set() for role in Role}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._beats: asyncio.TimerHandle | None = None
         self._lock = threading.Lock()
+        self._pending: list[Frame] = []  # encoded on the bus thread, not yet fanned out
+        self._scheduled = False
         self.head = 0
         self.frames_encoded = 0
+        self.fanouts = 0
         self.overflows = 0
         self.store_reads = 0
 
     # ---------------------------------------------------------------- lifecycle
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Subscribe to the bus and deliver on `loop`."""
+        """Subscribe to the bus and deliver on `loop` (call from that loop's thread)."""
         self._loop = loop
         # The consumer starts at the end of the log; older events come from the store.
         self.head = self._store.last_seq()
         name = f"live-{next(_FEEDS)}"
         self._unsubscribe = self._bus.subscribe(name, self._on_record, durable=False)
+        self._beats = loop.call_later(self.heartbeat_s, self._beat_all)
 
     def close(self) -> None:
         """Unsubscribe and end every stream."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        for sub in list(self._subs):
-            sub.end()
-        self._subs.clear()
+        if self._beats is not None:
+            self._beats.cancel()
+            self._beats = None
+        for group in self._subs.values():
+            for sub in group:
+                sub.end()
+            group.clear()
         self._loop = None
 
     @property
     def subscribers(self) -> int:
         """Return the number of connected subscribers."""
-        return len(self._subs)
+        return sum(len(group) for group in self._subs.values())
 
     def disconnect_all(self) -> None:
         """End every stream now (clients reconnect and resume); call on the feed's loop."""
-        for sub in list(self._subs):
-            sub.end()
+        for group in self._subs.values():
+            for sub in group:
+                sub.end()
 
     def disconnect_all_threadsafe(self) -> None:
         """End every stream, from any thread (operations, tests)."""
@@ -210,23 +246,64 @@ class LiveFeed:
 
     # ---------------------------------------------------------------- bus side
     def _on_record(self, rec: Recorded) -> None:
-        # Runs on the feed's bus thread, in log order: encode once, hand over.
+        # Runs on the feed's bus thread, in log order: encode once, hand over. One
+        # fan-out is scheduled per burst, however many changes it holds.
         frame = encode_frame(rec)
         with self._lock:
             self.frames_encoded += 1
+            self._pending.append(frame)
+            if self._scheduled:
+                return
+            self._scheduled = True
         loop = self._loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closing
-                loop.call_soon_threadsafe(self._emit, frame)
+                loop.call_soon_threadsafe(self._fan_out)
 
     # ----------------------------------------------------------- loop side
-    def _emit(self, frame: Frame) -> None:
-        if frame.seq <= self.head:
-            return  # already read from the store when the feed started
-        self.head = frame.seq
-        self._ring.append(frame)
-        for sub in self._subs:
-            sub.offer(frame)
+    def _fan_out(self) -> None:
+        with self._lock:
+            frames, self._pending = self._pending, []
+            self._scheduled = False
+        # Frames at or below the head were read from the store when the feed started.
+        fresh = [f for f in frames if f.seq > self.head]
+        if not fresh:
+            return
+        self.head = fresh[-1].seq
+        self._ring.extend(fresh)
+        self.fanouts += 1
+        for role, group in self._subs.items():
+            if not group:
+                continue
+            seen = [f for f in fresh if visible(role, f.type)]  # once per role, not per client
+            if seen:
+                for sub in group:
+                    if sub.offer(seen):
+                        self._overflowed(sub)
+
+    def _overflowed(self, sub: Subscriber) -> None:
+        self.overflows += 1
+        log.info(
+            "a %s live-feed client has %d changes unsent: it gets them, then a resync",
+            sub.role.value,
+            sub.limit,
+        )
+
+    def _beat_all(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        self._beats = loop.call_later(self.heartbeat_s, self._beat_all)
+        if not any(self._subs.values()):
+            return
+        frame = Frame(seq=_BEAT_SEQ, type="", data=self._beat())  # built once for everyone
+        for group in self._subs.values():
+            for sub in group:
+                if sub.beat(frame):
+                    self._overflowed(sub)
+
+    def _beat(self) -> bytes:
+        return HEARTBEAT if self._clock is None else clock_frame(self._clock())
 
     def _read_range(self, after: int, upto: int) -> Iterable[Recorded]:
         for rec in self._store.read(after_seq=after):
@@ -241,15 +318,14 @@ class LiveFeed:
             return []
         if not self._ring or self._ring[0].seq > after + 1:
             return None
-        seqs = [f.seq for f in self._ring]  # a deque has no bisect; copy is O(ring)
-        start = bisect.bisect_right(seqs, after)
-        return [self._ring[i] for i in range(start, len(self._ring))]
+        start = bisect.bisect_right(self._ring, after, key=lambda f: f.seq)
+        return list(itertools.islice(self._ring, start, None))
 
     async def stream(self, role: Role, after: int) -> AsyncGenerator[bytes, None]:
         """Yield SSE bytes: everything after `after` the role may see, then live changes."""
-        sub = Subscriber(role=role, queue=asyncio.Queue(maxsize=self._queue_size))
-        self._subs.add(sub)
-        upto = self.head  # frames above this reach the queue
+        sub = Subscriber(role=role, limit=self._queue_size, wake=asyncio.Event())
+        self._subs[role].add(sub)
+        upto = self.head  # frames above this reach the buffer
         try:
             yield b"retry: 1000\n\n"
             if self._clock is not None:
@@ -265,32 +341,29 @@ class LiveFeed:
             async for chunk in self._live(sub, max(upto, after)):
                 yield chunk
         finally:
-            self._subs.discard(sub)
-
-    def _beat(self) -> bytes:
-        return HEARTBEAT if self._clock is None else clock_frame(self._clock())
+            self._subs[role].discard(sub)
 
     async def _live(self, sub: Subscriber, upto: int) -> AsyncGenerator[bytes, None]:
-        loop = asyncio.get_running_loop()
-        beat_at = loop.time() + self.heartbeat_s
+        last = upto  # the last change sent: where a resync resumes
         while True:
-            if sub.ended and sub.queue.empty():
-                if sub.overflowed:
-                    self.overflows += 1
-                return
-            if self._clock is not None and loop.time() >= beat_at:
-                beat_at = loop.time() + self.heartbeat_s
-                yield self._beat()
-            try:
-                frame = await asyncio.wait_for(
-                    sub.queue.get(), timeout=max(0.0, beat_at - loop.time())
-                )
-            except TimeoutError:
-                beat_at = loop.time() + self.heartbeat_s
-                yield self._beat()
+            if not sub.frames:
+                if sub.ended:
+                    break
+                sub.wake.clear()
+                await sub.wake.wait()
                 continue
-            if frame is None:
-                continue
-            if frame.seq > upto:
-                sub.delivered += 1
-                yield frame.data
+            # Everything buffered goes out as one write: a client woken late catches
+            # up in one step, so the loop's work per client does not grow with the rate.
+            batch, sub.frames = sub.frames, []
+            parts: list[bytes] = []
+            for frame in batch:
+                if frame.seq == _BEAT_SEQ:
+                    parts.append(frame.data)
+                elif frame.seq > last:
+                    parts.append(frame.data)
+                    last = frame.seq
+                    sub.delivered += 1
+            if parts:
+                yield parts[0] if len(parts) == 1 else b"".join(parts)
+        if sub.overflowed:
+            yield resync_frame(last)

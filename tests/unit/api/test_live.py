@@ -39,19 +39,26 @@ def open_incidents(app: App, n: int) -> None:
         )
 
 
+def split(chunk: bytes) -> list[bytes]:
+    """Split one write (it may carry several frames) into its SSE frames."""
+    return [part + b"\n\n" for part in chunk.split(b"\n\n") if part]
+
+
 async def take(stream: AsyncIterator[bytes], n: int, timeout: float = 5.0) -> list[bytes]:
     """Read n event frames (skipping the retry line and heartbeats)."""
     out: list[bytes] = []
 
     async def read() -> None:
         async for chunk in stream:
-            if chunk.startswith((b"retry:", b":")):
-                continue
-            out.append(chunk)
-            if len(out) == n:
+            for frame in split(chunk):
+                if frame.startswith((b"retry:", b":", b"event: clock")):
+                    continue
+                out.append(frame)
+            if len(out) >= n:
                 return
 
     await asyncio.wait_for(read(), timeout)
+    assert len(out) == n
     return out
 
 
@@ -127,8 +134,34 @@ def test_each_change_is_serialised_once_and_shared(app: App) -> None:
 
     fa, fb, encoded = run(scenario())
     assert encoded == 5
-    assert seqs(fa) == seqs(fb)
-    assert all(x is y for x, y in zip(fa, fb, strict=True))
+    assert seqs(fa) == seqs(fb) == [1, 2, 3, 4, 5]
+    assert fa == fb
+
+
+def test_a_burst_is_fanned_out_once_and_sent_in_one_write(app: App) -> None:
+    async def scenario() -> tuple[list[bytes], int, int]:
+        feed = LiveFeed(app.store, app.bus)
+        feed.start(asyncio.get_running_loop())
+        try:
+            streams = [feed.stream(Role.DISPATCHER, feed.head) for _ in range(50)]
+            for s in streams:
+                await anext(s)
+            # Hold the loop (no await) while 20 changes commit and the bus hands them
+            # over: they reach the loop as one burst.
+            open_incidents(app, 20)
+            assert app.bus.drain(10)
+            chunks = [await asyncio.wait_for(anext(s), 5) for s in streams]
+            for s in streams:
+                await s.aclose()
+            return chunks, feed.fanouts, feed.frames_encoded
+        finally:
+            feed.close()
+
+    chunks, fanouts, encoded = run(scenario())
+    assert encoded == 20
+    assert fanouts == 1  # one fan-out for the burst, not one per change
+    assert all(seqs(split(c))[0] == 1 for c in chunks)
+    assert all(c == chunks[0] for c in chunks)
 
 
 # ------------------------------------------------------------------- order
@@ -273,28 +306,39 @@ def test_stream_filters_by_role_server_side(app: App) -> None:
 # ------------------------------------------------------------ slow clients
 
 
-def test_a_slow_subscriber_is_disconnected_and_resumes_without_loss(app: App) -> None:
-    async def scenario() -> tuple[list[int], int]:
+def test_a_slow_subscriber_is_told_to_resync_and_resumes_without_loss(app: App) -> None:
+    async def scenario() -> tuple[list[int], dict[str, Any], int, list[int]]:
         feed = LiveFeed(app.store, app.bus, queue_size=3)
         feed.start(asyncio.get_running_loop())
         try:
-            s = feed.stream(Role.DISPATCHER, 0)
-            await anext(s)
-            await asyncio.to_thread(open_incidents, app, 10)
+            slow = feed.stream(Role.DISPATCHER, 0)
+            fast = feed.stream(Role.DISPATCHER, 0)
+            await anext(slow)
+            await anext(fast)
+            fast_got: list[bytes] = []
+            for _ in range(10):  # the fast one reads every change as it comes
+                await asyncio.to_thread(open_incidents, app, 1)
+                fast_got += await take(fast, 1)
             await settle(app)
-            got: list[bytes] = [c async for c in s if not c.startswith(b":")]
-            assert feed.subscribers == 0
-            last = seqs(got)[-1] if got else 0
-            again = feed.stream(Role.DISPATCHER, last)
-            rest = await take(again, 10 - last)
+            frames = [f for c in [c async for c in slow] for f in split(c)]
+            assert feed.subscribers == 1  # the slow one's stream ended, the fast one's not
+            *events, resync = frames
+            assert resync.startswith(b"event: resync\n")
+            body = json.loads(resync.split(b"data: ", 1)[1])
+            again = feed.stream(Role.DISPATCHER, body["after"])
+            rest = await take(again, 10 - body["after"])
             await again.aclose()
-            return seqs(got + rest), feed.overflows
+            await fast.aclose()
+            return seqs(events + rest), body, feed.overflows, seqs(fast_got)
         finally:
             feed.close()
 
-    got, overflows = run(scenario())
+    got, body, overflows, fast = run(scenario())
     assert got == list(range(1, 11))
+    assert body["after"] == 3  # the gap-free prefix it had buffered was sent first
+    assert body["resume"] == "/api/v1/live?after=3"
     assert overflows == 1
+    assert fast == list(range(1, 11))
 
 
 def test_heartbeat_when_idle(app: App) -> None:
@@ -365,3 +409,52 @@ def test_a_clocked_feed_opens_with_the_server_time_and_repeats_it(app: App) -> N
     assert retry.startswith(b"retry:")
     assert first == b'event: clock\ndata: {"now":"2031-05-01T12:00:00Z"}\n\n'
     assert second == b'event: clock\ndata: {"now":"2031-05-01T12:00:01Z"}\n\n'
+
+
+def test_stream_tokens_are_looked_up_once_then_cached_briefly(
+    client: TestClient, tokens: dict[Role, str], app: App
+) -> None:
+    calls: list[str] = []
+    real = app.store.user_for_token
+
+    def counted(token_hash: str, now: datetime) -> Any:
+        calls.append(token_hash)
+        return real(token_hash, now)
+
+    app.store.user_for_token = counted  # type: ignore[method-assign]
+    cache = client.app.state.stream_tokens  # type: ignore[attr-defined]
+    bad = client.get("/api/v1/live?access_token=vgl_not-a-token", headers={"Last-Event-ID": "x"})
+    assert bad.status_code == 401  # failures are never cached
+    for _ in range(5):
+        r = client.get(
+            f"/api/v1/live?access_token={tokens[Role.DISPATCHER]}",
+            headers={"Last-Event-ID": "x"},  # refused after authentication: no stream opens
+        )
+        assert r.status_code == 422
+    assert len(calls) == 2  # the bad token once, the good one once for five connects
+    assert cache.hits == 4
+    cache.ttl_s = 0.0
+    cache._users.clear()
+    client.get(
+        f"/api/v1/live?access_token={tokens[Role.DISPATCHER]}", headers={"Last-Event-ID": "x"}
+    )
+    assert len(calls) == 3
+
+
+def test_a_cached_stream_token_expires_after_its_ttl() -> None:
+    from vigil.api.security import StreamTokens  # noqa: PLC0415
+    from vigil.store.records import UserRecord  # noqa: PLC0415
+
+    now = [100.0]
+    cache = StreamTokens(ttl_s=5.0, size=2, clock=lambda: now[0])
+    user = UserRecord(
+        name="d", role="dispatcher", password_hash="!", created_at=datetime(2030, 1, 1, tzinfo=UTC)
+    )
+    cache.put("a", user)
+    assert cache.get("a") is user
+    now[0] += 5.1
+    assert cache.get("a") is None
+    for key in ("a", "b", "c"):
+        cache.put(key, user)
+    assert cache.get("a") is None  # the oldest went when the cache was full
+    assert cache.get("c") is user

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from vigil.api.live import LiveFeed
-from vigil.api.security import MAX_SEQ, AllowStream, Principal, vigil_app
+from vigil.api.security import MAX_SEQ, AllowStream, Principal
 from vigil.audit.roles import VIEWERS
 from vigil.core.errors import ValidationError
 
@@ -21,7 +21,13 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
     """Run one live feed per served API, bound to the server's event loop."""
     app = api.state.vigil
     # The server's time rides on the feed every few seconds: the UI's one clock.
-    feed = LiveFeed(app.store, app.bus, heartbeat_s=5.0, clock=app.clock.now)
+    feed = LiveFeed(
+        app.store,
+        app.bus,
+        queue_size=app.settings.server.live_buffer,
+        heartbeat_s=5.0,
+        clock=app.clock.now,
+    )
     feed.start(asyncio.get_running_loop())
     api.state.live = feed
     try:
@@ -54,8 +60,8 @@ def _resume_point(last_event_id: str | None, after: int | None, request: Request
         return value
     if after is not None:
         return after
-    # No resume point: start from now.
-    return vigil_app(request).store.last_seq()
+    # No resume point: start from now (the feed's head: no store query on the loop).
+    return live_feed(request).head
 
 
 @router.get(
