@@ -15,6 +15,8 @@ from vigil.auth.login import LoginLimits, Logins
 from vigil.auth.users import Users
 from vigil.bus import Bus
 from vigil.bus.log import LogBus
+from vigil.bus.nats import NatsBus, parse_owned
+from vigil.bus.settings import BusSettings, NatsBusSettings
 from vigil.cad.service import AddressResolver, Cad, Located, PlaceDescriber
 from vigil.config import Settings
 from vigil.core.clock import Clock, SystemClock
@@ -89,7 +91,7 @@ def build(
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqliteStore(settings.data_dir / "vigil.sqlite3")
-    bus = LogBus(store)
+    bus = bus_of(settings.bus, store)
     catalogue = load_catalogue(settings.catalogue)
     geocoder, resolve = _geo_parts(network)
     describe = _describer(geocoder)
@@ -190,6 +192,27 @@ def build(
         network=network,
         geocoder=geocoder,
     )
+
+
+def bus_of(settings: BusSettings, store: Store) -> Bus:
+    """Open the configured bus over the store's log."""
+    if isinstance(settings, NatsBusSettings):
+        return NatsBus(
+            store,
+            url=settings.url,
+            prefix=settings.prefix,
+            replicas=settings.replicas,
+            partitions=settings.partitions,
+            owned=parse_owned(settings.owned, settings.partitions),
+            member=settings.member,
+            max_deliver=settings.max_deliver,
+            ack_wait_s=settings.ack_wait_s,
+            attempts=settings.attempts,
+            topic_max_msgs=settings.topic_max_msgs,
+            events_max_age_s=settings.events_max_age_s,
+            duplicate_window_s=settings.duplicate_window_s,
+        )
+    return LogBus(store)
 
 
 # Beyond this, the nearest address is "near" the point rather than its address.

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vigil.alerts.settings import AlertSettings
 from vigil.analytics.settings import AnalyticsSettings
+from vigil.bus.settings import BusSettings, LogBusSettings
 from vigil.city.settings import CitySettings
 from vigil.core.errors import ConfigError
 from vigil.exchange.settings import ExchangeSettings
@@ -119,6 +120,10 @@ class Settings(BaseSettings):
     geo: GeoSettings = Field(default_factory=GeoSettings, description="Road network and routing.")
     city: CitySettings = Field(
         default_factory=CitySettings, description="The city: time zone, stations, units, history."
+    )
+    bus: BusSettings = Field(
+        default_factory=LogBusSettings,
+        description="The bus: kind log (embedded) or nats (NATS JetStream, several processes).",
     )
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Device ingest.")
     rules: RulesSettings = Field(default_factory=RulesSettings, description="Rules engine.")

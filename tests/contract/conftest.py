@@ -1,18 +1,22 @@
 """The adapters every contract suite runs against: one factory per adapter that exists.
 
-An adapter added later (PostgreSQL, NATS JetStream) adds its factory here; a
-factory whose service is absent skips with the reason (and fails under CI).
+An adapter added later (PostgreSQL) adds its factory here; a factory whose
+service is absent skips with the reason (and fails under CI). The NATS bus
+runs each test on its own random stream prefix, deleted after.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.natsutil import delete_streams, nats_url
 from vigil.bus import Bus
 from vigil.bus.log import LogBus
+from vigil.bus.nats import NatsBus
 from vigil.store.ports import Store
 from vigil.store.sqlite import SqliteStore
 
@@ -53,9 +57,34 @@ def store(open_store: StoreFactory) -> Store:
 BusFactory = Callable[[Store], Bus]
 """Open a bus over a store (again after a restart: durable cursors live on)."""
 
-BUS_ADAPTERS: dict[str, BusFactory] = {
+
+def _log_bus() -> tuple[BusFactory, Callable[[], None]]:
     # Fast polling and checkpoints keep the contract tests quick.
-    "log": lambda store: LogBus(store, poll_s=0.02, checkpoint_s=0.0),
+    return (lambda store: LogBus(store, poll_s=0.02, checkpoint_s=0.0)), lambda: None
+
+
+def _nats_bus() -> tuple[BusFactory, Callable[[], None]]:
+    url = nats_url()  # skips (fails under CI) when the server is absent
+    prefix = f"t{secrets.token_hex(6)}"  # every test its own streams and subjects
+
+    def make(store: Store) -> Bus:
+        return NatsBus(
+            store,
+            url=url,
+            prefix=prefix,
+            poll_s=0.05,
+            fetch_s=0.2,
+            checkpoint_s=0.0,
+            retry_s=0.01,
+            partitions=4,
+        )
+
+    return make, lambda: delete_streams(url, prefix)
+
+
+BUS_ADAPTERS: dict[str, Callable[[], tuple[BusFactory, Callable[[], None]]]] = {
+    "log": _log_bus,
+    "nats": _nats_bus,
 }
 
 
@@ -63,7 +92,7 @@ BUS_ADAPTERS: dict[str, BusFactory] = {
 def open_bus(request: pytest.FixtureRequest) -> Iterator[BusFactory]:
     """A factory opening one adapter's bus; every bus it opened is closed after."""
     opened: list[Bus] = []
-    make = BUS_ADAPTERS[request.param]
+    make, cleanup = BUS_ADAPTERS[request.param]()
 
     def factory(store: Store) -> Bus:
         bus = make(store)
@@ -73,3 +102,4 @@ def open_bus(request: pytest.FixtureRequest) -> Iterator[BusFactory]:
     yield factory
     for bus in opened:
         bus.close()
+    cleanup()

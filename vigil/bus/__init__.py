@@ -15,7 +15,7 @@ Two kinds of traffic, one bus:
   (backpressure reaches the producer, e.g. MQTT acknowledgements stop).
 
 The Protocol lives here, beside its users (CAD, ingest, rules, the live feed);
-adapters (`vigil.bus.log` now, NATS JetStream next) implement it and only the
+adapters (`vigil.bus.log`, `vigil.bus.nats` for NATS JetStream) implement it and only the
 composition root names one. Every adapter must pass ``tests/contract/test_bus.py``.
 """
 
@@ -35,9 +35,17 @@ Unsubscribe = Callable[[], None]
 
 @dataclass(frozen=True, slots=True)
 class Topic(Generic[T]):
-    """A named stream of committed batches of `T` that are not log events."""
+    """A named stream of committed batches of `T` that are not log events.
+
+    `item` is the type of one element (a msgspec-encodable type): a bus that
+    crosses processes encodes batches with it. `key` names what order matters
+    within (e.g. a device id): such a bus may split a batch by key and deliver
+    different keys to different workers, but one key always in order.
+    """
 
     name: str
+    item: type[T] | None = None
+    key: Callable[[T], str] | None = None
 
 
 class Bus(Protocol):
