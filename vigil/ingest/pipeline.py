@@ -36,9 +36,7 @@ log = logging.getLogger(__name__)
 ObservationHandler = Callable[[Sequence[Observation]], object]
 Ack = Callable[[], object]
 
-OBSERVATIONS: Topic[Observation] = Topic(
-    "observations", Observation, key=lambda o: o.device_id
-)
+OBSERVATIONS: Topic[Observation] = Topic("observations", Observation, key=lambda o: o.device_id)
 """Every committed batch of new observations (never duplicates), in commit order."""
 
 
