@@ -75,7 +75,8 @@ def main() -> None:
             network=network,
             osm_file=osm,
             stations=stations,
-            geo=GeoSettings(osm_file=osm),
+            # no fitted travel model: each fold calibrates one on its three training days
+            geo=GeoSettings(osm_file=osm, country="US"),
             work_dir=work / "folds",
             replications=args.replications,
             all_stations=every,
@@ -90,9 +91,11 @@ def main() -> None:
             "city": "San Francisco, Mission district (OSM 2014 extract), SFFD stations",
             "history": history.name,
             **report.to_json(),
-            "method": "leave-one-day-out: fit on three days, simulate the fourth through the "
-            "whole platform, pool the four held-out days; calls in the first-due areas of the "
-            "stations on the road network (statistics: vigil.sim.validate)",
+            "method": "leave-one-day-out: fit on three days (travel model calibrated on their "
+            "drives from home, run cards as the mixes of units the calls drew), simulate the "
+            "fourth through the whole platform, pool the four held-out days; calls in the "
+            "first-due areas of the stations on the road network (statistics: "
+            "vigil.sim.validate)",
             "folds": validation.folds,
             "validation_wall_s": round(validation_wall, 1),
         }

@@ -226,6 +226,14 @@ ConfigOpt = Annotated[
 OsmOpt = Annotated[
     Path | None, typer.Option("--osm", exists=True, help="OSM file (overrides --config).")
 ]
+CountryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--country",
+        help="ISO country code (overrides geo.country): its road defaults are the prior "
+        "when the travel model is calibrated on the history.",
+    ),
+]
 StationsOpt = Annotated[
     Path, typer.Option("--stations", exists=True, help="Stations (CSV station,name,lat,lon).")
 ]
@@ -267,7 +275,7 @@ def _history(path: Path, fmt: str, tz: str) -> Iterator[Any]:
 
 
 def _city(
-    config: Path | None, osm: Path | None, stations_file: Path
+    config: Path | None, osm: Path | None, stations_file: Path, country: str | None = None
 ) -> tuple[RoadNetwork, Path, list[Station], list[Station], GeoSettings]:
     """Return the road network, its OSM file, the stations on it, every station, geo."""
     from vigil.config import load_settings  # noqa: PLC0415
@@ -276,6 +284,8 @@ def _city(
 
     settings = load_settings(config)
     geo = settings.geo if osm is None else settings.geo.model_copy(update={"osm_file": osm})
+    if country is not None:
+        geo = geo.model_copy(update={"country": country.upper()})
     if geo.osm_file is None:
         raise ConfigError("a fitted city needs its own OSM file (--osm or geo.osm_file)")
     network = load_network(geo, progress=True)
@@ -319,25 +329,40 @@ def fit(
     fmt: FormatOpt = "sffd",
     config: ConfigOpt = None,
     osm: OsmOpt = None,
+    country: CountryOpt = None,
     since: Annotated[str | None, typer.Option("--from", help="First local day fitted.")] = None,
     until: Annotated[str | None, typer.Option("--to", help="Last local day fitted.")] = None,
     duration: Annotated[str, typer.Option(help="Length of the written scenario.")] = "24h",
 ) -> None:
     """Fit demand, mix, run cards, fleet and every interval from the city's records."""
     from vigil.sim.fit import diagnostics_dict, fit_city  # noqa: PLC0415
-    from vigil.sim.fitted import area_of, extent, travel_eta, write_city  # noqa: PLC0415
+    from vigil.sim.fitted import (  # noqa: PLC0415
+        area_of,
+        calibrate_travel,
+        extent,
+        travel_eta,
+        write_city,
+    )
 
     zone = _zone(tz)
     start, end_day = _day(since, zone, "--from"), _day(until, zone, "--to")
     end = end_day + timedelta(days=1) if end_day else None
     try:
-        network, osm_file, found, every, geo = _city(config, osm, stations)
+        network, osm_file, found, every, geo = _city(config, osm, stations, country)
         with _history(history, fmt, tz) as conn:
             options = dataclasses.replace(
                 _options(conn, tz, extent(network), start, end),
                 area_stations=area_of(every, found),
             )
             typer.echo(f"fitting on {options.start:%Y-%m-%d} .. {options.end:%Y-%m-%d}", err=True)
+            if geo.travel_model is None and geo.country is not None:
+                # No fitted travel model yet: calibrate one on the same records, so the
+                # simulated drives are the city's (the factor left is the residual).
+                model = calibrate_travel(conn, network, found, options, geo, name=out.stem)
+                model_file = out.with_name(f"{out.stem}.travel.json")
+                model.save(model_file)
+                geo = geo.model_copy(update={"travel_model": model_file.resolve()})
+                typer.echo(f"... travel model {model_file.name}: {model.describe()}", err=True)
             fitted = fit_city(
                 conn,
                 options,
@@ -376,6 +401,7 @@ def validate(
     fmt: FormatOpt = "sffd",
     config: ConfigOpt = None,
     osm: OsmOpt = None,
+    country: CountryOpt = None,
     since: Annotated[str | None, typer.Option("--from", help="First local day used.")] = None,
     until: Annotated[str | None, typer.Option("--to", help="Last local day used.")] = None,
     weeks: Annotated[
@@ -402,7 +428,7 @@ def validate(
     end = end_day + timedelta(days=1) if end_day else None
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        network, osm_file, found, every, geo = _city(config, osm, stations)
+        network, osm_file, found, every, geo = _city(config, osm, stations, country)
         with _history(history, fmt, tz) as conn, tempfile.TemporaryDirectory() as tmp:
             options = _options(conn, tz, extent(network), start, end)
             last_day = options.end.astimezone(zone).replace(hour=0, minute=0, second=0)

@@ -141,6 +141,18 @@ def slug(text: str) -> str:
     return out or "unknown"
 
 
+def variant(key: str, j: int) -> str:
+    """Return the incident kind of a kind's `j`-th run card (the first keeps the key).
+
+    ``medical_incident_p2`` with a second mix of units is ``medical_incident_v2_p2``;
+    `vigil.sim.validate` maps it back to its kind when simulated and real calls are compared.
+    """
+    if j == 0:
+        return key
+    base, code = key.rsplit("_p", 1)
+    return f"{base}_v{j + 1}_p{code}"
+
+
 def table(values: Sequence[float] | FloatArray, *, source: str) -> Table:
     """Return the trimmed quantile table of samples (needs at least 2 values)."""
     arr = np.asarray(values, dtype=np.float64)
@@ -372,8 +384,33 @@ def _priority(raw: str | None) -> int:
     return {"E": 1, "3": 1, "2": 3, "1": 4}.get(code, 3)
 
 
-def _types(conn: Any, min_n: int) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Return incident kinds (share, priority, transport, run card) and unit types."""
+#: A dispatched mix of unit types (type -> how many) seen on one call.
+Card = tuple[tuple[str, int], ...]
+
+
+def _card_shares(cards: Sequence[Card], min_share: float) -> list[tuple[Card, float, int]]:
+    """Return the mixes of units that made up at least `min_share` of the calls, with
+    their shares renormalised to 1 (the rarer ones are too few to model on their own)."""
+    counts: dict[Card, int] = {}
+    for card in cards:
+        counts[card] = counts.get(card, 0) + 1
+    total = len(cards)
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    kept = [(c, n) for c, n in ranked if n >= max(2.0, min_share * total)] or ranked[:1]
+    mass = sum(n for _, n in kept)
+    return [(c, n / mass, n) for c, n in kept]
+
+
+def _types(
+    conn: Any, min_n: int, min_card_share: float = 0.05
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Return incident kinds (share, priority, transport, run cards) and unit types.
+
+    A kind's run cards are the mixes of units its calls really drew (an engine and a
+    medic on most emergencies, a private ambulance on some), each with its share of
+    the kind's calls, so the simulated city sends what the real one sent as often.
+    A kind with fewer than `min_n` calls takes the mixes of its priority's pool.
+    """
     calls = conn.execute(
         "select key, any_value(call_type), any_value(priority), count(*), "
         "avg(transported::int) from sim_calls where call_type is not null "
@@ -382,26 +419,21 @@ def _types(conn: Any, min_n: int) -> tuple[dict[str, dict[str, Any]], dict[str, 
     total = sum(int(row[3]) for row in calls) or 1
     per_call = conn.execute(
         """
-        select c.key, c.prio, r.unit_type, median(r.n), count(*)
-        from (select call_id, unit_type, count(*) as n from sim_responses
-              where dispatch_at is not null and unit_type is not null group by 1, 2) r
-        join sim_calls c using (call_id)
-        group by 1, 2, 3
+        select c.key, c.prio, c.call_id, list(r.unit_type order by r.unit_type)
+        from sim_responses r join sim_calls c using (call_id)
+        where r.dispatch_at is not null and r.unit_type is not null
+        group by 1, 2, 3 order by 1, 3
         """
     ).fetchall()
-    n_key = {k: int(n) for k, _, _, n, _ in calls}
-    n_prio: dict[str, int] = {}
-    for k, _, _, n, _ in calls:
-        code = k.rsplit("_p", 1)[1]
-        n_prio[code] = n_prio.get(code, 0) + int(n)
-    cards: dict[str, dict[str, int]] = {}
-    prio_cards: dict[str, dict[str, tuple[float, int]]] = {}
-    for key, prio, utype, median_n, with_type in per_call:
-        # A unit type belongs on the run card when most calls of the kind drew it.
-        if int(with_type) * 2 >= n_key.get(key, 1):
-            cards.setdefault(key, {})[slug(utype)] = max(1, round(float(median_n)))
-        seen = prio_cards.setdefault(prio, {}).get(slug(utype), (0.0, 0))
-        prio_cards[prio][slug(utype)] = (max(seen[0], float(median_n)), seen[1] + int(with_type))
+    by_key: dict[str, list[Card]] = {}
+    by_prio: dict[str, list[Card]] = {}
+    for key, prio, _call, utypes in per_call:
+        counts: dict[str, int] = {}
+        for u in utypes:
+            counts[slug(u)] = counts.get(slug(u), 0) + 1
+        card = tuple(sorted(counts.items()))
+        by_key.setdefault(key, []).append(card)
+        by_prio.setdefault(prio, []).append(card)
     unit_rows = conn.execute(
         "select unit_type, count(distinct unit_id), bool_or(transport_at is not null), "
         "bool_or(origin_station is not null) "
@@ -419,21 +451,25 @@ def _types(conn: Any, min_n: int) -> tuple[dict[str, dict[str, Any]], dict[str, 
         }
     types: dict[str, dict[str, Any]] = {}
     for key, label, prio, n, transported in calls:
-        card = cards.get(key) or {}
-        if int(n) < min_n or not card:
-            # Too few calls of this kind for its own card: the usual card at its priority.
-            code = key.rsplit("_p", 1)[1]
-            pooled = prio_cards.get(code, {})
-            card = {
-                u: max(1, round(m)) for u, (m, k) in pooled.items() if k * 2 >= n_prio.get(code, 1)
-            } or card
+        code = key.rsplit("_p", 1)[1]
+        seen = by_key.get(key, [])
+        pool = seen if int(n) >= min_n and seen else by_prio.get(code, seen)
+        cards = _card_shares(pool, min_card_share) if pool else []
         types[key] = {
             "label": f"{label} (priority {prio})",
             "share": round(int(n) / total, 5),
             "calls": int(n),
             "priority": _priority(prio),
             "transport_share": round(float(transported or 0.0), 4),
-            "run_card": [{"capability": u, "count": c} for u, c in sorted(card.items())],
+            "run_cards": [
+                {
+                    "share": round(share, 4),
+                    "calls": k,
+                    "run_card": [{"capability": u, "count": c} for u, c in card],
+                }
+                for card, share, k in cards
+            ],
+            "cards_from": "own calls" if pool is seen else f"priority {code} pool",
             "agency": "ems" if "medical" in key else "fire",
         }
     return types, unit_types
@@ -655,7 +691,7 @@ def scenario_dict(
         if on_scene is None:
             continue
         entry: dict[str, Any] = {
-            "weight": max(info["share"], 1e-6),
+            "weight": 1.0,
             "priority": info["priority"],
             "on_scene": on_scene,
             "transport_share": info["transport_share"],
@@ -678,7 +714,9 @@ def scenario_dict(
         }
         if turnouts:
             entry["turnout_by_unit"] = turnouts
-        mix[t] = entry
+        # One kind per mix of units the calls drew, sharing every time of the kind.
+        for j, card in enumerate(info["run_cards"] or [{"share": 1.0}]):
+            mix[variant(t, j)] = {**entry, "weight": max(info["share"] * card["share"], 1e-6)}
     units: dict[str, Any] = {}
     handover = _dist(fit, "hospital_handover", "*")
     if handover is not None:
@@ -728,15 +766,17 @@ def catalogue_dict(fit: CityFit) -> dict[str, Any]:
     }
     incident_types: dict[str, Any] = {}
     for name, t in fit.types.items():
-        card = [c for c in t["run_card"] if c["capability"] in unit_types]
-        if not card:
-            card = [{"capability": next(iter(unit_types)), "count": 1}]
-        incident_types[name] = {
-            "label": t["label"],
-            "agency": t["agency"],
-            "priority": t["priority"],
-            "run_card": card,
-        }
+        for j, mix in enumerate(t["run_cards"] or [{"run_card": []}]):
+            card = [c for c in mix["run_card"] if c["capability"] in unit_types]
+            if not card:
+                card = [{"capability": next(iter(unit_types)), "count": 1}]
+            units = " + ".join(f"{c['count']} {c['capability']}" for c in card)
+            incident_types[variant(name, j)] = {
+                "label": t["label"] if j == 0 else f"{t['label']}: {units}",
+                "agency": t["agency"],
+                "priority": t["priority"],
+                "run_card": card,
+            }
     return {"unit_types": unit_types, "incident_types": incident_types}
 
 
@@ -756,7 +796,15 @@ def diagnostics_dict(fit: CityFit, options: FitOptions) -> dict[str, Any]:
             "dispersion_alpha": d.dispersion_alpha,
             "poisson_adequate": d.dispersion_alpha < BASE_DISPERSION_CUTOFF,
         },
-        "types": {t: {"calls": i["calls"], "share": i["share"]} for t, i in fit.types.items()},
+        "types": {
+            t: {
+                "calls": i["calls"],
+                "share": i["share"],
+                "run_cards": i["run_cards"],
+                "run_cards_from": i["cards_from"],
+            }
+            for t, i in fit.types.items()
+        },
         "intervals": {
             name: {t: {"n": tb.n, "source": tb.source} for t, tb in by_type.items()}
             for name, by_type in fit.tables.items()

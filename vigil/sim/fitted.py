@@ -9,6 +9,7 @@ diagnostics, and runs the simulator against an in-process platform.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import tempfile
@@ -27,7 +28,7 @@ from vigil.core.geometry import LatLon
 from vigil.geo.eta import TravelTimes
 from vigil.geo.network import RoadNetwork
 from vigil.geo.settings import GeoSettings
-from vigil.geo.travel import model_for
+from vigil.geo.travel import TravelModel, default_model, model_for, posted_model
 from vigil.sim.fit import CityFit, EtaFn, FitOptions, catalogue_dict, diagnostics_dict, fit_city
 from vigil.sim.fit import scenario_dict as fitted_scenario
 from vigil.sim.scenario import Scenario, load_scenario
@@ -120,6 +121,62 @@ def travel_eta(network: RoadNetwork, geo: GeoSettings) -> EtaFn:
             return None
 
     return eta
+
+
+#: Station-housed unit types whose drives from home calibrate the travel model, named
+#: as the fitted catalogue names them (so the model's unit factors apply in the run).
+HOUSED_TYPES = {"ENGINE": "engine", "TRUCK": "truck"}
+
+
+def calibrate_travel(
+    conn: Any,
+    network: RoadNetwork,
+    stations: Sequence[Station],
+    options: FitOptions,
+    geo: GeoSettings,
+    *,
+    name: str = "fitted",
+) -> TravelModel:
+    """Fit the travel model to the drives from home of the fitted period only.
+
+    The same calibration as `vigil geo calibrate` (country defaults as the prior,
+    cross-validated by day), restricted to the responses `fit_city` uses: inside the
+    period, outside every held-out window, so a validation never sees its own days.
+    """
+    from vigil.geo.calibrate import calibrate, select_responses  # noqa: PLC0415 - scipy fit
+
+    if geo.country is None:
+        raise ConfigError(
+            "calibrating travel needs geo.country (its defaults are the prior)", field="country"
+        )
+    selection = select_responses(
+        conn,
+        network,
+        {s.id: s.location for s in stations},
+        tz=options.tz,
+        unit_types=HOUSED_TYPES,
+    )
+
+    def fitted_period(at: datetime) -> bool:
+        return options.start <= at < options.end and not any(
+            start <= at < end for start, end in options.holdout
+        )
+
+    kept = [o for o in selection.observed if fitted_period(o.at)]
+    excluded = dict(selection.excluded)
+    excluded["outside the fitted period"] = len(selection.observed) - len(kept)
+    selection = dataclasses.replace(selection, observed=kept, excluded=excluded)
+    prior = default_model(geo.country)
+    days = len({o.day for o in kept})
+    report = calibrate(
+        network,
+        selection,
+        prior=prior,
+        uncalibrated={"vigil_uncalibrated": posted_model(geo.speed_factors)},
+        k=max(2, min(5, days)),
+        name=name,
+    )
+    return report.model
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -266,9 +323,11 @@ def validate_holdout(
     window is simulated `replications` times; the real and simulated intervals of
     all folds are pooled for the report. With `all_stations` (the whole city's), only
     calls in the first-due areas of the simulated stations count, on both sides.
+    When the deployment has no fitted travel model but a country, each fold first
+    calibrates one on its own training days (`calibrate_travel`), as a city would.
     """
     tell = say or (lambda _m: None)
-    eta = travel_eta(network, geo)
+    work_dir.mkdir(parents=True, exist_ok=True)
     area = area_of(all_stations, stations)
     by_id = {s.id: s.location for s in stations}
     logs: list[Any] = []
@@ -285,7 +344,16 @@ def validate_holdout(
             max_interval_s=base.max_interval_s,
         )
         tell(f"fold {i + 1}/{len(windows)}: fitting without {start:%Y-%m-%d %H:%M}")
-        fit = fit_city(conn, options, stations=by_id, eta=eta)
+        fold_geo, travel_model = geo, model_for(geo).describe()
+        if geo.travel_model is None and geo.country is not None:
+            model = calibrate_travel(conn, network, stations, options, geo, name=f"fold-{i + 1}")
+            model.save(work_dir / f"fold-{i + 1}.travel.json")
+            fold_geo = geo.model_copy(
+                update={"travel_model": work_dir / f"fold-{i + 1}.travel.json"}
+            )
+            travel_model = f"calibrated on the fold's own days: {model.describe()}"
+            tell(f"fold {i + 1}/{len(windows)}: travel model {travel_model}")
+        fit = fit_city(conn, options, stations=by_id, eta=travel_eta(network, fold_geo))
         files = write_city(
             fit,
             options,
@@ -295,7 +363,7 @@ def validate_holdout(
             stations=stations,
             start=start,
             duration_s=(end - start).total_seconds(),
-            geo=geo,
+            geo=fold_geo,
         )
         scenario = load_scenario(files.scenario)
         for r in range(replications):
@@ -311,6 +379,7 @@ def validate_holdout(
                     "calls": summary.calls,
                     "wall_s": summary.timing.get("wall_seconds"),
                     "speedup": summary.timing.get("speedup"),
+                    "travel_model": travel_model,
                 }
             )
     real = first_unit_intervals(

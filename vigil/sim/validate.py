@@ -65,8 +65,10 @@ select epoch(c.disp) - epoch(c.rec),
        epoch(x.on_scene_at) - epoch(x.en_route_at),
        epoch(x.on_scene_at) - epoch(c.rec),
        lower(x.unit_type),
-       -- the incident kind as `vigil.sim.fit` names it; a simulated log already does
-       case when regexp_matches(c.call_type, '_p[a-z0-9]+$') then c.call_type
+       -- the incident kind as `vigil.sim.fit` names it; a simulated log already does,
+       -- maybe as a run-card variant (`vigil.sim.fit.variant`: kind_v2_p3 is kind_p3)
+       case when regexp_matches(c.call_type, '_p[a-z0-9]+$')
+            then regexp_replace(c.call_type, '_v[0-9]+(_p[a-z0-9]+)$', '\\1')
             else coalesce(nullif(trim(regexp_replace(lower(c.call_type), '[^a-z0-9]+', '_', 'g'),
                                       '_'), ''), 'unknown')
                  || '_p' || lower(coalesce(nullif(trim(c.priority), ''), 'x')) end

@@ -97,22 +97,22 @@ def _responses(rows: list[dict[str, Any]]) -> Any:
 
 
 def _history(n_calls: int, rng: random.Random) -> list[dict[str, Any]]:
-    """Two kinds of call with known times: emergencies draw an engine, others a medic."""
+    """Two kinds of call with known times: emergencies draw an engine and a medic, others
+    a medic (three in four) or a private ambulance."""
     rows: list[dict[str, Any]] = []
     for i in range(n_calls):
         received = T0 + timedelta(seconds=rng.uniform(0, 14 * 86_400))
         emergency = rng.random() < 0.6
         entry = received + timedelta(seconds=rng.lognormvariate(math.log(40), 0.3))
-        units = (
-            [("E1", "ENGINE", "1"), ("M7", "MEDIC", None)] if emergency else [("M8", "MEDIC", None)]
-        )
+        alone = ("M8", "MEDIC", None) if rng.random() < 0.75 else ("P3", "PRIVATE", None)
+        units = [("E1", "ENGINE", "1"), ("M7", "MEDIC", None)] if emergency else [alone]
         first_dispatch = entry + timedelta(seconds=rng.lognormvariate(math.log(20), 0.3))
         for seq, (unit, utype, station) in enumerate(units, start=1):
             dispatch = first_dispatch + timedelta(seconds=5 * (seq - 1))
             turnout = rng.lognormvariate(math.log(60 if emergency else 90), 0.25)
             en_route = dispatch + timedelta(seconds=turnout)
             on_scene = en_route + timedelta(seconds=rng.lognormvariate(math.log(240), 0.3))
-            transport = on_scene + timedelta(seconds=900) if utype == "MEDIC" else None
+            transport = on_scene + timedelta(seconds=900) if utype != "ENGINE" else None
             rows.append(
                 {
                     "response_id": f"{i}-{unit}",
@@ -172,9 +172,18 @@ def test_fit_recovers_every_time_by_kind_and_priority(fitted: tuple[Any, FitOpti
     assert _median(fit.tables["dispatch_delay"][other].quantiles) == pytest.approx(20, rel=0.06)
     assert _median(fit.tables["turnout"][emergency].quantiles) == pytest.approx(60, rel=0.06)
     assert _median(fit.tables["turnout"][other].quantiles) == pytest.approx(90, rel=0.06)
-    # Run cards from who actually went: an engine and a medic, or a medic alone.
-    cards = {k: {c["capability"]: c["count"] for c in t["run_card"]} for k, t in fit.types.items()}
-    assert cards == {emergency: {"engine": 1, "medic": 1}, other: {"medic": 1}}
+    # Run cards from who actually went, as often as they went: an engine and a medic;
+    # a medic alone on three calls in four, else a private ambulance.
+    cards = {
+        k: [
+            ({c["capability"]: c["count"] for c in m["run_card"]}, m["share"])
+            for m in t["run_cards"]
+        ]
+        for k, t in fit.types.items()
+    }
+    assert cards[emergency] == [({"engine": 1, "medic": 1}, 1.0)]
+    assert [card for card, _ in cards[other]] == [{"medic": 1}, {"private": 1}]
+    assert cards[other][0][1] == pytest.approx(0.75, abs=0.05)
     # The engine is housed (route ETA x factor), medics roam (their own travel times).
     assert _median(fit.travel_factor[emergency].quantiles) == pytest.approx(2.0, rel=0.08)
     assert _median(fit.floating_travel["medic"][other].quantiles) == pytest.approx(240, rel=0.08)
@@ -224,12 +233,24 @@ def test_the_fitted_files_load_as_a_scenario_and_catalogue(fitted: tuple[Any, Fi
         stations=[{"id": "1", "name": "One", "kind": "fire_station", "lat": 37.75, "lon": -122.42}],
     )
     scenario = Scenario.model_validate(data)
-    assert {f.type for f in scenario.fleet} == {"engine", "medic"}
+    assert {f.type for f in scenario.fleet} == {"engine", "medic", "private"}
     mix = scenario.demand.mix["medical_incident_p2"]
     assert isinstance(mix.turnout, Empirical)
     assert "medic" in mix.travel
+    # The private-ambulance calls are a kind of their own in the run (same times, own
+    # card), weighted so the two add up to the real kind's share.
+    private = scenario.demand.mix["medical_incident_v2_p2"]
+    assert private.on_scene == mix.on_scene
+    assert mix.weight + private.weight == pytest.approx(fit.types["medical_incident_p2"]["share"])
+    assert private.weight / (mix.weight + private.weight) == pytest.approx(0.25, abs=0.05)
     catalogue = catalogue_dict(fit)
     assert catalogue["unit_types"]["medic"]["capabilities"] == ["medic", "transport"]
+    assert catalogue["incident_types"]["medical_incident_v2_p2"]["run_card"] == [
+        {"capability": "private", "count": 1}
+    ]
+    assert catalogue["incident_types"]["medical_incident_p2"]["run_card"] == [
+        {"capability": "medic", "count": 1}
+    ]
     diag = diagnostics_dict(fit, options)
     assert diag["intervals"]["turnout"]["medical_incident_p3"]["n"] >= 30
     assert slug("Gas Leak (Natural and LP Gases)") == "gas_leak_natural_and_lp_gases"
