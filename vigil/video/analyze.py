@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vigil.video.behaviours import StepOut
-from vigil.video.model import COUNTED, BehaviourEvent, ObjectClass
+from vigil.video.model import COUNTED, BehaviourEvent, ClassVotes, ObjectClass
 from vigil.video.pipeline import CameraPipeline, FrameResult, PipelineConfig
 from vigil.video.source import FrameSource
 
@@ -46,7 +46,7 @@ def event_json(e: BehaviourEvent) -> Json:
 @dataclass(slots=True)
 class _Collector:
     per_frame: dict[tuple[int, str], list[dict[ObjectClass, int]]]
-    votes: dict[int, Counter[ObjectClass]]
+    votes: dict[int, ClassVotes]  # as in Behaviours
     events: list[Json]
     lines: dict[str, dict[str, Counter[str]]]
 
@@ -80,14 +80,14 @@ def analyze(
     source = FrameSource(str(path), fps=config.fps)
     pipe = CameraPipeline(config)
     col = _Collector(
-        defaultdict(list), defaultdict(Counter), [], defaultdict(lambda: defaultdict(Counter))
+        defaultdict(list), defaultdict(ClassVotes), [], defaultdict(lambda: defaultdict(Counter))
     )
     last_t = 0.0
     for t, frame in source.frames():
         r = pipe.process(t, frame)
         last_t = t
         for o in r.objects:
-            col.votes[o.track][o.cls] += 1
+            col.votes[o.track].add(o.cls, o.confidence)
         col.add(r.out, t)
         if on_frame is not None:
             on_frame(r)
@@ -98,7 +98,7 @@ def analyze(
         for c in COUNTED:
             row[c.value] = round(float(statistics.median(f[c] for f in frames)))
         per_second.append(row)
-    tracks = Counter(v.most_common(1)[0][0].value for v in col.votes.values())
+    tracks = Counter(v.best().value for v in col.votes.values())
     w, h = pipe.size or (0, 0)
     col.events.sort(key=lambda e: (e["t_start"], e["kind"]))
     return {

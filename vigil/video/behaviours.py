@@ -23,6 +23,7 @@ from vigil.video.model import (
     COUNTED,
     BehaviourEvent,
     Box,
+    ClassVotes,
     Crossing,
     EventKind,
     LineCounts,
@@ -142,7 +143,7 @@ class Behaviours:
         self.interval_s = interval_s
         self.gap_s = gap_s
         self._margin = 0.02 * frame_height  # hysteresis band around a line, pixels
-        self._votes: dict[int, Counter[ObjectClass]] = defaultdict(Counter)
+        self._votes: dict[int, ClassVotes] = defaultdict(ClassVotes)
         self._last_seen: dict[int, float] = {}
         self._line_side: dict[tuple[str, int], int] = {}
         self._loiter: dict[tuple[str, int], _Episode] = {}
@@ -170,8 +171,7 @@ class Behaviours:
         self._close_windows(t, out)
         classes: dict[int, ObjectClass] = {}
         for o in objects:
-            self._votes[o.track][o.cls] += 1
-            classes[o.track] = self._votes[o.track].most_common(1)[0][0]
+            classes[o.track] = self._votes[o.track].add(o.cls, o.confidence)
             self._last_seen[o.track] = t
         inside: dict[str, list[TrackedObject]] = {}
         for z in self.zones:
@@ -277,7 +277,9 @@ class Behaviours:
                 if not _within_extent(ln.a, ln.b, p):
                     continue
                 d = side(ln.a, ln.b, p) / length  # signed pixel distance
-                if abs(d) < self._margin:
+                # Hysteresis band: 2 % of the frame, or a tenth of the object's height if more
+                # (a walking person's foot point bobs by about that from stride to stride).
+                if abs(d) < max(self._margin, 0.1 * o.box.h):
                     continue  # inside the hysteresis band: no decision
                 now = 1 if d > 0 else -1
                 key = (ln.name, o.track)

@@ -24,6 +24,36 @@ COUNTED = (ObjectClass.PERSON, ObjectClass.VEHICLE, ObjectClass.BICYCLE)
 BLURRED = frozenset({ObjectClass.PERSON, ObjectClass.VEHICLE, ObjectClass.BICYCLE})
 
 
+# A detector's confidence above this is measured evidence (HOG's SVM margin > 0, a model's
+# score); blob-shape guesses (`MotionShapes`) stay at or below it.
+EVIDENCE = 0.5
+
+
+@dataclass(slots=True)
+class ClassVotes:
+    """A track's class evidence: confidence summed per class, detector hits apart.
+
+    Detector evidence (confidence above `EVIDENCE`) decides whenever there is any;
+    blob-shape guesses decide only for a track no detector has confirmed. So a person
+    who first appears as a large blob near the camera (a "vehicle" by its shape) is a
+    person from the first frame HOG sees them, and stays one.
+    """
+
+    strong: dict[ObjectClass, float] = field(default_factory=dict)
+    weak: dict[ObjectClass, float] = field(default_factory=dict)
+
+    def add(self, cls: ObjectClass, confidence: float) -> ObjectClass:
+        """Count one frame's class for the track; return the track's class now."""
+        pool = self.strong if confidence > EVIDENCE else self.weak
+        pool[cls] = pool.get(cls, 0.0) + confidence
+        return self.best()
+
+    def best(self) -> ObjectClass:
+        """Return the class the evidence so far supports."""
+        pool = self.strong or self.weak
+        return max(pool, key=pool.__getitem__)
+
+
 @dataclass(frozen=True, slots=True)
 class Box:
     """An axis-aligned box in source-frame pixels."""

@@ -48,6 +48,36 @@ def _blobs(mask: Gray, min_area: float) -> list[Box]:
     return out
 
 
+def join_stacked(boxes: list[Box], *, max_gap: float = 0.3) -> list[Box]:
+    """Join blobs stacked one above the other: the torso and legs of one walking person.
+
+    Trousers the colour of the floor break a person's motion mask into an upper and a
+    lower blob; left apart, the upper one's bottom is taken for the feet (about a
+    leg's length too high). Two blobs are joined when the narrower one lies at least
+    half within the other's columns and the vertical gap between them is at most
+    `max_gap` of their joint height. Side-by-side objects (two cars in two lanes) are
+    not joined.
+    """
+    out = sorted(boxes, key=lambda b: b.y1)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(out)):
+            for j in range(i + 1, len(out)):
+                a, b = out[i], out[j]
+                cols = min(a.x2, b.x2) - max(a.x1, b.x1)
+                gap = max(a.y1, b.y1) - min(a.y2, b.y2)
+                joint = max(a.y2, b.y2) - min(a.y1, b.y1)
+                if cols >= 0.5 * min(a.w, b.w) and gap <= max_gap * joint:
+                    out[i] = Box(min(a.x1, b.x1), min(a.y1, b.y1), max(a.x2, b.x2), max(a.y2, b.y2))
+                    del out[j]
+                    changed = True
+                    break
+            if changed:
+                break
+    return out
+
+
 class MotionGate:
     """Which parts of the frame moved (MOG2 with shadow removal and morphology)."""
 
@@ -79,7 +109,9 @@ class MotionGate:
             return Motion((), fraction, self.frames > 2, mask)
         min_area = self._min_area_frac * mask.size
         # A blob over 40 % of the picture is a lighting change or a shaken camera, not an object.
-        blobs = tuple(b for b in _blobs(mask, min_area) if b.w * b.h <= 0.4 * mask.size)
+        blobs = tuple(
+            b for b in join_stacked(_blobs(mask, min_area)) if b.w * b.h <= 0.4 * mask.size
+        )
         return Motion(blobs, fraction, False, mask)
 
 

@@ -32,7 +32,7 @@ class Tracker:
             frame_rate=self._fps,
             lost_track_buffer=max(2, round(self._lost_s * self._fps)),
             track_activation_threshold=0.2,
-            high_conf_det_threshold=0.3,
+            high_conf_det_threshold=0.25,  # blob-shape bicycles (0.25) may start a track
             minimum_consecutive_frames=2,
             minimum_iou_threshold=0.1,
         )

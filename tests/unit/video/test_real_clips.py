@@ -15,7 +15,7 @@ from tests.conftest import REPO, shared_file
 from vigil.video.analyze import analyze
 from vigil.video.config import DetectorIn, LineIn, ScheduleIn, ZoneIn
 from vigil.video.evaluate import load_labels, score
-from vigil.video.pipeline import PipelineConfig
+from vigil.video.pipeline import FrameResult, PipelineConfig
 
 LABELS = REPO / "tests" / "data" / "video"
 
@@ -75,11 +75,6 @@ def worker_zones(loitering_s: float) -> tuple[ZoneIn, ...]:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured shortfall: HOG boxes end ~25 px below the worker's feet, so the foot point "
-    "enters the zone 1.4 s after the labelled entry (docs/video.md)",
-)
 def test_worker_intrusion_into_the_far_zone_and_line_crossing() -> None:
     labels = load_labels(LABELS / "worker-zone-detection.yaml")
     r = report(
@@ -96,11 +91,6 @@ def test_worker_intrusion_into_the_far_zone_and_line_crossing() -> None:
     assert [(c["direction"], c["class"]) for c in crossings] == [("out", "person")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured shortfall: HOG boxes end ~25 px below the worker's feet, so the foot point "
-    "enters the zone 1.4 s after the labelled entry (docs/video.md)",
-)
 def test_worker_loitering_fires_above_and_not_below_the_labelled_stay() -> None:
     labels = load_labels(LABELS / "worker-zone-detection.yaml")
     first, last = labels.raw["zones"][0]["presence"]["person"]
@@ -109,6 +99,36 @@ def test_worker_loitering_fires_above_and_not_below_the_labelled_stay() -> None:
     long = report("worker-zone-detection.gif", 12.5, worker_zones(stay * 1.5))
     assert [e["kind"] for e in short["events"]].count("loitering") == 1
     assert "loitering" not in [e["kind"] for e in long["events"]]
+
+
+def test_worker_foot_point_follows_the_labelled_feet() -> None:
+    """The tracked foot point is within a few pixels of the hand-labelled soles."""
+    labels = load_labels(LABELS / "worker-zone-detection.yaml")
+    feet: dict[int, int] = labels.raw["feet"]
+    path = shared_file("video/worker-zone-detection.gif")
+    cfg = PipelineConfig.of(
+        "test",
+        zones=(),
+        lines=(),
+        homography=None,
+        metres_per_pixel=None,
+        detector=DetectorIn(),
+        fps=12.5,
+    )
+    got: dict[int, float] = {}
+
+    def on(r: FrameResult) -> None:
+        frame = round(r.t * labels.fps)
+        if frame in feet and len(r.objects) == 1:
+            got[frame] = r.objects[0].box.y2
+
+    analyze(Path(path), cfg, on_frame=on)
+    assert set(got) == set(feet), got
+    errors = sorted(abs(got[f] - feet[f]) for f in feet)
+    # measured: median 2 px, worst 19 px (mid-stride, frame 30, where HOG's box sits on
+    # the forward foot); before the calibration the standing frames were 7-9 px low.
+    assert errors[len(errors) // 2] <= 4, (got, feet)
+    assert errors[-1] <= 25, (got, feet)
 
 
 @pytest.mark.slow
@@ -127,5 +147,5 @@ def test_count_quality_over_all_clips() -> None:
         total = s if total is None else total + s
     assert total is not None
     # Measured when labelled (see docs/video.md); a regression below these fails.
-    assert total.precision >= 0.6, total
-    assert total.recall >= 0.45, total
+    assert total.precision >= 0.85, total  # measured 0.89 (docs/video.md)
+    assert total.recall >= 0.55, total  # measured 0.59
