@@ -129,6 +129,12 @@ class CameraIn(_Strict):
         default=60.0, ge=1, le=3600, description="Count/density reporting interval, seconds."
     )
     loop: bool = Field(default=False, description="Replay a file source forever (demos).")
+    reconnect_first_s: float = Field(
+        default=1.0, gt=0, le=60, description="Live stream dropped: first reopen after this."
+    )
+    reconnect_max_s: float = Field(
+        default=60.0, gt=0, le=3600, description="Longest wait between reopen attempts."
+    )
     realtime: bool = Field(
         default=True, description="Pace file sources at their own frame rate (False: flat out)."
     )

@@ -6,6 +6,12 @@ live streams). Frames between two analysed ones are skipped with `grab()` —
 demuxed but not converted — which is where the cheap part of "decode at low
 rate" comes from. Frames a live stream delivered while the worker was busy are
 counted as `dropped`.
+
+A live stream that drops (the camera reboots, the network fails, the server
+stops) ends `frames()`; the worker reopens it after a `Backoff` delay and keeps
+its stream clock running across the outage, so time never goes backwards and
+the gap is visible. Open and read time-outs (FFmpeg back end) turn a stalled
+stream into a drop instead of a hung worker.
 """
 
 from __future__ import annotations
@@ -30,6 +36,23 @@ def is_live(source: str) -> bool:
     return source.split("://", 1)[0].lower() in {"rtsp", "rtsps", "http", "https", "rtmp"}
 
 
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Delays between attempts to reopen a dropped stream: doubling, capped."""
+
+    first_s: float = 1.0
+    max_s: float = 60.0
+    factor: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        """Return the wait before reopen attempt `attempt` (1 = the first after a drop)."""
+        return float(min(self.max_s, self.first_s * self.factor ** max(0, attempt - 1)))
+
+
+OPEN_TIMEOUT_MS = 5000
+READ_TIMEOUT_MS = 5000
+
+
 @dataclass(slots=True)
 class SourceStats:
     """What the source has done so far."""
@@ -37,7 +60,8 @@ class SourceStats:
     read: int = 0  # frames demuxed
     analysed: int = 0  # frames handed to the pipeline
     dropped: int = 0  # live frames skipped because the worker was late
-    reconnects: int = 0
+    reconnects: int = 0  # successful reopens after a drop
+    outages: int = 0  # times a live stream that was open dropped
     online: bool = False
     width: int = 0
     height: int = 0
@@ -54,6 +78,8 @@ class FrameSource:
         self.loop = loop
         self.live = is_live(source)
         self.stats = SourceStats()
+        self._t0: float | None = None  # live: the stream clock's origin, kept across reopens
+        self._opened_once = False
         self._images = self._image_list(source)
         if not self.live and self._images is None and not Path(source).is_file():
             raise ConfigError(f"video source {source!r} is not a file, folder or URL")
@@ -104,19 +130,36 @@ class FrameSource:
             self.stats.height, self.stats.width = img.shape[:2]
             yield t, img
 
+    def _open(self) -> cv2.VideoCapture:
+        if not self.live:
+            return cv2.VideoCapture(self.source)
+        params = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            OPEN_TIMEOUT_MS,
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            READ_TIMEOUT_MS,
+        ]
+        return cv2.VideoCapture(self.source, cv2.CAP_FFMPEG, params)
+
     def _capture(self, offset: float) -> Generator[tuple[float, Frame], None, float | None]:
-        cap = cv2.VideoCapture(self.source)
+        cap = self._open()
         if not cap.isOpened():
+            cap.release()
             self.stats.online = False
-            self.stats.errors.append(f"cannot open {self.source}")
+            self.stats.errors = [*self.stats.errors[-9:], f"cannot open {self.source}"]
             return None
+        if self.live and self._opened_once:
+            self.stats.reconnects += 1
+        self._opened_once = True
         self.stats.online = True
         src_fps = cap.get(cv2.CAP_PROP_FPS)
         src_fps = src_fps if 0 < src_fps < 240 else 25.0
         self.stats.fps = src_fps
         step = 1.0 / self.fps
-        next_t = 0.0
-        start = time.monotonic()
+        if self._t0 is None:
+            self._t0 = time.monotonic()
+        start = self._t0
+        next_t = (time.monotonic() - start) if self.live else 0.0
         idx = 0
         last: float | None = None
         try:
@@ -142,4 +185,5 @@ class FrameSource:
             cap.release()
             if self.live:
                 self.stats.online = False
+                self.stats.outages += 1
         return last

@@ -4,6 +4,12 @@ One thread runs every camera in turn (earliest frame due first), so one worker
 process uses at most one core; run one process per core. Readings go to the
 broker with QoS 1; a missing broker is retried by paho and readings published
 meanwhile are queued in paho's outgoing buffer.
+
+A live camera whose stream drops is not given up: the worker reports it at once
+as a device status (`online` 0 on the camera device, then again every health
+interval while it stays down), reopens it after a doubling back-off
+(`reconnect_first_s` .. `reconnect_max_s`) without holding up the other
+cameras, and reports `online` 1 when frames flow again. File sources end.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from vigil.video.publish import (
     topic,
     zone_readings,
 )
-from vigil.video.source import Frame, FrameSource
+from vigil.video.source import Backoff, Frame, FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +165,9 @@ class _Camera:
     last_health: float = 0.0
     analysed_at_health: int = 0
     done: bool = False
+    backoff: Backoff = field(default_factory=Backoff)
+    attempt: int = 0  # reopen attempts since the stream dropped
+    offline_since: float | None = None  # monotonic time the stream dropped
 
 
 @dataclass(slots=True)
@@ -169,6 +178,8 @@ class WorkerStats:
     readings: int = 0
     events: int = 0
     snapshots: int = 0
+    outages: int = 0
+    reconnects: int = 0
     cpu_s: float = 0.0
     per_camera: dict[str, int] = field(default_factory=dict)
 
@@ -198,7 +209,8 @@ class Worker:
         start = self._now()
         source = FrameSource(cam.source, fps=cam.fps, loop=cam.loop)
         pipe = CameraPipeline(pipeline_config(cam, start))
-        return _Camera(cam, source, pipe, source.frames(), time.monotonic())
+        backoff = Backoff(first_s=cam.reconnect_first_s, max_s=cam.reconnect_max_s)
+        return _Camera(cam, source, pipe, source.frames(), time.monotonic(), backoff=backoff)
 
     def run(self) -> WorkerStats:
         """Process frames, earliest due first, publishing as intervals close."""
@@ -210,15 +222,20 @@ class Worker:
         while heap and not self.stop.is_set():
             due, i = heapq.heappop(heap)
             cam = cams[i]
-            if cam.cfg.realtime and not cam.source.live:
+            if (cam.cfg.realtime and not cam.source.live) or cam.offline_since is not None:
                 delay = cam.start_wall + due - time.monotonic()
                 if delay > 0 and self.stop.wait(delay):
                     break
             try:
                 t, frame = next(cam.frames)
             except StopIteration:
-                self._end(cam)
+                if cam.source.live and not self.stop.is_set():
+                    heapq.heappush(heap, (self._dropped(cam), i))
+                else:
+                    self._end(cam)
                 continue
+            if cam.offline_since is not None:
+                self._back_online(cam, t)
             self._frame(cam, t, frame)
             heapq.heappush(heap, (t + 1.0 / cam.cfg.fps, i))
         for cam in cams:
@@ -275,6 +292,34 @@ class Worker:
             self._send(reading)
         cam.last_health = now
         cam.analysed_at_health = cam.analysed
+
+    def _dropped(self, cam: _Camera) -> float:
+        """A live stream ended or would not open: report it, return when to try again."""
+        now = time.monotonic()
+        at = cam.pipe.wall_time(now - cam.start_wall)
+        if cam.offline_since is None:
+            cam.offline_since = now
+            self.stats.outages += 1
+            log.warning("camera %s: stream %s dropped; reopening", cam.cfg.id, cam.source.source)
+            self._health(cam, at, online=False)
+        elif now - cam.last_health >= self.config.health_interval_s:
+            self._health(cam, at, online=False)
+        cam.attempt += 1
+        cam.frames = cam.source.frames()
+        return (now - cam.start_wall) + cam.backoff.delay(cam.attempt)
+
+    def _back_online(self, cam: _Camera, t: float) -> None:
+        assert cam.offline_since is not None
+        log.info(
+            "camera %s: stream back after %.1f s (%d attempts)",
+            cam.cfg.id,
+            time.monotonic() - cam.offline_since,
+            cam.attempt,
+        )
+        cam.offline_since = None
+        cam.attempt = 0
+        self.stats.reconnects += 1
+        self._health(cam, cam.pipe.wall_time(t), online=True)
 
     def _end(self, cam: _Camera) -> None:
         cam.done = True
