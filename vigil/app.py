@@ -20,7 +20,7 @@ from vigil.bus.settings import BusSettings, NatsBusSettings
 from vigil.cad.service import AddressResolver, Cad, Located, PlaceDescriber
 from vigil.config import Settings
 from vigil.core.clock import Clock, SystemClock
-from vigil.core.errors import GeoError
+from vigil.core.errors import ConfigError, GeoError
 from vigil.core.geometry import LatLon
 from vigil.core.ticker import Ticker
 from vigil.dispatch.service import Dispatcher
@@ -28,10 +28,14 @@ from vigil.exchange.service import Exchange
 from vigil.geo import Geocoder, RoadNetwork, is_ambiguous
 from vigil.geo.travel import model_for
 from vigil.incidents.catalogue import load_catalogue
+from vigil.ingest.postgres import PostgresObservationStore
 from vigil.ingest.service import Ingest
+from vigil.ingest.store import ObservationStorage
 from vigil.reports.service import Reports
 from vigil.rules.engine import RulesEngine, create_engine
 from vigil.store.ports import Store
+from vigil.store.postgres.database import Database
+from vigil.store.postgres.store import PostgresStore
 from vigil.store.sqlite import SqliteStore
 
 
@@ -90,7 +94,7 @@ def build(
     """Build the application from settings (a prebuilt road network may be passed in)."""
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore(settings.data_dir / "vigil.sqlite3")
+    store, observations = _stores(settings)
     bus = bus_of(settings.bus, store)
     catalogue = load_catalogue(settings.catalogue)
     geocoder, resolve = _geo_parts(network)
@@ -114,6 +118,7 @@ def build(
         bus=bus,
         users=users,
         clock=clock,
+        observations=observations,
     )
     dispatch = Dispatcher(
         cad,
@@ -213,6 +218,34 @@ def bus_of(settings: BusSettings, store: Store) -> Bus:
             duplicate_window_s=settings.duplicate_window_s,
         )
     return LogBus(store)
+
+
+def postgres(settings: Settings, what: str) -> Database:
+    """Open a connection pool to the configured PostgreSQL database (one per store)."""
+    s = settings.store
+    if s.url is None:
+        raise ConfigError("store.url is not set: the store is SQLite", field="store.url")
+    return Database(
+        s.url,
+        what=what,
+        max_size=s.pool_size,
+        connect_timeout_s=s.connect_timeout_s,
+        wait_s=s.connect_timeout_s,
+        retry_after_s=s.retry_after_s,
+    )
+
+
+def _stores(settings: Settings) -> tuple[Store, ObservationStorage | None]:
+    """Return the event store and the observation store (None: ingest's SQLite default)."""
+    if settings.store.url is None:
+        return SqliteStore(settings.data_dir / "vigil.sqlite3"), None
+    store = PostgresStore(postgres(settings, "store"))
+    try:
+        observations = PostgresObservationStore(postgres(settings, "observation store"))
+    except BaseException:
+        store.close()
+        raise
+    return store, observations
 
 
 # Beyond this, the nearest address is "near" the point rather than its address.

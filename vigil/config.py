@@ -102,6 +102,32 @@ class AuditSettings(BaseModel):
     )
 
 
+class StoreSettings(BaseModel):
+    """Where the event log, projections, accounts and observations live."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str | None = Field(
+        default=None,
+        description="None: SQLite files in data_dir (zero setup). A PostgreSQL/PostGIS URL "
+        "(postgresql://host:5432/vigil; the password from VIGIL_STORE__URL or ~/.pgpass, "
+        "never the YAML) puts every store there, for several processes or machines; create "
+        "its schema with `vigil db upgrade`.",
+        pattern=r"^(postgres|postgresql)://",
+    )
+    pool_size: int = Field(
+        default=8, ge=1, le=100, description="PostgreSQL connections per pool (two per process)."
+    )
+    connect_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How long a write waits for PostgreSQL before failing (503) in an outage.",
+    )
+    retry_after_s: float = Field(
+        default=5.0, gt=0, le=600, description="Retry-After sent with 503 during an outage."
+    )
+
+
 class Settings(BaseSettings):
     """Everything a deployment configures."""
 
@@ -115,6 +141,9 @@ class Settings(BaseSettings):
         default=None, description="Incident/unit type catalogue (YAML); None uses the built-in one."
     )
     server: ServerSettings = Field(default_factory=ServerSettings, description="HTTP server.")
+    store: StoreSettings = Field(
+        default_factory=StoreSettings, description="Store: SQLite (default) or PostgreSQL."
+    )
     auth: AuthSettings = Field(default_factory=AuthSettings, description="Logins and tokens.")
     audit: AuditSettings = Field(default_factory=AuditSettings, description="Personal data.")
     geo: GeoSettings = Field(default_factory=GeoSettings, description="Road network and routing.")

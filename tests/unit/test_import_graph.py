@@ -23,7 +23,13 @@ COMPOSES = {
     "vigil.sim.fitted",
 }
 # Only the composition root (and the store/bus packages themselves) name an adapter.
-ADAPTERS = {"vigil.store.sqlite", "vigil.bus.memory", "vigil.bus.log"}
+ADAPTERS = {
+    "vigil.store.sqlite",
+    "vigil.store.postgres.store",
+    "vigil.ingest.postgres",
+    "vigil.bus.memory",
+    "vigil.bus.log",
+}
 MAY_NAME_ADAPTERS = {"app", "store", "bus"}
 
 

@@ -26,6 +26,7 @@ from vigil.cli.api import app as api_cli
 from vigil.cli.audio import app as audio_cli
 from vigil.cli.cap import app as cap_cli
 from vigil.cli.city import app as city_cli
+from vigil.cli.db import app as db_cli
 from vigil.cli.eido import app as eido_cli
 from vigil.cli.evidence import app as evidence_cli
 from vigil.cli.geo import app as geo_cli
@@ -55,6 +56,7 @@ cli.add_typer(config_cli, name="config")
 # Domain command groups plug in here.
 cli.add_typer(api_cli, name="api", help="The HTTP API's OpenAPI document (offline).")
 cli.add_typer(city_cli, name="city", help="Onboard a city: init, load units.")
+cli.add_typer(db_cli, name="db", help="PostgreSQL store schema: status, upgrade.")
 cli.add_typer(geo_cli, name="geo", help="Road network: build, route, geocode.")
 cli.add_typer(report_cli, name="report", help="Reports: the transparency report.")
 cli.add_typer(evidence_cli, name="evidence", help="Evidence: KPIs, evaluations, claims.")

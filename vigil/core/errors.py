@@ -71,6 +71,14 @@ class StoreError(VigilError):
     """The store failed or its contents are inconsistent."""
 
 
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached (a database outage); nothing was written: retry later."""
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class IngestError(ValidationError):
     """A device message was rejected; `reason` is a stable counter key."""
 

@@ -20,7 +20,7 @@ from vigil.core.events import Event, Pending, Recorded
 from vigil.ingest.events import DeviceOffline, DeviceOnline
 from vigil.ingest.model import Observation
 from vigil.ingest.registry import DeviceRegistry
-from vigil.ingest.store import ObservationStore
+from vigil.ingest.store import ObservationStorage
 from vigil.store.ports import EventLog
 
 
@@ -43,7 +43,7 @@ class DeviceMonitor:
         self,
         *,
         registry: DeviceRegistry,
-        observations: ObservationStore,
+        observations: ObservationStorage,
         store: EventLog,
         bus: Bus,
         clock: Clock,

@@ -29,7 +29,7 @@ from vigil.core.clock import Clock
 from vigil.core.errors import StoreError
 from vigil.ingest.model import Observation
 from vigil.ingest.parse import Parsed, Rejection
-from vigil.ingest.store import ObservationStore
+from vigil.ingest.store import ObservationStorage
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class IngestPipeline:
 
     def __init__(
         self,
-        store: ObservationStore,
+        store: ObservationStorage,
         clock: Clock,
         bus: Bus,
         *,

@@ -18,7 +18,7 @@ from vigil.ingest.parse import Limits, Parser
 from vigil.ingest.pipeline import CommitResult, IngestPipeline, ObservationHandler
 from vigil.ingest.registry import DeviceRegistry, load_devices_file
 from vigil.ingest.settings import IngestSettings
-from vigil.ingest.store import IngestStats, LatestValue, ObservationStore
+from vigil.ingest.store import IngestStats, LatestValue, ObservationStorage, ObservationStore
 
 OBSERVATIONS_FILE = "observations.sqlite3"
 
@@ -43,10 +43,12 @@ class Ingest:
         bus: Bus,
         users: Users,
         clock: Clock,
+        observations: ObservationStorage | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.observations = ObservationStore(
+        # The composition root passes another adapter (PostgreSQL); else a file in data_dir.
+        self.observations: ObservationStorage = observations or ObservationStore(
             data_dir / OBSERVATIONS_FILE, synchronous=settings.synchronous
         )
         self.registry = DeviceRegistry(store, bus, users, clock)

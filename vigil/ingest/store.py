@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import msgspec
 
@@ -159,6 +159,71 @@ class IngestStats:
 
 
 _ATTRS = msgspec.json.Decoder(dict[str, str | float | bool])
+
+
+class ObservationStorage(Protocol):
+    """What ingest needs from observation storage (SQLite here; PostgreSQL in `ingest.postgres`).
+
+    Every adapter passes ``tests/contract/test_observations.py``.
+    """
+
+    def write(
+        self, observations: Sequence[Observation], rejections: Sequence[Rejection], at: datetime
+    ) -> WriteResult:
+        """Store observations (skipping ids already stored) and dead letters in one transaction."""
+        ...
+
+    def flush_latest(self) -> None:
+        """Make every latest value written so far readable by other processes."""
+        ...
+
+    def stats(self) -> IngestStats:
+        """Return the stored count and the per-reason counts of everything not stored."""
+        ...
+
+    def count(self) -> int:
+        """Return how many observations are stored."""
+        ...
+
+    def ids(self) -> list[str]:
+        """Return every stored observation id (tests and audits)."""
+        ...
+
+    def purge_dead_letters(self, older_than: datetime) -> int:
+        """Delete dead letters kept before `older_than`; return how many."""
+        ...
+
+    def dead_letters(self, *, reason: str | None = None, limit: int = 100) -> list[DeadLetter]:
+        """Return dead letters, newest first, optionally of one reason."""
+        ...
+
+    def latest(self, device_id: str | None = None) -> list[LatestValue]:
+        """Return the newest value of each stream (of one device, or of all)."""
+        ...
+
+    def recent(
+        self, device_id: str, *, limit: int = 60, lookback_rows: int = 200_000
+    ) -> list[LatestValue]:
+        """Return a device's newest readings, newest first."""
+        ...
+
+    def last_seen(self) -> dict[str, datetime]:
+        """Return when each device last had a reading accepted."""
+        ...
+
+    def offline_devices(self) -> dict[str, datetime | None]:
+        """Return devices currently marked offline and when they were last seen."""
+        ...
+
+    def set_device_states(
+        self, states: Sequence[tuple[str, bool, datetime, datetime | None]]
+    ) -> None:
+        """Record (device_id, online, since, last_seen) rows after their events were logged."""
+        ...
+
+    def close(self) -> None:
+        """Release every connection."""
+        ...
 
 
 class ObservationStore:
