@@ -53,9 +53,7 @@ def pg_app(tmp_path: Path, pg_url: str) -> Iterator[App]:
 
 def test_the_api_runs_on_postgres_calls_observations_and_audit(pg_app: App) -> None:
     pg_app.users.add(user_name(Role.SUPERVISOR), Role.SUPERVISOR, PASSWORD, actor="test")
-    token = pg_app.users.issue_token(
-        user_name(Role.SUPERVISOR), label="t", actor="test", ttl=None
-    )
+    token = pg_app.users.issue_token(user_name(Role.SUPERVISOR), label="t", actor="test", ttl=None)
     with TestClient(create_api(pg_app)) as client:
         r = client.post(
             "/api/v1/calls",
@@ -158,4 +156,3 @@ def test_the_app_refuses_an_old_schema_until_db_upgrade(tmp_path: Path) -> None:
         assert again.exit_code == 0 and "schema version" in again.output
         assert runner.invoke(cli, ["db", "status"], env=env).exit_code == 0
         build(settings).close()
-
