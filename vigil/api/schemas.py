@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 
@@ -298,6 +299,39 @@ class IncidentOut(BaseModel):
             if near is None
             else NearestOut(label=near.label, distance_m=round(near.distance_m, 1), kind=near.kind),
         )
+
+
+class IncidentViews:
+    """The JSON of each incident's API form, kept until the incident changes.
+
+    Incidents are immutable values the CAD state replaces on every change, so a
+    stored form is current exactly while it was made from the object the state
+    holds now (an identity check, no version to keep in step). Listing 4,000 open
+    incidents is then a join of stored bytes instead of 4,000 models validated and
+    serialised again on every poll of the board.
+    """
+
+    LIMIT = 50_000  # entries; past it the store starts again (a poll refills it)
+
+    def __init__(self, geocoder: Geocoder | None) -> None:
+        self._geocoder = geocoder
+        self._forms: dict[str, tuple[Incident, bytes]] = {}
+
+    def json(self, incident: Incident) -> bytes:
+        """Return the JSON of `incident`'s API form (as FastAPI would render IncidentOut)."""
+        hit = self._forms.get(incident.id)
+        if hit is not None and hit[0] is incident:
+            return hit[1]
+        out = IncidentOut.of(incident, geocoder=self._geocoder)
+        data = out.__pydantic_serializer__.to_json(out)
+        if len(self._forms) >= self.LIMIT:
+            self._forms.clear()
+        self._forms[incident.id] = (incident, data)
+        return data
+
+    def list_json(self, incidents: Iterable[Incident]) -> bytes:
+        """Return the JSON array of these incidents' API forms."""
+        return b"[" + b",".join(self.json(i) for i in incidents) + b"]"
 
 
 class UnitOut(Out):

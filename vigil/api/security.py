@@ -19,6 +19,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from vigil.api.schemas import IncidentViews
 from vigil.app import App
 from vigil.audit.roles import Role
 from vigil.auth.users import hash_token
@@ -41,7 +42,21 @@ def vigil_app(request: Request) -> App:
     return app
 
 
-AppDep = Annotated[App, Depends(vigil_app)]
+async def _app(request: Request) -> App:
+    # async: a sync dependency costs a hop through the thread pool on every request.
+    return vigil_app(request)
+
+
+AppDep = Annotated[App, Depends(_app)]
+
+
+async def incident_views(request: Request) -> IncidentViews:
+    """Return the API's store of rendered incidents."""
+    views: IncidentViews = request.app.state.incident_views
+    return views
+
+
+IncidentViewsDep = Annotated[IncidentViews, Depends(incident_views)]
 
 
 def _bearer(authorization: str | None) -> str:
@@ -59,15 +74,23 @@ class Allow:
     def __init__(self, roles: Iterable[Role]) -> None:
         self.roles = frozenset(roles)
 
-    def __call__(
+    async def __call__(
         self, request: Request, authorization: Annotated[str | None, Header()] = None
     ) -> Principal:
         """Authenticate the bearer token and check the role."""
-        return self.check(request, _bearer(authorization))
+        return await self.check(request, _bearer(authorization))
 
-    def check(self, request: Request, token: str) -> Principal:
-        """Authenticate `token`, check the role and remember who is calling."""
-        return self.admit(request, vigil_app(request).users.authenticate(token))
+    async def check(self, request: Request, token: str) -> Principal:
+        """Authenticate `token`, check the role and remember who is calling.
+
+        A token checked in the last few seconds is answered on the event loop
+        (`Users.recent`); only a new one goes to the store, on a worker thread.
+        """
+        users = vigil_app(request).users
+        user = users.recent(token)
+        if user is None:
+            user = await run_in_threadpool(users.authenticate, token)
+        return self.admit(request, user)
 
     def admit(self, request: Request, user: UserRecord) -> Principal:
         """Check an authenticated user's role and remember who is calling."""
@@ -87,7 +110,7 @@ class AllowStream(Allow):
     history, so only the live feed takes one; every other endpoint refuses it.
     """
 
-    def __call__(
+    async def __call__(
         self,
         request: Request,
         authorization: Annotated[str | None, Header()] = None,
@@ -108,7 +131,7 @@ class AllowStream(Allow):
         key = hash_token(token)
         user = cache.get(key)
         if user is None:
-            user = vigil_app(request).users.authenticate(token)
+            user = await run_in_threadpool(vigil_app(request).users.authenticate, token)
             cache.put(key, user)
         return self.admit(request, user)
 

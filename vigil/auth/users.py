@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from argon2 import PasswordHasher
@@ -50,11 +50,20 @@ def hash_token(token: str) -> str:
 class Users:
     """Create users, issue tokens, authenticate requests."""
 
+    # How long a token stays known once checked against the store. Revoking through
+    # `revoke_tokens` forgets at once; a revocation or expiry seen only by the store
+    # (another process) takes effect within this many seconds.
+    RECENT = timedelta(seconds=5)
+    RECENT_LIMIT = 10_000  # entries; past it the memory starts again
+
     def __init__(self, store: UserStore, clock: Clock, *, token_ttl: timedelta) -> None:
         self._store = store
         self._clock = clock
         self._ttl = token_ttl
         self._hasher = PasswordHasher()
+        # token hash -> (user, valid until): every request carries a token, and a
+        # store query per request was a tenth of a call's CPU.
+        self._recent: dict[str, tuple[UserRecord, datetime]] = {}
 
     def add(
         self,
@@ -134,12 +143,31 @@ class Users:
             raise AuthError("wrong user name or password")
         return self.issue_token(name, label="session", actor=name, ttl=self._ttl)
 
+    def recent(self, token: str) -> UserRecord | None:
+        """Return the user behind a token checked in the last few seconds, else None."""
+        hit = self._recent.get(hash_token(token))
+        if hit is None or hit[1] <= self._clock.now():
+            return None
+        return hit[0]
+
     def authenticate(self, token: str) -> UserRecord:
-        """Return the user behind a bearer token."""
-        user = self._store.user_for_token(hash_token(token), self._clock.now())
+        """Return the user behind a bearer token (remembered for a few seconds)."""
+        token_hash = hash_token(token)
+        now = self._clock.now()
+        user = self._store.user_for_token(token_hash, now)
         if user is None:
+            self._recent.pop(token_hash, None)
             raise AuthError("invalid or expired token")
+        if len(self._recent) >= self.RECENT_LIMIT:
+            self._recent.clear()
+        self._recent[token_hash] = (user, now + self.RECENT)
         return user
+
+    def revoke_tokens(self, name: str) -> int:
+        """Delete every token of a user, effective at once; return how many."""
+        revoked = self._store.revoke_tokens(name)
+        self._recent.clear()  # rare: forget everyone rather than index by user
+        return revoked
 
 
 _DUMMY_HASH = PasswordHasher().hash("not-a-real-password-" + secrets.token_hex(8))

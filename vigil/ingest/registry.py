@@ -295,5 +295,5 @@ class DeviceRegistry:
                 "belong to a device login",
                 field="id",
             )
-        self._store.revoke_tokens(name)
+        self._users.revoke_tokens(name)
         return self._users.issue_token(name, label=f"device {device_id}", actor=actor, ttl=None)

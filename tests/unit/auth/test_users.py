@@ -53,3 +53,28 @@ def test_user_creation_is_logged_without_secrets(app: App) -> None:
     recs = [r for r in app.store.read() if r.type == "user.added"]
     assert recs[-1].actor == "admin"
     assert PASSWORD not in str(recs[-1].event)
+
+
+def test_a_checked_token_is_remembered_for_seconds_and_revoking_forgets_at_once(
+    app: App, clock: ManualClock
+) -> None:
+    app.users.add("fay", Role.DISPATCHER, None, actor="t")
+    token = app.users.issue_token("fay", label="cli", actor="t", ttl=None)
+    assert app.users.recent(token) is None  # never checked yet
+    assert app.users.authenticate(token).name == "fay"
+    remembered = app.users.recent(token)
+    assert remembered is not None and remembered.name == "fay"
+    # Revoked behind the service's back (another process): honoured once the memory lapses.
+    app.store.revoke_tokens("fay")
+    assert app.users.recent(token) is not None
+    clock.advance(app.users.RECENT.total_seconds())
+    assert app.users.recent(token) is None
+    with pytest.raises(AuthError):
+        app.users.authenticate(token)
+    # Revoked through the service: forgotten at once.
+    token = app.users.issue_token("fay", label="cli", actor="t", ttl=None)
+    app.users.authenticate(token)
+    assert app.users.revoke_tokens("fay") == 1
+    assert app.users.recent(token) is None
+    with pytest.raises(AuthError):
+        app.users.authenticate(token)

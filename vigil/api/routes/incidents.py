@@ -17,7 +17,7 @@ from vigil.api.schemas import (
     NoteIn,
     ReasonIn,
 )
-from vigil.api.security import Allow, AppDep, CommandId, Principal
+from vigil.api.security import Allow, AppDep, CommandId, IncidentViewsDep, Principal
 from vigil.audit.roles import DISPATCH, OPERATORS, SUPERVISORS, VIEWERS
 from vigil.cad.service import Outcome
 from vigil.core.errors import ValidationError
@@ -33,9 +33,10 @@ def _replayed(response: Response, outcome: Outcome) -> None:
         response.headers["Idempotent-Replayed"] = "true"
 
 
-@router.get("/incidents")
+@router.get("/incidents", response_model=list[IncidentOut])
 def list_incidents(
     app: AppDep,
+    views: IncidentViewsDep,
     _: Annotated[Principal, Depends(Allow(VIEWERS))],
     status: Annotated[list[IncidentStatus] | None, Query(description="Repeatable.")] = None,
     active: Annotated[bool, Query(description="Only pending, dispatched, on scene.")] = False,
@@ -50,7 +51,7 @@ def list_incidents(
             "words of the address, type or description.",
         ),
     ] = None,
-) -> list[IncidentOut]:
+) -> Response:
     """List incidents by status, time range, bounding box and search; most urgent first."""
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
@@ -69,7 +70,8 @@ def list_incidents(
     )
     if q is not None and q.strip():
         found = [i for i in found if matches(i, q)]
-    return [IncidentOut.of(i, geocoder=app.geocoder) for i in found]
+    # Each incident's JSON is rendered once per change, not once per poll.
+    return Response(views.list_json(found), media_type="application/json")
 
 
 def matches(incident: Incident, query: str) -> bool:
