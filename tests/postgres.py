@@ -9,10 +9,15 @@ so parallel runs (other engineers, other workers) never share one.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import secrets
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -84,3 +89,53 @@ def temp_database(admin_url: str = ADMIN_URL, *, migrate: bool = True) -> Iterat
         yield url_of(admin_url, name)
     finally:
         _drop(admin_url, name)
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class Cluster:
+    """A throw-away PostgreSQL cluster of its own (initdb in a temp dir, its own port).
+
+    For tests that stop and start the server under a running Vigil; run as the
+    ``postgres`` user when the tests run as root (the server refuses root).
+    """
+
+    def __init__(self, port: int) -> None:
+        if not (PG_BIN / "initdb").exists():
+            reason = f"PostgreSQL server binaries are not installed in {PG_BIN}"
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"{reason}; CI must have them")
+            pytest.skip(reason)
+        self.port = port
+        self.dir = Path(tempfile.mkdtemp(prefix="vigil-pg-"))
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            self._as = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(self.dir, "postgres")
+        self.data = self.dir / "data"
+        self._run(PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8")
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+    def _run(self, *args: object) -> None:
+        subprocess.run([*self._as, *map(str, args)], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        opts = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.dir} "
+            "-c fsync=on -c max_connections=50"
+        )
+        self._run(
+            PG_BIN / "pg_ctl", "-D", self.data, "-o", opts, "-l", self.dir / "log", "-w", "start"
+        )
+
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server (`immediate`: as a crash or a pulled cable looks to clients)."""
+        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        """Stop the server if it runs, and delete its files."""
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
