@@ -32,7 +32,6 @@ from vigil.api.routes import live as live_routes
 from vigil.api.routes import map as map_routes
 from vigil.api.routes import panels as panel_routes
 from vigil.api.schemas import IncidentViews
-from vigil.api.security import StreamTokens
 from vigil.app import App
 from vigil.web.static import install_ui
 
@@ -59,7 +58,6 @@ def create_api(app: App) -> FastAPI:
     api.state.routers = []
     api.state.api_prefix = API_PREFIX
     api.state.incident_views = IncidentViews(app.geocoder)
-    api.state.stream_tokens = StreamTokens()  # live-feed connect storms: one lookup per token
     problems.install(api)
     for module in (auth, calls, incidents, dispatch, units, audit, meta):
         mount(api, module.router)
