@@ -175,6 +175,16 @@ class HttpPlatform:
         )
         return [str(u) for u in out["unit_ids"]]
 
+    def assign(self, incident_id: str, unit_ids: Sequence[str]) -> list[str]:
+        """Send these units (a dispatcher's own choice, or a unit added later)."""
+        out = self._request(
+            "dispatcher",
+            "POST",
+            f"/incidents/{incident_id}/assignments",
+            {"unit_ids": list(unit_ids)},
+        )
+        return [str(u) for u in out["unit_ids"]]
+
     def route(self, incident_id: str, unit_id: str) -> Path:
         """GET the route Vigil computes for a unit (as the unit's terminal)."""
         out = self._request("", "GET", f"/incidents/{incident_id}/routes/{unit_id}", unit=unit_id)

@@ -89,6 +89,10 @@ class Platform(Protocol):
         """Accept the recommendation; return the units now on the incident."""
         ...
 
+    def assign(self, incident_id: str, unit_ids: Sequence[str]) -> list[str]:
+        """Send these units; return the units now on the incident."""
+        ...
+
     def route(self, incident_id: str, unit_id: str) -> Path:
         """Return the route Vigil computes from a unit to an incident."""
         ...
@@ -197,6 +201,7 @@ class SimIncident:
     on_scene: Distribution
     turnout: Distribution | None
     turnout_by_unit: Mapping[str, Distribution]
+    dispatch_lag_by_unit: Mapping[str, Distribution]
     travel_factor: Distribution | None
     travel: Mapping[str, Distribution]
     transport: bool
@@ -221,6 +226,7 @@ class Kind(IntEnum):
     DEVICES = 7
     SWEEP = 8
     WATCH = 9
+    ASSIGN_LATE = 10
 
 
 @dataclass(slots=True)
@@ -316,6 +322,7 @@ class Engine:
             Kind.DEVICES: self._on_devices,
             Kind.SWEEP: self._on_sweep,
             Kind.WATCH: self._on_watch,
+            Kind.ASSIGN_LATE: self._on_assign_late,
         }
         while self._heap:
             t_s, _, kind, payload = heapq.heappop(self._heap)
@@ -347,6 +354,7 @@ class Engine:
             on_scene=mix.on_scene if mix else DEFAULT_ON_SCENE,
             turnout=mix.turnout if mix else None,
             turnout_by_unit=mix.turnout_by_unit if mix else {},
+            dispatch_lag_by_unit=mix.dispatch_lag_by_unit if mix else {},
             travel_factor=mix.travel_factor if mix else None,
             travel=mix.travel if mix else {},
             transport=transport,
@@ -387,8 +395,13 @@ class Engine:
         if not choices:
             self._retry_or_give_up(inc)
             return
+        later = self._dispatch_lags(inc, choices)
         try:
-            assigned = self.platform.assign_recommended(inc.id)
+            if later:
+                now = [c.unit_id for c in choices if c.unit_id not in later]
+                assigned = self.platform.assign(inc.id, now)
+            else:
+                assigned = self.platform.assign_recommended(inc.id)
         except PlatformError as err:
             if err.status == 422:  # nothing to send: retry later
                 self._retry_or_give_up(inc)
@@ -403,6 +416,39 @@ class Engine:
                 continue
             path = paths.get(uid) or self.platform.route(inc.id, uid)
             self._start_assignment(unit, inc, path)
+        for uid, lag in later.items():
+            self.at(self.now_s + lag, Kind.ASSIGN_LATE, (inc.id, uid))
+
+    def _dispatch_lags(self, inc: SimIncident, choices: Sequence[Choice]) -> dict[str, float]:
+        """Return the recommended units the dispatcher sends later, and how much later.
+
+        A fitted city says how long after the first unit each type was really sent; the
+        first unit goes at once by definition, so the smallest lag is taken as zero.
+        """
+        if not inc.dispatch_lag_by_unit:
+            return {}
+        lags: dict[str, float] = {}
+        for c in choices:
+            unit = self.units.get(c.unit_id)
+            table = inc.dispatch_lag_by_unit.get(unit.plan.type) if unit is not None else None
+            lags[c.unit_id] = draw(self.rng, table) if table is not None else 0.0
+        first = min(lags.values())
+        return {uid: lag - first for uid, lag in lags.items() if lag - first >= 1.0}
+
+    def _on_assign_late(self, payload: object) -> None:
+        assert isinstance(payload, tuple)
+        incident_id, uid = payload
+        inc, unit = self.incidents.get(incident_id), self.units.get(uid)
+        if inc is None or inc.done or unit is None or unit.task in BUSY:
+            return  # closed meanwhile, or the unit went elsewhere: the call does without it
+        try:
+            assigned = self.platform.assign(inc.id, [uid])
+        except PlatformError as err:
+            if err.status in {409, 422}:  # no longer available or no longer needed
+                return
+            raise
+        if uid in assigned:
+            self._start_assignment(unit, inc, self.platform.route(inc.id, uid))
 
     def _retry_or_give_up(self, inc: SimIncident) -> None:
         if self.now_s - inc.opened_s >= GIVE_UP_AFTER_S:

@@ -117,6 +117,7 @@ class CityFit:
     travel_factor: dict[str, Table]  # incident kind (with pools) -> real travel / ETA
     floating_travel: dict[str, dict[str, Table]]  # unit type -> incident kind -> travel (s)
     turnout_by_unit: dict[str, dict[str, Table]]  # unit type -> incident kind -> turnout (s)
+    dispatch_lag_by_unit: dict[str, dict[str, Table]]  # ... -> first dispatch -> its dispatch
     points: list[tuple[float, float]]
     fleet: list[dict[str, Any]]
     fleet_derivation: dict[str, Any]
@@ -279,6 +280,11 @@ def fit_city(
     turnout, excluded["turnout_by_unit"] = _by_unit(
         conn, _TURNOUT_BY_UNIT_SQL, options, "turnout", lambda u: u in unit_types
     )
+    # Not every unit is sent with the first: an ambulance is often assigned when one
+    # frees up, a chief after the first report. Who arrives first depends on it.
+    lags, excluded["dispatch_lag_by_unit"] = _by_unit(
+        conn, _DISPATCH_LAG_SQL, options, "dispatch lag", lambda u: u in unit_types
+    )
     points = [
         (round(lat, 3), round(lon, 3))
         for lat, lon in conn.execute(
@@ -293,6 +299,7 @@ def fit_city(
         travel_factor=travel,
         floating_travel=floating,
         turnout_by_unit=turnout,
+        dispatch_lag_by_unit=lags,
         points=points,
         fleet=fleet,
         fleet_derivation=derivation,
@@ -525,6 +532,10 @@ _TURNOUT_BY_UNIT_SQL = """
     select r.unit_type, c.key, epoch(r.en_route_at) - epoch(r.dispatch_at)
     from sim_responses r join sim_calls c using (call_id)
 """
+_DISPATCH_LAG_SQL = """
+    select r.unit_type, c.key, epoch(r.dispatch_at) - epoch(c.first_dispatch)
+    from sim_responses r join sim_calls c using (call_id)
+"""
 _FLOATING_TRAVEL_SQL = """
     select r.unit_type, c.key, epoch(r.on_scene_at) - epoch(r.en_route_at)
     from sim_responses r join sim_calls c using (call_id)
@@ -704,16 +715,19 @@ def scenario_dict(
         factor = fit.travel_factor.get(t)
         if factor is not None:
             entry["travel_factor"] = factor.to_yaml()
-        drive = {
-            unit: by_key[t].to_yaml() for unit, by_key in fit.floating_travel.items() if t in by_key
-        }
-        if drive:
-            entry["travel"] = drive
-        turnouts = {
-            unit: by_key[t].to_yaml() for unit, by_key in fit.turnout_by_unit.items() if t in by_key
-        }
-        if turnouts:
-            entry["turnout_by_unit"] = turnouts
+        for field, by_unit in (
+            ("travel", fit.floating_travel),
+            ("turnout_by_unit", fit.turnout_by_unit),
+            ("dispatch_lag_by_unit", fit.dispatch_lag_by_unit),
+        ):
+            # per unit type: a table that is all zeros (never sent later) is left out
+            found = {
+                unit: by_key[t].to_yaml()
+                for unit, by_key in by_unit.items()
+                if t in by_key and by_key[t].quantiles[-1] > 0
+            }
+            if found:
+                entry[field] = found
         # One kind per mix of units the calls drew, sharing every time of the kind.
         for j, card in enumerate(info["run_cards"] or [{"share": 1.0}]):
             mix[variant(t, j)] = {**entry, "weight": max(info["share"] * card["share"], 1e-6)}
@@ -816,6 +830,13 @@ def diagnostics_dict(fit: CityFit, options: FitOptions) -> dict[str, Any]:
         "floating_travel": {
             unit: {k: {"n": t.n, "median_s": round(t.at_median, 1)} for k, t in by_key.items()}
             for unit, by_key in fit.floating_travel.items()
+        },
+        "dispatch_lag_by_unit": {
+            unit: {
+                k: {"n": t.n, "p90_s": round(t.quantiles[round(0.9 * (len(t.quantiles) - 1))], 1)}
+                for k, t in by_key.items()
+            }
+            for unit, by_key in fit.dispatch_lag_by_unit.items()
         },
         "fleet": fit.fleet_derivation,
         "excluded": fit.excluded,

@@ -247,6 +247,11 @@ class IncidentMix(_Model):
         default_factory=dict,
         description="Dispatched -> en route by unit type for this type (else `turnout`).",
     )
+    dispatch_lag_by_unit: dict[str, Distribution] = Field(
+        default_factory=dict,
+        description="First unit dispatched -> this unit dispatched, by unit type (units added "
+        "later: an ambulance assigned when one frees up, a chief after the first report).",
+    )
     travel_factor: Distribution | None = Field(
         default=None, description="Real travel / ETA for this type (None: the units' factor)."
     )

@@ -64,6 +64,7 @@ select epoch(c.disp) - epoch(c.rec),
        epoch(x.en_route_at) - epoch(x.dispatch_at),
        epoch(x.on_scene_at) - epoch(x.en_route_at),
        epoch(x.on_scene_at) - epoch(c.rec),
+       epoch(x.dispatch_at) - epoch(c.disp),
        lower(x.unit_type),
        -- the incident kind as `vigil.sim.fit` names it; a simulated log already does,
        -- maybe as a run-card variant (`vigil.sim.fit.variant`: kind_v2_p3 is kind_p3)
@@ -83,6 +84,7 @@ class Intervals:
     samples: dict[str, FloatArray]
     calls: int
     first_unit_types: dict[str, int]
+    first_unit_sent_later: int  # calls whose first-arriving unit was not dispatched first
     by_kind: dict[str, dict[str, FloatArray]]
 
 
@@ -103,7 +105,7 @@ def first_unit_intervals(
     columns: dict[str, list[float]] = {name: [] for name in INTERVALS}
     kinds: dict[str, dict[str, list[float]]] = {}
     types: dict[str, int] = {}
-    calls = 0
+    calls = later = 0
     for conn in conns:
         create_area(conn, area_stations)
         for start, end in windows:
@@ -111,8 +113,9 @@ def first_unit_intervals(
                 _FIRST_UNIT_SQL, [start, end, min_lat, max_lat, min_lon, max_lon]
             ).fetchall()
             calls += len(rows)
-            for *values, unit_type, kind in rows:
+            for *values, lag, unit_type, kind in rows:
                 types[str(unit_type)] = types.get(str(unit_type), 0) + 1
+                later += lag is not None and lag > 0
                 per_kind = kinds.setdefault(kind, {name: [] for name in INTERVALS})
                 for name, value in zip(INTERVALS, values, strict=True):
                     if value is not None and 0 <= value <= max_interval_s:
@@ -122,6 +125,7 @@ def first_unit_intervals(
         samples=_arrays(columns),
         calls=calls,
         first_unit_types=types,
+        first_unit_sent_later=later,
         by_kind={k: _arrays(v) for k, v in kinds.items()},
     )
 
@@ -249,6 +253,8 @@ class ValidationReport:
     replications: int
     real_first_units: dict[str, float]
     sim_first_units: dict[str, float]
+    real_first_sent_later: float
+    sim_first_sent_later: float
     by_kind: dict[str, dict[str, IntervalComparison]]
     notes: tuple[str, ...]
 
@@ -264,6 +270,10 @@ class ValidationReport:
             "first_arriving_unit_share": {
                 "real": self.real_first_units,
                 "sim": self.sim_first_units,
+            },
+            "first_arriving_unit_sent_later": {
+                "real": round(self.real_first_sent_later, 3),
+                "sim": round(self.sim_first_sent_later, 3),
             },
             **{name: c.to_json() for name, c in self.intervals.items()},
             "by_kind": {
@@ -295,6 +305,10 @@ class ValidationReport:
         for side, shares in (("real", self.real_first_units), ("sim", self.sim_first_units)):
             top = ", ".join(f"{k} {v:.0%}" for k, v in list(shares.items())[:4])
             lines.append(f"first to arrive ({side}): {top}")
+        lines.append(
+            f"first to arrive but not sent first: real {self.real_first_sent_later:.0%}, "
+            f"sim {self.sim_first_sent_later:.0%}"
+        )
         lines += ["", *self.notes]
         return "\n".join(lines)
 
@@ -345,6 +359,8 @@ def build_report(
         replications=replications,
         real_first_units=_shares(real.first_unit_types),
         sim_first_units=_shares(sim.first_unit_types),
+        real_first_sent_later=real.first_unit_sent_later / max(1, real.calls),
+        sim_first_sent_later=sim.first_unit_sent_later / max(1, sim.calls),
         by_kind=by_kind,
         notes=tuple(notes),
     )

@@ -184,6 +184,11 @@ def test_fit_recovers_every_time_by_kind_and_priority(fitted: tuple[Any, FitOpti
     assert cards[emergency] == [({"engine": 1, "medic": 1}, 1.0)]
     assert [card for card, _ in cards[other]] == [{"medic": 1}, {"private": 1}]
     assert cards[other][0][1] == pytest.approx(0.75, abs=0.05)
+    # The medic is sent 5 s after the engine on emergencies; lone units at once.
+    lag = fit.dispatch_lag_by_unit
+    assert _median(lag["medic"][emergency].quantiles) == pytest.approx(5.0)
+    assert max(lag["engine"][emergency].quantiles) == 0.0
+    assert max(lag["medic"][other].quantiles) == 0.0
     # The engine is housed (route ETA x factor), medics roam (their own travel times).
     assert _median(fit.travel_factor[emergency].quantiles) == pytest.approx(2.0, rel=0.08)
     assert _median(fit.floating_travel["medic"][other].quantiles) == pytest.approx(240, rel=0.08)

@@ -80,7 +80,13 @@ def _intervals(rng: np.random.Generator, scale: float, n: int) -> Intervals:
         name: rng.lognormal(np.log(m * scale), 0.5, n)
         for name, m in (("call_processing", 100), ("turnout", 50), ("travel", 180), ("total", 400))
     }
-    return Intervals(samples=samples, calls=n, first_unit_types={"engine": n}, by_kind={})
+    return Intervals(
+        samples=samples,
+        calls=n,
+        first_unit_types={"engine": n},
+        first_unit_sent_later=0,
+        by_kind={},
+    )
 
 
 def test_verdicts_tell_a_faithful_simulation_from_a_fast_one() -> None:
