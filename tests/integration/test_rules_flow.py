@@ -76,7 +76,7 @@ def city(tmp_path: Path) -> Iterator[tuple[App, ManualClock]]:
 
 def post(app: App, items: list[dict[str, object]]) -> None:
     result = app.ingest.post(
-        json.dumps({"observations": items}).encode(), source="http", only_device=None
+        json.dumps({"observations": items}).encode(), source="http", scope=None
     )
     assert not result.rejections, result.rejections
     assert len(result.stored) == len(items)

@@ -34,7 +34,7 @@ def _camera(app: App) -> None:
 
 
 def _post(app: App, body: object) -> None:
-    app.ingest.post(json.dumps(body).encode(), source="http", only_device=None)
+    app.ingest.post(json.dumps(body).encode(), source="http", scope=None)
 
 
 def test_refused_identity_attributes_are_not_kept(app: App, clock: ManualClock) -> None:

@@ -11,7 +11,7 @@ from vigil.app import App, build
 from vigil.config import load_settings
 from vigil.core.errors import VigilError
 from vigil.ingest.csv_replay import replay as replay_csv
-from vigil.ingest.registry import load_devices_file
+from vigil.ingest.registry import load_devices_file, user_name
 from vigil.ingest.service import OBSERVATIONS_FILE
 from vigil.ingest.store import ObservationStore
 
@@ -124,3 +124,49 @@ def replay(
         f"{result.rows} rows: {result.stored} stored, {result.duplicates} duplicates, "
         f"{result.rejected} rejected (see `vigil ingest stats -n 20`)"
     )
+
+
+@app.command("mqtt-credentials")
+def mqtt_credentials(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    issue: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--issue",
+            help="Issue a new credential (API token = MQTT password, shown once; the old one "
+            "stops working) for this device id; repeatable.",
+        ),
+    ] = None,
+    gateway: Annotated[
+        list[str] | None,
+        typer.Option("--gateway", help="Issue a new credential for this gateway id; repeatable."),
+    ] = None,
+) -> None:
+    """Write the broker's password and ACL files from the registry (ingest.mqtt.broker)."""
+    vigil = _open(config, data_dir)
+    try:
+        files = vigil.ingest.broker_files
+        if files is None:
+            typer.secho(
+                "error: set ingest.mqtt.broker.password_file and acl_file first",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            raise typer.Exit(2)
+        files.write()  # nothing issued: the ACLs and Vigil's own line
+        registry = vigil.ingest.registry
+        for device_id in issue or []:
+            token = registry.issue_token(device_id, actor="cli")
+            typer.echo(f"device {device_id}: login {user_name(device_id)} token {token}")
+        for gateway_id in gateway or []:
+            token = registry.issue_gateway_token(gateway_id, actor="cli")
+            typer.echo(f"gateway {gateway_id}: login gateway-{gateway_id} token {token}")
+        typer.echo(
+            f"wrote {files.password_file} and {files.acl_file}: "
+            f"{len(registry.devices)} devices, {len(registry.gateways)} gateways"
+        )
+    except VigilError as err:
+        _fail(err)
+    finally:
+        vigil.close()

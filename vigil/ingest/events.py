@@ -47,3 +47,16 @@ class DeviceOnline(DeviceEvent, frozen=True, kw_only=True, tag="device.online"):
 
     offline_since: datetime | None
     zone: str | None = None
+
+
+@register
+class GatewayRegistered(Event, frozen=True, kw_only=True, tag="gateway.registered"):
+    """A gateway or context broker was given (or changed) the devices it may report for."""
+
+    gateway_id: str
+    devices: list[str]
+    label: str = ""
+
+    def stream(self) -> str:
+        """Return ``gateway/<id>``."""
+        return f"gateway/{self.gateway_id}"

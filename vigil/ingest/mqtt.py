@@ -9,6 +9,12 @@ redelivery into a counted duplicate, never a second row.
 
 Reconnection is paho's own loop with exponential backoff (reconnect_min_s
 doubling up to reconnect_max_s).
+
+Vigil logs in with its own user name and password when configured and speaks
+TLS (``mqtts``) with the configured CA and optional client certificate. The
+broker's ACLs (`vigil.ingest.broker`) let each device publish only on its own
+topic, so the topic is the device's authenticated identity; a reading whose
+payload names another device is rejected (topic_mismatch) and dead-lettered.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from vigil.core.clock import Clock
+from vigil.core.errors import ConfigError
 from vigil.ingest.parse import Parsed, Parser, Rejection, RejectReason
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.ingest.settings import MqttSettings
@@ -44,6 +51,7 @@ class MqttIngest:
         parser: Parser,
         pipeline: IngestPipeline,
         clock: Clock,
+        password: str | None = None,
     ) -> None:
         self._settings = settings
         self._parser = parser
@@ -61,6 +69,19 @@ class MqttIngest:
             manual_ack=True,
         )
         self._client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)
+        if settings.username is not None:
+            self._client.username_pw_set(settings.username, password)
+        tls = settings.tls
+        if tls.enabled:
+            try:
+                self._client.tls_set(
+                    ca_certs=None if tls.ca_file is None else str(tls.ca_file),
+                    certfile=None if tls.cert_file is None else str(tls.cert_file),
+                    keyfile=None if tls.key_file is None else str(tls.key_file),
+                )
+            except (OSError, ValueError) as err:  # ssl.SSLError is an OSError
+                close_client(self._client)
+                raise ConfigError(f"ingest.mqtt.tls: {err}", field="ingest.mqtt.tls") from err
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message

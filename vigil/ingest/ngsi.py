@@ -14,8 +14,9 @@ A context broker (Orion-LD, Scorpio, ...) POSTs
 | FloodMonitoring      | currentLevel              | level   |
 | Alert                | severity (+ category)     | alert   |
 
-The device is the entity's ``refDevice`` (``alertSource`` for an Alert), else
-the entity itself; each is tried as the whole URN (devices may be registered
+The device is the one the settings map the entity id to
+(``ingest.ngsi_entities``), else the entity's ``refDevice`` (``alertSource``
+for an Alert), else the entity itself; each is tried as the whole URN (devices may be registered
 under an entity's URN) and then as its local id, everything after
 ``urn:ngsi-ld:<Type>:`` (``urn:ngsi-ld:NoiseLevelObserved:nm-001`` → ``nm-001``).
 Units come from UN/CEFACT ``unitCode`` (MTR, CMT, 2N, ...). The
@@ -39,6 +40,7 @@ from vigil.ingest.parse import (
     Parser,
     Reject,
     RejectReason,
+    Scope,
     UtcTimestamp,
     WireObservation,
 )
@@ -99,15 +101,24 @@ def _candidates(urn: Any) -> list[str]:
     return out
 
 
-def device_of(parser: Parser, entity: Mapping[str, Any], ref: str) -> str | None:
-    """Return the device an entity reports for: its reference, else the entity itself.
+def device_of(
+    parser: Parser,
+    entity: Mapping[str, Any],
+    ref: str,
+    entities: Mapping[str, str] | None = None,
+) -> str | None:
+    """Return the device an entity reports for: as configured, its reference, or itself.
 
-    The reference (``refDevice``, or ``alertSource`` for an Alert) wins; each
+    A configured mapping of the entity id wins outright. Then the reference
+    (``refDevice``, or ``alertSource`` for an Alert) wins over the entity; each
     candidate is tried as the whole URN, then its local id, and the first one
     registered is the device. None registered: the first candidate, so the
     rejection names what was looked for.
     """
-    candidates = _candidates(_prop(entity, ref)[0]) + _candidates(entity.get("id"))
+    ident = entity.get("id")
+    if entities and isinstance(ident, str) and ident in entities:
+        return entities[ident]
+    candidates = _candidates(_prop(entity, ref)[0]) + _candidates(ident)
     for c in candidates:
         if parser.has_device(c):
             return c
@@ -154,7 +165,12 @@ def _check_location(entity: Mapping[str, Any]) -> None:
 
 
 def parse_notification(
-    parser: Parser, payload: bytes, now: datetime, *, only_device: str | None = None
+    parser: Parser,
+    payload: bytes,
+    now: datetime,
+    *,
+    scope: Scope | None = None,
+    entities: Mapping[str, str] | None = None,
 ) -> Parsed:
     """Parse an NGSI-LD notification body; each entity attribute is accepted or rejected alone."""
     out = Parsed()
@@ -175,7 +191,7 @@ def parse_notification(
     for i, entity in enumerate(data):
         raw = msgspec.json.encode(entity)
         try:
-            _entity(parser, entity, now, index=i, only=only_device, out=out)
+            _entity(parser, entity, now, index=i, only=scope, out=out, entities=entities)
         except Reject as r:
             out.rejections.append(parser.reject(r, source, None, raw, index=i))
     return out
@@ -187,8 +203,9 @@ def _entity(
     now: datetime,
     *,
     index: int,
-    only: str | None,
+    only: Scope | None,
     out: Parsed,
+    entities: Mapping[str, str] | None = None,
 ) -> None:
     prefix = f"data[{index}]"
     if not isinstance(entity, dict):
@@ -202,7 +219,7 @@ def _entity(
             f"entity type {etype!r} is not one of {', '.join(sorted(ATTRIBUTES))}",
         )
     ref = "alertSource" if etype == "Alert" else "refDevice"
-    device_id = device_of(parser, entity, ref)
+    device_id = device_of(parser, entity, ref, entities)
     if device_id is None:
         raise Reject(RejectReason.MISSING_FIELD, f"{prefix}.id", "no entity id or refDevice")
     _check_location(entity)
@@ -244,7 +261,7 @@ def _observation(
     attr: tuple[str, Any, str | None, Any],
     target: tuple[str, str],
     where: str,
-    only: str | None,
+    only: Scope | None,
 ) -> Observation:
     name, value, unit, observed_at = attr
     device_id, stream = target

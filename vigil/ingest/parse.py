@@ -100,6 +100,7 @@ class Limits:
 
 
 UtcTimestamp = Annotated[datetime, msgspec.Meta(tz=True)]
+Scope = frozenset[str]  # the devices a login (device, gateway) may report for
 AttrValue = str | float | bool
 
 
@@ -185,9 +186,19 @@ class Parser:
     """Turn wire messages into observations, checked against the device registry."""
 
     def __init__(
-        self, devices: Mapping[str, Device], limits: Limits | None = None, *, fast: bool = True
+        self,
+        devices: Mapping[str, Device],
+        limits: Limits | None = None,
+        *,
+        fast: bool = True,
+        gateways: Mapping[str, frozenset[str]] | None = None,
+        registered_gateways_only: bool = False,
     ) -> None:
         self._devices = devices
+        # gateway id -> the devices its batches may carry; a gateway not in it is
+        # refused when registered_gateways_only (the broker's ACLs are Vigil's).
+        self._gateways: Mapping[str, frozenset[str]] = {} if gateways is None else gateways
+        self._registered_gateways_only = registered_gateways_only
         self.limits = limits or Limits()
         self._fast_path = fast  # False: the checked path only (tests compare the two)
         self._streams: dict[tuple[str, str], _StreamEntry] = {}
@@ -229,7 +240,13 @@ class Parser:
                 out.observations.append(obs)
             return out
         if len(parts) == 5 and parts[0] == "vigil" and parts[2:5:2] == ["gateways", "batch"]:
-            return self.batch(payload, now, source="mqtt", topic=topic, site=parts[1])
+            scope = self._gateways.get(parts[3])
+            if scope is None and self._registered_gateways_only:
+                detail = f"gateway {parts[3]!r} is not registered: it may report for no device"
+                refused = Reject(RejectReason.FORBIDDEN, "topic", detail)
+                out.rejections.append(self.reject(refused, "mqtt", topic, payload))
+                return out
+            return self.batch(payload, now, source="mqtt", topic=topic, site=parts[1], scope=scope)
         detail = (
             "topic must be vigil/<site>/devices/<device_id>/<stream> "
             "or vigil/<site>/gateways/<gateway_id>/batch"
@@ -242,7 +259,7 @@ class Parser:
     # ------------------------------------------------------ batches and bodies
 
     def body(
-        self, payload: bytes, now: datetime, *, source: str, only_device: str | None = None
+        self, payload: bytes, now: datetime, *, source: str, scope: Scope | None = None
     ) -> Parsed:
         """Parse an HTTP body: one object with device_id and stream, or a batch."""
         out = Parsed()
@@ -251,11 +268,11 @@ class Parser:
             return out
         # A single observation cannot hold an "observations" key (unknown fields are refused).
         if b'"observations"' in payload:
-            return self.batch(payload, now, source=source, topic=None, only_device=only_device)
+            return self.batch(payload, now, source=source, topic=None, scope=scope)
         try:
             item = _decode_item(payload)
             obs = self.build(
-                item, item.device_id, item.stream, now, site=None, prefix="", only=only_device
+                item, item.device_id, item.stream, now, site=None, prefix="", only=scope
             )
         except Reject as r:
             out.rejections.append(self.reject(r, source, None, payload, _device_of(payload)))
@@ -271,10 +288,14 @@ class Parser:
         source: str,
         topic: str | None,
         site: str | None = None,
-        only_device: str | None = None,
+        scope: Scope | None = None,
     ) -> Parsed:
-        """Parse ``{"observations": [...]}``; each item is accepted or rejected on its own."""
-        fast = self._fast_batch(payload, now, site, only_device) if self._fast_path else None
+        """Parse ``{"observations": [...]}``; each item is accepted or rejected on its own.
+
+        With a `scope`, only those devices' observations are accepted (the others
+        are refused as forbidden): what a device or gateway login may report.
+        """
+        fast = self._fast_batch(payload, now, site, scope) if self._fast_path else None
         if fast is not None:
             return Parsed(observations=fast)
         out = Parsed()
@@ -306,7 +327,7 @@ class Parser:
                     now,
                     site=site,
                     prefix=prefix,
-                    only=only_device,
+                    only=scope,
                 )
             except Reject as r:
                 rej = self.reject(r, source, topic, bytes(raw), _device_of(bytes(raw)), index=i)
@@ -338,7 +359,7 @@ class Parser:
         return self._fast(w, device_id, stream, now, window=window, site=site, only=None)
 
     def _fast_batch(
-        self, payload: bytes, now: datetime, site: str | None, only: str | None
+        self, payload: bytes, now: datetime, site: str | None, only: Scope | None
     ) -> list[Observation] | None:
         """Every observation of a batch, or None if any item needs the checked path."""
         try:
@@ -397,7 +418,7 @@ class Parser:
         *,
         window: tuple[datetime, datetime | None],
         site: str | None,
-        only: str | None,
+        only: Scope | None,
     ) -> Observation | None:
         device = self._devices.get(device_id)
         entry = None if device is None else self._admit(device, stream, site, only)
@@ -417,9 +438,9 @@ class Parser:
         )
 
     def _admit(
-        self, device: Device, stream: str, site: str | None, only: str | None
+        self, device: Device, stream: str, site: str | None, only: Scope | None
     ) -> _StreamEntry | None:
-        if (only is not None and device.id != only) or (
+        if (only is not None and device.id not in only) or (
             site is not None and site not in {"+", device.site}
         ):
             return None
@@ -460,7 +481,7 @@ class Parser:
         *,
         site: str | None,
         prefix: str,
-        only: str | None = None,
+        only: Scope | None = None,
         source_tag: str = "",
     ) -> Observation:
         """Validate one wire observation against its device and stream; normalise it."""
@@ -481,11 +502,11 @@ class Parser:
                 _join(prefix, "device_id"),
                 f"device {device_id!r} is not registered",
             )
-        if only is not None and device_id != only:
+        if only is not None and device_id not in only:
             raise Reject(
                 RejectReason.FORBIDDEN,
                 _join(prefix, "device_id"),
-                f"device {only!r} may only report its own observations, not {device_id!r}",
+                _forbidden(only, device_id),
             )
         if site is not None and site not in {"+", device.site}:
             raise Reject(
@@ -698,6 +719,15 @@ def redact_identity(raw: bytes, *, strict: bool) -> bytes:
         return node
 
     return msgspec.json.encode(clean(doc))
+
+
+def _forbidden(scope: Scope, device_id: str) -> str:
+    if len(scope) == 1:
+        (own,) = scope
+        return f"device {own!r} may only report its own observations, not {device_id!r}"
+    if not scope:
+        return "this login is bound to no registered device or gateway: it may report for none"
+    return f"this gateway may not report for device {device_id!r} (not among its devices)"
 
 
 def _fast_ts(ts: datetime, window: tuple[datetime, datetime | None]) -> datetime | None:

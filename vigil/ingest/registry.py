@@ -6,9 +6,11 @@ log at start-up. Event ids are derived from the definition, so loading the same
 devices file twice appends nothing.
 
 A device that posts over HTTP authenticates as the user ``device-<id>`` (role
-``device``) with a token shown once at registration. Another ``device``-role
-user that is not a registered device (a gateway, an NGSI-LD context broker)
-may report for any registered device.
+``device``) with a token shown once at registration; over MQTT the same login
+and token are its broker user name and password (`vigil.ingest.broker`). A
+gateway or an NGSI-LD context broker is registered as a *gateway*: the login
+``gateway-<id>`` with one token, scoped to the devices it reports for. A
+``device``-role login that is neither reports for no device.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import msgspec
 import yaml
@@ -33,7 +35,7 @@ from vigil.core.errors import ConfigError, ConflictError, NotFoundError, Validat
 from vigil.core.events import Pending
 from vigil.core.geometry import LatLon
 from vigil.core.text import clean_line
-from vigil.ingest.events import DeviceRegistered
+from vigil.ingest.events import DeviceRegistered, GatewayRegistered
 from vigil.ingest.model import Device, DeviceKind
 from vigil.ingest.streams import COMMON, default_streams
 from vigil.ingest.units import is_canonical
@@ -41,8 +43,11 @@ from vigil.ingest.units import is_canonical
 # Colons are allowed so a device can be registered under its NGSI-LD entity URN.
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 STREAM = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+GATEWAY_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,55}$")
 ID_PREFIX = "devreg:"
+GATEWAY_PREFIX = "gwreg:"
 USER_PREFIX = "device-"
+GATEWAY_USER_PREFIX = "gateway-"
 
 
 def _line(value: str | None) -> str | None:
@@ -89,6 +94,39 @@ class DeviceIn(BaseModel):
             interval_s=self.interval_s,
             label=self.label,
         )
+
+
+class GatewayIn(BaseModel):
+    """A gateway or context broker and the devices it may report for."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: Annotated[str, Field(pattern=GATEWAY_ID.pattern, description="Unique gateway id.")]
+    devices: list[Annotated[str, Field(pattern=DEVICE_ID.pattern)]] = Field(
+        min_length=1,
+        max_length=10_000,
+        description="Registered devices it may report for (its subscription's devices).",
+    )
+    label: Annotated[str, AfterValidator(_line)] = Field(
+        default="", max_length=200, description="Human label."
+    )
+
+
+class Gateway(msgspec.Struct, frozen=True, kw_only=True):
+    """A registered gateway: its devices are the only ones it may report for."""
+
+    id: str
+    devices: frozenset[str]
+    label: str = ""
+
+
+class CredentialSink(Protocol):
+    """Told when device credentials change (the broker's password and ACL files)."""
+
+    def issued(self, login: str, token: str) -> None:
+        """A login got a new token (its MQTT password); older ones are revoked."""
+
+    def changed(self) -> None:
+        """Devices or gateways were registered or redefined (topics and scopes)."""
 
 
 class DevicesFile(BaseModel):
@@ -191,6 +229,11 @@ def _device(e: DeviceRegistered) -> Device:
     )
 
 
+def gateway_user_name(gateway_id: str) -> str:
+    """Return the login of a gateway: ``gateway-<id>``."""
+    return GATEWAY_USER_PREFIX + gateway_id
+
+
 def user_name(device_id: str) -> str:
     """Return the login of a device: ``device-<id>``, made a valid login name.
 
@@ -215,15 +258,26 @@ class DeviceRegistry:
         self._clock = clock
         self._lock = threading.Lock()
         self.devices: dict[str, Device] = {}
+        self.gateways: dict[str, Gateway] = {}
+        self.gateway_devices: dict[str, frozenset[str]] = {}  # live: the parser reads it
         self._by_user: dict[str, str] = {}
         self._last_event: dict[str, str] = {}
+        self.sinks: list[CredentialSink] = []
         self.load()
 
     def load(self) -> None:
-        """Rebuild the registry from the device.registered events in the log."""
+        """Rebuild the registry from the device and gateway events in the log."""
         for rec in self._store.events_with_prefix(ID_PREFIX):
             if isinstance(rec.event, DeviceRegistered):
                 self._put(_device(rec.event), rec.id)
+        for rec in self._store.events_with_prefix(GATEWAY_PREFIX):
+            if isinstance(rec.event, GatewayRegistered):
+                e = rec.event
+                self.gateways[e.gateway_id] = Gateway(
+                    id=e.gateway_id, devices=frozenset(e.devices), label=e.label
+                )
+                self.gateway_devices[e.gateway_id] = frozenset(e.devices)
+                self._last_event[GATEWAY_PREFIX + e.gateway_id] = rec.id
 
     def _put(self, device: Device, event_id: str) -> None:
         self.devices[device.id] = device
@@ -245,6 +299,70 @@ class DeviceRegistry:
         """Return the device a login belongs to (None for gateways and brokers)."""
         ident = self._by_user.get(name)
         return None if ident is None else self.devices.get(ident)
+
+    def scope_of_user(self, name: str) -> frozenset[str]:
+        """Return the devices a ``device``-role login may report for (empty: none).
+
+        A device's login reports for that device, a gateway's for its devices;
+        any other login of the role (made by hand) is bound to nothing.
+        """
+        device = self.device_of_user(name)
+        if device is not None:
+            return frozenset({device.id})
+        if name.startswith(GATEWAY_USER_PREFIX):
+            gateway = self.gateways.get(name.removeprefix(GATEWAY_USER_PREFIX))
+            if gateway is not None:
+                return gateway.devices
+        return frozenset()
+
+    def register_gateway(
+        self, gateway_id: str, devices: Iterable[str], *, label: str = "", actor: str
+    ) -> Gateway:
+        """Register or redefine a gateway and its devices (all must be registered)."""
+        if not GATEWAY_ID.match(gateway_id):
+            raise ValidationError(
+                "gateway ids are 1-56 characters of a-z 0-9 . _ - starting alphanumeric",
+                field="id",
+            )
+        chosen = frozenset(devices)
+        unknown = sorted(d for d in chosen if d not in self.devices)
+        if unknown:
+            raise ValidationError(
+                f"not registered devices: {', '.join(unknown[:10])}", field="devices"
+            )
+        if not chosen:
+            raise ValidationError("a gateway reports for at least one device", field="devices")
+        gateway = Gateway(id=gateway_id, devices=chosen, label=clean_line(label))
+        with self._lock:
+            if self.gateways.get(gateway_id) == gateway:
+                return gateway
+            key = GATEWAY_PREFIX + gateway_id
+            prev = self._last_event.get(key, "")
+            definition = msgspec.json.encode([gateway_id, sorted(chosen), gateway.label])
+            digest = hashlib.sha256(prev.encode() + definition).hexdigest()[:20]
+            event = GatewayRegistered(
+                gateway_id=gateway_id, devices=sorted(chosen), label=gateway.label
+            )
+            pending = Pending(
+                id=f"{key}:{digest}", at=self._clock.now(), actor=actor, cause=None, event=event
+            )
+            recorded = self._store.append([pending])
+            self.gateways[gateway_id] = gateway
+            self.gateway_devices[gateway_id] = chosen
+            self._last_event[key] = pending.id
+        self._bus.publish(recorded)
+        self._changed()
+        return gateway
+
+    def issue_gateway_token(self, gateway_id: str, *, actor: str) -> str:
+        """Create the gateway's login if needed, revoke its old tokens, issue a new one."""
+        if gateway_id not in self.gateways:
+            raise NotFoundError(f"no gateway {gateway_id!r}", field="gateway_id")
+        return self._issue(gateway_user_name(gateway_id), f"gateway {gateway_id}", actor)
+
+    def _changed(self) -> None:
+        for sink in self.sinks:
+            sink.changed()
 
     def register(self, devices: Iterable[Device], *, actor: str) -> list[Device]:
         """Register or redefine devices in one log append; return those that changed."""
@@ -279,12 +397,15 @@ class DeviceRegistry:
             for p, device in zip(pending, changed, strict=True):
                 self._put(device, p.id)
         self._bus.publish(recorded)
+        self._changed()
         return changed
 
     def issue_token(self, device_id: str, *, actor: str) -> str:
         """Create the device's login if needed, revoke its old tokens, issue a new one."""
         self.get(device_id)
-        name = user_name(device_id)
+        return self._issue(user_name(device_id), f"device {device_id}", actor)
+
+    def _issue(self, name: str, label: str, actor: str) -> str:
         existing = self._store.user(name)
         if existing is None:
             self._users.add(name, Role.DEVICE, None, actor=actor, device_login=True)
@@ -296,4 +417,7 @@ class DeviceRegistry:
                 field="id",
             )
         self._users.revoke_tokens(name)
-        return self._users.issue_token(name, label=f"device {device_id}", actor=actor, ttl=None)
+        token = self._users.issue_token(name, label=label, actor=actor, ttl=None)
+        for sink in self.sinks:
+            sink.issued(name, token)
+        return token

@@ -10,11 +10,13 @@ from pathlib import Path
 from vigil.auth.users import Users, UserStore
 from vigil.bus import Bus
 from vigil.core.clock import Clock
+from vigil.core.errors import ConfigError
 from vigil.core.ticker import Ticker
+from vigil.ingest.broker import BrokerFiles
 from vigil.ingest.monitor import DeviceMonitor, DeviceState
 from vigil.ingest.mqtt import MqttIngest
 from vigil.ingest.ngsi import parse_notification
-from vigil.ingest.parse import Limits, Parser
+from vigil.ingest.parse import Limits, Parser, Scope
 from vigil.ingest.pipeline import CommitResult, IngestPipeline, ObservationHandler
 from vigil.ingest.registry import DeviceRegistry, load_devices_file
 from vigil.ingest.settings import IngestSettings
@@ -54,9 +56,32 @@ class Ingest:
         self.registry = DeviceRegistry(store, bus, users, clock)
         if settings.devices_file is not None:
             self.registry.register(load_devices_file(settings.devices_file), actor="config")
+        mqtt = settings.mqtt
+        try:
+            mqtt_password = mqtt.secret()
+        except OSError as err:
+            raise ConfigError(
+                f"cannot read ingest.mqtt.password_file: {err}", field="ingest.mqtt.password_file"
+            ) from err
+        self.broker_files: BrokerFiles | None = None
+        if mqtt.broker.password_file is not None and mqtt.broker.acl_file is not None:
+            self.broker_files = BrokerFiles(
+                password_file=mqtt.broker.password_file,
+                acl_file=mqtt.broker.acl_file,
+                registry=self.registry,
+                ingest_user=mqtt.username,
+                ingest_password=mqtt_password if mqtt.username is not None else None,
+                reload_command=mqtt.broker.reload_command,
+            )
+            self.broker_files.write()
+            self.registry.sinks.append(self.broker_files)
         self.parser = Parser(
             self.registry.devices,
-            Limits(
+            gateways=self.registry.gateway_devices,
+            # When Vigil writes the broker's ACLs only registered gateways can publish
+            # batches; refusing the others here too holds if the broker is misconfigured.
+            registered_gateways_only=self.broker_files is not None,
+            limits=Limits(
                 max_payload_bytes=settings.max_payload_bytes,
                 max_batch=settings.max_batch,
                 max_future_s=settings.max_future_s,
@@ -77,7 +102,11 @@ class Ingest:
         )
         self._unsubscribe = [self.pipeline.subscribe("device-monitor", self.monitor.seen)]
         self.mqtt = MqttIngest(
-            settings.mqtt, parser=self.parser, pipeline=self.pipeline, clock=clock
+            settings.mqtt,
+            parser=self.parser,
+            pipeline=self.pipeline,
+            clock=clock,
+            password=mqtt_password,
         )
         self.offline_ticker = Ticker("ingest-offline", settings.offline_check_s, self.monitor.check)
         self.purge_ticker = Ticker("ingest-dead-letter-purge", 3600.0, self.purge_dead_letters)
@@ -117,14 +146,20 @@ class Ingest:
 
     # -------------------------------------------------------------- HTTP/CSV
 
-    def post(self, body: bytes, *, source: str, only_device: str | None) -> CommitResult:
-        """Parse and store an HTTP body now (single object or batch)."""
-        parsed = self.parser.body(body, self.clock.now(), source=source, only_device=only_device)
+    def post(self, body: bytes, *, source: str, scope: Scope | None) -> CommitResult:
+        """Parse and store an HTTP body now; `scope`: the devices the sender may report for."""
+        parsed = self.parser.body(body, self.clock.now(), source=source, scope=scope)
         return self.pipeline.commit(parsed)
 
-    def notify(self, body: bytes, *, only_device: str | None) -> CommitResult:
-        """Parse and store an NGSI-LD notification now."""
-        parsed = parse_notification(self.parser, body, self.clock.now(), only_device=only_device)
+    def notify(self, body: bytes, *, scope: Scope | None) -> CommitResult:
+        """Parse and store an NGSI-LD notification now (entities mapped by the settings)."""
+        parsed = parse_notification(
+            self.parser,
+            body,
+            self.clock.now(),
+            scope=scope,
+            entities=self.settings.ngsi_entities,
+        )
         return self.pipeline.commit(parsed)
 
     def purge_dead_letters(self) -> int:

@@ -5,7 +5,52 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+
+class MqttTlsSettings(BaseModel):
+    """TLS of Vigil's MQTT connection (``mqtts://``, usually port 8883)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = Field(default=False, description="Connect over TLS (mqtts).")
+    ca_file: Path | None = Field(
+        default=None,
+        description="CA certificate(s) the broker's certificate must chain to; "
+        "None: the system's trust store.",
+    )
+    cert_file: Path | None = Field(
+        default=None, description="Client certificate (PEM) when the broker asks for one."
+    )
+    key_file: Path | None = Field(
+        default=None, description="Private key (PEM) of the client certificate; a secret file."
+    )
+
+
+class BrokerFilesSettings(BaseModel):
+    """Mosquitto password and ACL files that Vigil writes from its device registry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    password_file: Path | None = Field(
+        default=None,
+        description="Mosquitto password file Vigil keeps (one line per device, gateway and "
+        "Vigil itself); None: Vigil does not manage broker credentials.",
+    )
+    acl_file: Path | None = Field(
+        default=None,
+        description="Mosquitto ACL file Vigil rewrites: each device may publish only on its "
+        "own topics, each gateway on its own batch topic, Vigil may only subscribe.",
+    )
+    reload_command: list[str] | None = Field(
+        default=None,
+        description="Command run after the files change so the broker rereads them, e.g. "
+        "[systemctl, reload, mosquitto] (Mosquitto rereads them on SIGHUP).",
+    )
+
+    @model_validator(mode="after")
+    def _both(self) -> BrokerFilesSettings:
+        if (self.password_file is None) != (self.acl_file is None):
+            raise ValueError("password_file and acl_file are managed together: set both or none")
+        return self
 
 
 class MqttSettings(BaseModel):
@@ -26,6 +71,31 @@ class MqttSettings(BaseModel):
     reconnect_max_s: int = Field(
         default=30, ge=1, le=600, description="Longest delay between reconnect attempts."
     )
+    username: str | None = Field(
+        default=None, description="Vigil's own MQTT user name; None: connect anonymously."
+    )
+    password: SecretStr | None = Field(
+        default=None,
+        description="Vigil's MQTT password: from VIGIL_INGEST__MQTT__PASSWORD, never the YAML "
+        "(or use password_file).",
+    )
+    password_file: Path | None = Field(
+        default=None, description="Secret file holding Vigil's MQTT password (first line)."
+    )
+    tls: MqttTlsSettings = Field(default_factory=MqttTlsSettings, description="TLS (mqtts).")
+    broker: BrokerFilesSettings = Field(
+        default_factory=BrokerFilesSettings,
+        description="Broker credentials and ACLs written by Vigil (per-device MQTT logins).",
+    )
+
+    def secret(self) -> str | None:
+        """Return Vigil's MQTT password (from the setting or its secret file), if any."""
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_file is not None:
+            lines = self.password_file.read_text("utf-8").splitlines()
+            return lines[0].strip() if lines else ""
+        return None
 
 
 class IngestSettings(BaseModel):
@@ -49,6 +119,11 @@ class IngestSettings(BaseModel):
     )
     devices_file: Path | None = Field(
         default=None, description="YAML devices file registered at start-up (devices: [...])."
+    )
+    ngsi_entities: dict[str, str] = Field(
+        default_factory=dict,
+        description="NGSI-LD entity id (URN) -> device id; wins over refDevice and the "
+        "entity's own id when a notification names that entity.",
     )
     offline_grace: float = Field(
         default=3.0,

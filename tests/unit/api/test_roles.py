@@ -58,6 +58,8 @@ POST   /api/v1/eido/validate                                            .  x  x 
 GET    /api/v1/events                                                   .  .  x  x  x  .  x  .
 GET    /api/v1/field/units/{unit_id}                                    .  x  x  .  .  x  x  .
 POST   /api/v1/field/units/{unit_id}/notes                              .  x  x  .  .  x  x  .
+GET    /api/v1/gateways                                                 .  .  x  .  .  .  x  .
+POST   /api/v1/gateways                                                 .  .  x  .  .  .  x  .
 GET    /api/v1/geo/geocode                                              x  x  x  .  .  .  x  .
 GET    /api/v1/geo/reverse                                              x  x  x  .  .  .  x  .
 GET    /api/v1/health                                                   *  *  *  *  *  *  *  *

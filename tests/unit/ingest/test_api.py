@@ -130,9 +130,14 @@ def test_invalid_device_definition(client: TestClient, tokens: dict[Role, str]) 
 def test_ngsi_notification(
     client: TestClient, tokens: dict[Role, str], device_token: str, app: App
 ) -> None:
-    # A context broker logs in as a device-role user that is not itself a device.
-    app.users.add("orion", Role.DEVICE, None, actor="test")
-    broker = auth(app.users.issue_token("orion", label="t", actor="t", ttl=None))
+    # A context broker is a gateway: one credential for the devices it covers.
+    r = client.post(
+        "/api/v1/gateways",
+        json={"id": "orion", "devices": ["nm-1"]},
+        headers=auth(tokens[Role.SUPERVISOR]),
+    )
+    assert r.status_code == 201, r.text
+    broker = auth(r.json()["token"])
     note = {
         "id": "urn:ngsi-ld:Notification:1",
         "type": "Notification",

@@ -166,11 +166,15 @@ def test_batch_limits(devices: Any) -> None:
 
 def test_http_body_single_and_own_device_only(parser: Parser) -> None:
     single = {"device_id": "noise-meter", "stream": "laeq", "seq": 1, "ts": TS, "value": 50}
-    out = parser.body(json.dumps(single).encode(), NOW, source="http", only_device="noise-meter")
+    out = parser.body(
+        json.dumps(single).encode(), NOW, source="http", scope=frozenset({"noise-meter"})
+    )
     assert len(out.observations) == 1
-    out = parser.body(json.dumps(single).encode(), NOW, source="http", only_device="flood-gauge")
+    out = parser.body(
+        json.dumps(single).encode(), NOW, source="http", scope=frozenset({"flood-gauge"})
+    )
     assert [(r.reason, r.field) for r in out.rejections] == [(RejectReason.FORBIDDEN, "device_id")]
-    out = parser.body(_batch([single, single]), NOW, source="http", only_device=None)
+    out = parser.body(_batch([single, single]), NOW, source="http", scope=None)
     assert len(out.observations) == 2
 
 

@@ -164,9 +164,8 @@ async def post_snapshot(
     """Store a blurred snapshot from the camera's worker (a JPEG body)."""
     registry = app.ingest.registry
     cam = registry.get(camera_id)
-    own = registry.device_of_user(who.name)
-    if own is not None and own.id != cam.id:
-        raise ForbiddenError(f"device {own.id!r} may not post snapshots of {cam.id!r}")
+    if cam.id not in registry.scope_of_user(who.name):
+        raise ForbiddenError(f"login {who.name!r} may not post snapshots of {cam.id!r}")
     body = b""
     async for chunk in request.stream():
         body += chunk

@@ -17,7 +17,7 @@ from vigil.ingest.model import Device, DeviceKind
 from vigil.ingest.monitor import DeviceState
 from vigil.ingest.parse import RejectReason
 from vigil.ingest.pipeline import CommitResult
-from vigil.ingest.registry import DeviceIn
+from vigil.ingest.registry import DeviceIn, Gateway, GatewayIn
 from vigil.ingest.service import DeviceStatus, Ingest
 
 router = APIRouter(tags=["ingest"])
@@ -136,6 +136,51 @@ def register_device(
     return RegisteredOut(device=DeviceOut.of(device, ingest.status(device.id)), token=token)
 
 
+class GatewayOut(BaseModel):
+    """A gateway or context broker and the devices it may report for."""
+
+    id: str
+    login: str
+    devices: list[str]
+    label: str
+
+    @classmethod
+    def of(cls, g: Gateway) -> GatewayOut:
+        """Return the API form."""
+        return cls(id=g.id, login=f"gateway-{g.id}", devices=sorted(g.devices), label=g.label)
+
+
+class GatewayRegisteredOut(BaseModel):
+    """A registered gateway and its token (shown once)."""
+
+    gateway: GatewayOut
+    token: str
+
+
+@router.post("/gateways", status_code=201)
+def register_gateway(
+    body: GatewayIn, ingest: IngestDep, who: Annotated[Principal, Depends(Allow(SUPERVISORS))]
+) -> GatewayRegisteredOut:
+    """Register (or rescope) a gateway or NGSI-LD context broker; returns its token once.
+
+    One credential for every device its subscription covers: it may report for
+    those devices only (over HTTP, NGSI-LD and its MQTT batch topic).
+    """
+    gateway = ingest.registry.register_gateway(
+        body.id, body.devices, label=body.label, actor=who.name
+    )
+    token = ingest.registry.issue_gateway_token(gateway.id, actor=who.name)
+    return GatewayRegisteredOut(gateway=GatewayOut.of(gateway), token=token)
+
+
+@router.get("/gateways")
+def list_gateways(
+    ingest: IngestDep, _: Annotated[Principal, Depends(Allow(SUPERVISORS))]
+) -> list[GatewayOut]:
+    """List gateways and the devices each may report for."""
+    return [GatewayOut.of(g) for g in sorted(ingest.registry.gateways.values(), key=lambda g: g.id)]
+
+
 @router.get("/devices")
 def list_devices(
     ingest: IngestDep,
@@ -190,9 +235,9 @@ def _answer(result: CommitResult) -> ObservationsOut:
     )
 
 
-def _only(ingest: Ingest, who: Principal) -> str | None:
-    device = ingest.registry.device_of_user(who.name)
-    return None if device is None else device.id
+def _scope(ingest: Ingest, who: Principal) -> frozenset[str]:
+    """Return the devices this login may report for: its own, or its gateway's."""
+    return ingest.registry.scope_of_user(who.name)
 
 
 @router.post("/observations")
@@ -201,13 +246,12 @@ async def post_observations(
 ) -> ObservationsOut:
     """Report one observation (with device_id and stream) or {"observations": [...]}.
 
-    A registered device may report only its own observations; every rejected one
-    is counted and kept in the dead-letter store with its reason.
+    A device login may report only its own observations, a gateway's only those
+    of its devices (403 otherwise); every rejected one is counted and kept in the
+    dead-letter store with its reason.
     """
     body = await _body(request, ingest.settings.max_payload_bytes)
-    result = await run_in_threadpool(
-        ingest.post, body, source="http", only_device=_only(ingest, who)
-    )
+    result = await run_in_threadpool(ingest.post, body, source="http", scope=_scope(ingest, who))
     return _answer(result)
 
 
@@ -217,7 +261,7 @@ async def ngsi_notify(
 ) -> ObservationsOut:
     """Accept an NGSI-LD notification of NoiseLevelObserved, CrowdFlowObserved, Alert, ...."""
     body = await _body(request, ingest.settings.max_payload_bytes)
-    result = await run_in_threadpool(ingest.notify, body, only_device=_only(ingest, who))
+    result = await run_in_threadpool(ingest.notify, body, scope=_scope(ingest, who))
     return _answer(result)
 
 
