@@ -289,6 +289,7 @@ def _login_limits(settings: Settings) -> LoginLimits:
         account_per_s=a.login_failures_per_account / (a.login_lockout_minutes * 60),
         hash_workers=a.hash_workers,
         hash_queue=a.hash_queue,
+        refusal_delay_s=a.refusal_delay_s,
     )
 
 

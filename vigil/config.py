@@ -73,6 +73,13 @@ class AuthSettings(BaseModel):
         le=1000,
         description="Logins that may wait for a hashing thread; more: 503.",
     )
+    refusal_delay_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=30,
+        description="A refused login (429/503) is answered this much later, so a flooding "
+        "client slows itself down; 0 = at once.",
+    )
 
 
 class AuditSettings(BaseModel):

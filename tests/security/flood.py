@@ -118,6 +118,14 @@ def _start_server(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.
     raise RuntimeError("the server did not start")
 
 
+def _loop_cpu_s(ps: psutil.Process) -> float:
+    """CPU-seconds of the server's main thread: the event loop every request passes through."""
+    for t in ps.threads():
+        if t.id == ps.pid:
+            return float(t.user_time + t.system_time)
+    return 0.0
+
+
 def _calls(port: int, token: str, seconds: float) -> list[float]:
     latencies: list[float] = []
     body = {
@@ -146,6 +154,7 @@ def phase(*, flood: bool, lifted: bool, seconds: float, port: int) -> dict[str, 
             ps = psutil.Process(server.pid)
             rss_before = ps.memory_info().rss
             cpu_before = sum(ps.cpu_times()[:2])
+            loop_before = _loop_cpu_s(ps)
             token = (data_dir / "taker.token").read_text()
             counts_file = data_dir / "hammer.json"
             hammer_proc = None
@@ -172,7 +181,11 @@ def phase(*, flood: bool, lifted: bool, seconds: float, port: int) -> dict[str, 
 
             watcher = threading.Thread(target=watch, daemon=True)
             watcher.start()
+            t0 = time.monotonic()
+            loop_start = _loop_cpu_s(ps)  # the measured window only (after the flood built up)
             latencies = _calls(port, token, seconds)
+            window_s = time.monotonic() - t0
+            loop_window = _loop_cpu_s(ps) - loop_start
             done.set()
             watcher.join()
             if hammer_proc is not None:
@@ -183,6 +196,7 @@ def phase(*, flood: bool, lifted: bool, seconds: float, port: int) -> dict[str, 
                     hammer_proc.wait()
             counts = json.loads(counts_file.read_text()) if flood else {}
             cpu = sum(ps.cpu_times()[:2]) - cpu_before
+            loop_cpu = _loop_cpu_s(ps) - loop_before
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -197,6 +211,12 @@ def phase(*, flood: bool, lifted: bool, seconds: float, port: int) -> dict[str, 
         "server_rss_mib_before": rss_before / 2**20,
         "server_rss_mib_peak": peak[0] / 2**20,
         "server_cpu_s": cpu,
+        "loop_cpu_s": loop_cpu,
+        # Event-loop CPU-seconds per second of measurement: what the call-taker's
+        # requests queue behind. CPU time is work done, so other processes' load
+        # on the host does not inflate it the way it inflates wall-clock latency.
+        "loop_cpu_per_s": loop_window / window_s,
+        "load_average_1m": os.getloadavg()[0],
     }
 
 

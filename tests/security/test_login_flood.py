@@ -8,7 +8,6 @@ hashing runs in a pool of its own with a bounded queue (503 when full).
 
 from __future__ import annotations
 
-import os
 import threading
 
 import pytest
@@ -123,16 +122,22 @@ def test_too_many_requests_error_carries_retry_after() -> None:
 def test_calls_stay_fast_while_60_clients_hammer_login(lifted: bool) -> None:
     """POST /calls p99 < 100 ms during the flood (the issue's acceptance figure).
 
-    With the limits lifted every attempt reaches the hashing pool, so this also
-    shows that the pool, not the rate limit alone, protects call-taking.
+    Each attempt measures, back to back on fresh servers, the call-taker alone
+    (baseline) and the call-taker under 60 flooding clients. It passes when,
+    under the flood: p99 < 100 ms (the absolute target, unchanged); p99 is
+    within 50 ms of the baseline measured moments before (so the flood, not
+    the host, is what is judged); and the flood costs the server's event loop
+    under a quarter of a CPU-second per second (CPU time is work done: others'
+    load on the shared host does not inflate it). With the limits lifted every
+    attempt reaches the hashing pool, so this also shows that the pool and the
+    tarpit, not the rate limit alone, protect call-taking. A host too loaded to
+    measure (another suite's burst) gets up to three attempts, all reported.
     """
-    # The host is shared with other engineers' suites (load average up to 13 on
-    # 2 cores while this was written): a figure spoiled by their load is measured
-    # again, up to three times; every attempt is kept in the failure message.
     attempts = []
     for _ in range(3):
+        base = phase(flood=False, lifted=lifted, seconds=5, port=free_port())
         result = phase(flood=True, lifted=lifted, seconds=6, port=free_port())
-        attempts.append(result)
+        attempts.append((base, result))
         counts = result["login_status_counts"]
         assert sum(counts.values()) >= 150, counts  # the flood really happened
         if lifted:
@@ -141,7 +146,22 @@ def test_calls_stay_fast_while_60_clients_hammer_login(lifted: bool) -> None:
             assert counts.get("429", 0) > 0, counts
         assert result["calls"] >= 50, result
         assert result["server_rss_mib_peak"] < result["server_rss_mib_before"] + 400, result
-        if result["p99_ms"] < 100:
+        if (
+            result["p99_ms"] < 100
+            and result["p99_ms"] - base["p99_ms"] < 50
+            and result["loop_cpu_per_s"] - base["loop_cpu_per_s"] < 0.25
+        ):
             break
-    summary = [(round(a["p50_ms"], 1), round(a["p99_ms"], 1), a["calls"]) for a in attempts]
-    assert attempts[-1]["p99_ms"] < 100, (summary, os.getloadavg())
+    summary = [
+        {
+            "p99_ms": (round(b["p99_ms"], 1), round(f["p99_ms"], 1)),
+            "loop_cpu_per_s": (round(b["loop_cpu_per_s"], 3), round(f["loop_cpu_per_s"], 3)),
+            "calls": (b["calls"], f["calls"]),
+            "load_1m": round(f["load_average_1m"], 1),
+        }
+        for b, f in attempts
+    ]
+    base, result = attempts[-1]
+    assert result["p99_ms"] < 100, summary
+    assert result["p99_ms"] - base["p99_ms"] < 50, summary
+    assert result["loop_cpu_per_s"] - base["loop_cpu_per_s"] < 0.25, summary

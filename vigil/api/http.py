@@ -7,7 +7,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from vigil import __version__
 from vigil.api import problems
-from vigil.api.limits import BodyLimit
+from vigil.api.limits import BodyLimit, LoginGate, Tarpit
 from vigil.api.routes import (
     alerts,
     analytics,
@@ -75,5 +75,11 @@ def create_api(app: App) -> FastAPI:
     # default 9's 12 ms, for a body 30 % larger (26 kB against 20 kB).
     api.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
     api.add_middleware(BodyLimit, limit=app.settings.server.max_body_bytes)
+    # Outermost: an over-limit login is refused before anything else looks at it.
+    limits = app.logins.limits
+    api.state.tarpit = Tarpit(delay_s=limits.refusal_delay_s, max_delayed=limits.max_delayed)
+    api.add_middleware(
+        LoginGate, path=f"{API_PREFIX}/auth/login", logins=app.logins, tarpit=api.state.tarpit
+    )
     install_ui(api)
     return api

@@ -235,6 +235,18 @@ def install(api: FastAPI) -> None:
     @api.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
         headers = dict(err.headers or {})
+        if err.status_code == 400:
+            # FastAPI's "error parsing the body" (not JSON at all): invalid input like
+            # any other, so every operation answers bad bodies with its declared 422.
+            return problem(
+                422,
+                "Invalid input",
+                f"body: {err.detail}",
+                kind="invalid-input",
+                instance=request.url.path,
+                field="body",
+                errors=[{"field": "body", "reason": str(err.detail)}],
+            )
         if err.status_code == 405:
             headers["Allow"] = ", ".join(_allowed_methods(request)) or headers.get("Allow", "")
         return problem(

@@ -10,7 +10,13 @@ server from 208 to 2,453 MiB and `POST /calls` from 14 ms to 5.8 s. So:
   queue; when that is full the attempt is answered 503 at once, so memory and
   CPU spent on logins are bounded whatever arrives, and request handling keeps
   its own threads. Those hashing threads also run at a lower CPU priority
-  (nice +10), so on a saturated host the kernel schedules call handling first.
+  (nice +10), so on a saturated host the kernel schedules call handling first;
+- a refused attempt is answered only after `refusal_delay_s` (a tarpit, at most
+  `max_delayed` at once): a flooding client waits for each refusal before it
+  can send the next attempt, so 60 flooding connections cost the server about
+  60 cheap answers a second instead of as many as its event loop can serve. A
+  client already over its limit is refused before its body is read or parsed
+  (`vigil.api.limits.LoginGate`).
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ class LoginLimits:
     hash_workers: int = 1
     hash_queue: int = 8
     hash_nice: int = 10  # the hashing threads yield the CPU to request handling
+    refusal_delay_s: float = 1.0  # a refused attempt is answered this much later ...
+    max_delayed: int = 1000  # ... unless this many refusals are already waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +80,16 @@ class Logins:
         )
         self._slots = threading.BoundedSemaphore(limits.hash_workers + limits.hash_queue)
         self.refused = {"client": 0, "account": 0, "busy": 0}
+
+    def client_wait_s(self, client: str) -> float:
+        """Return how long `client` must wait before its next attempt (counted if > 0).
+
+        Consumes nothing: the cheap check made before a request body is even read.
+        """
+        wait = self._clients.wait_s(client)
+        if wait > 0:
+            self.refused["client"] += 1
+        return wait
 
     def submit(self, name: str, password: str, *, client: str) -> Future[LoginResult]:
         """Start a login; raise at once when a limit refuses it (nothing is hashed then)."""

@@ -7,10 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
+from vigil.api.limits import Tarpit
 from vigil.api.problems import problem_responses
 from vigil.api.schemas import LoginIn, TokenOut, UserIn, UserOut
 from vigil.api.security import Allow, AppDep, Principal, Public
 from vigil.audit.roles import ADMINS, Role
+from vigil.core.errors import BusyError, TooManyRequestsError
 
 router = APIRouter(tags=["auth"])
 
@@ -28,7 +30,14 @@ async def login(body: LoginIn, app: AppDep, request: Request) -> TokenOut:
     it is saturated), so a login flood cannot slow call-taking down.
     """
     client = request.client.host if request.client else "unknown"
-    done = await asyncio.wrap_future(app.logins.submit(body.username, body.password, client=client))
+    try:
+        future = app.logins.submit(body.username, body.password, client=client)
+    except (TooManyRequestsError, BusyError) as err:
+        # Answered late (a tarpit): a flooding client waits before its next try.
+        tarpit: Tarpit = request.app.state.tarpit
+        await tarpit.wait(err.retry_after_s)
+        raise
+    done = await asyncio.wrap_future(future)
     return TokenOut(token=done.token, name=done.name, role=Role(done.role))
 
 
