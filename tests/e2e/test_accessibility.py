@@ -57,7 +57,7 @@ def test_command_centre(page: Page, server: LiveServer) -> None:
     page.locator("#queue-list li").first.click()
     expect(page.get_by_test_id("recommendations").locator("li").first).to_be_visible(timeout=15_000)
     assert axe(page) == []
-    for tab in ("units", "devices", "alerts"):
+    for tab in ("units", "devices", "cameras", "alerts", "reports"):
         page.click(f"#tab-{tab}")
         assert axe(page) == [], tab
     page.keyboard.press("n")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Geolocation, Page, ViewportSize, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.server import PASSWORD, LiveServer
 from vigil.audit.roles import Role
@@ -50,6 +48,37 @@ def sign_in(page: Page, server: LiveServer) -> None:
     page.fill("#login-password", PASSWORD)
     page.click("#login-submit")
     page.wait_for_selector("body[data-field-ready='1']", state="attached", timeout=30_000)
+
+
+# What the field map's WebGL canvas holds: visibility and a census of its pixels
+# (kept with preserveDrawingBuffer, so a 2D copy reads the last frame).
+MAP_PIXELS = """() => {
+  const canvas = document.querySelector('#fmap canvas.maplibregl-canvas')
+    || document.querySelector('.fmap canvas.maplibregl-canvas');
+  if (!canvas) return {visible: false, colours: 0, route: 0, background: 0, total: 0};
+  let el = canvas, visible = true;
+  while (el) { if (getComputedStyle(el).visibility === 'hidden') visible = false; el = el.parentElement; }
+  const c = document.createElement('canvas');
+  c.width = canvas.width; c.height = canvas.height;
+  const ctx = c.getContext('2d');
+  ctx.drawImage(canvas, 0, 0);
+  const px = ctx.getImageData(0, 0, c.width, c.height).data;
+  const seen = new Set();
+  let route = 0, background = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    const [r, g, b] = [px[i], px[i + 1], px[i + 2]];
+    seen.add((r >> 3) << 10 | (g >> 3) << 5 | (b >> 3));
+    if (Math.abs(r - 0x00) < 30 && Math.abs(g - 0x72) < 30 && Math.abs(b - 0xb2) < 30) route++;
+    if (Math.abs(r - 0xf1) < 6 && Math.abs(g - 0xee) < 6 && Math.abs(b - 0xe8) < 6) background++;
+  }
+  return {visible, colours: seen.size, route, background, total: px.length / 4};
+}"""
+
+
+def map_pixels(page: Page) -> dict[str, int | bool]:
+    """Return whether the field map is visible and what its canvas holds."""
+    out: dict[str, int | bool] = page.evaluate(MAP_PIXELS)
+    return out
 
 
 def unit_status(server: LiveServer) -> str:
@@ -112,10 +141,15 @@ def test_a_crew_runs_an_incident_from_a_phone_through_a_network_loss(
     assert steps.count() >= 2
     expect(page.get_by_test_id("eta")).to_contain_text("ETA")
     page.get_by_role("button", name="Acknowledge").tap()
-    # Let the map draw the basemap and route (software GL is slow); a map that cannot
-    # be drawn here must not fail the crew's flow, only leave the screenshot without it.
-    with contextlib.suppress(PlaywrightTimeout):
-        page.wait_for_function("() => window.field.map && window.field.map.settled", timeout=30_000)
+    # The map draws the basemap and the route (software WebGL here, as in the command
+    # centre): it must be on screen and hold real pixels, not stay a blank box.
+    page.wait_for_selector("body[data-field-map-ready='1']", state="attached", timeout=60_000)
+    page.wait_for_function("() => window.field.map && window.field.map.settled", timeout=30_000)
+    drawn = map_pixels(page)
+    assert drawn["visible"], drawn
+    assert drawn["colours"] >= 6, drawn  # background, buildings, roads, route, units...
+    assert drawn["route"] > 50, drawn  # the route's blue line
+    assert drawn["background"] > 0.05 * drawn["total"], drawn  # the basemap's land colour
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 

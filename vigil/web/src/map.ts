@@ -8,7 +8,7 @@ import * as maplibregl from "maplibre-gl";
 import type { GeoJSONSource, LayerSpecification, MapMouseEvent, StyleSpecification } from "maplibre-gl";
 import workerUrl from "maplibre-gl/dist/maplibre-gl-worker.mjs?url";
 import "maplibre-gl/dist/maplibre-gl.css";
-import type { Feature, FeatureCollection, Geometry, LineString, Point } from "geojson";
+import type { Feature, FeatureCollection, LineString, Point } from "geojson";
 
 import type { Incident, LatLon, MapConfig, Unit } from "./types";
 import { LAYER_GROUPS, type LayerName } from "./layers";
@@ -24,12 +24,6 @@ export interface DevicePoint {
   kind: string;
   location: LatLon | null;
   online: boolean;
-}
-
-/** An area drawn on the map (an alert's polygon or circle). */
-export interface MapArea {
-  id: string;
-  area: Geometry | null;
 }
 
 /** What the map starts with, so its first frame already holds the live picture. */
@@ -89,6 +83,8 @@ function style(cfg: MapConfig, start: MapStart): StyleSpecification {
     roads: { type: "geojson", data: cfg.basemap && !cfg.tile_url ? url("roads") : EMPTY },
     zones: { type: "geojson", data: EMPTY },
     alerts: { type: "geojson", data: EMPTY },
+    reports: { type: "geojson", data: EMPTY, maxzoom: LIVE_MAXZOOM },
+    "camera-counts": { type: "geojson", data: EMPTY, maxzoom: LIVE_MAXZOOM },
     routes: { type: "geojson", data: EMPTY, maxzoom: LIVE_MAXZOOM },
     devices: { type: "geojson", data: EMPTY, maxzoom: LIVE_MAXZOOM },
     incidents: { type: "geojson", data: incidentFeatures(start.incidents, start.selected), maxzoom: LIVE_MAXZOOM },
@@ -196,17 +192,53 @@ function style(cfg: MapConfig, start: MapStart): StyleSpecification {
       source: "zones",
       paint: { "line-color": "#0072B2", "line-width": 1.5, "line-dasharray": [4, 2] },
     },
+    // Alert areas: the city's (purple; dashed while a draft awaits approval) and other
+    // agencies' (orange, dotted, labelled EXT). Line style and label text, not only colour.
     {
       id: "alert-fill",
       type: "fill",
       source: "alerts",
-      paint: { "fill-color": "#CC79A7", "fill-opacity": 0.18 },
+      paint: {
+        "fill-color": ["case", ["==", ["get", "origin"], "external"], "#E69F00", "#CC79A7"],
+        "fill-opacity": ["case", ["==", ["get", "state"], "draft"], 0.08, 0.2],
+      },
     },
     {
       id: "alert-line",
       type: "line",
       source: "alerts",
-      paint: { "line-color": "#CC79A7", "line-width": 2.5 },
+      filter: ["all", ["!=", ["get", "origin"], "external"], ["!=", ["get", "state"], "draft"]],
+      paint: { "line-color": "#CC79A7", "line-width": 3 },
+    },
+    {
+      id: "alert-line-draft",
+      type: "line",
+      source: "alerts",
+      filter: ["all", ["!=", ["get", "origin"], "external"], ["==", ["get", "state"], "draft"]],
+      paint: { "line-color": "#CC79A7", "line-width": 2.5, "line-dasharray": [3, 2] },
+    },
+    {
+      id: "alert-line-external",
+      type: "line",
+      source: "alerts",
+      filter: ["==", ["get", "origin"], "external"],
+      paint: { "line-color": "#B07800", "line-width": 2.5, "line-dasharray": [1, 1.5] },
+    },
+    {
+      id: "alert-label",
+      type: "symbol",
+      source: "alerts",
+      minzoom: 12,
+      layout: {
+        "text-field": [
+          "concat",
+          ["case", ["==", ["get", "origin"], "external"], "EXT ", ["==", ["get", "state"], "draft"], "DRAFT ", ""],
+          ["coalesce", ["get", "event"], ""],
+        ],
+        "text-font": FONT,
+        "text-size": 11,
+      },
+      paint: { "text-color": "#5a1f47", "text-halo-color": "#ffffff", "text-halo-width": 1.5 },
     },
     {
       id: "route-casing",
@@ -258,6 +290,33 @@ function style(cfg: MapConfig, start: MapStart): StyleSpecification {
       minzoom: 15,
       layout: { "text-field": "CAM", "text-font": FONT, "text-size": 9, "text-offset": [0, 1.3] },
       paint: { "text-color": "#222222", "text-halo-color": "#ffffff", "text-halo-width": 1.2 },
+    },
+    {
+      // A camera's latest counts and behaviour (from the cameras panel), beside its dot.
+      id: "camera-count",
+      type: "symbol",
+      source: "camera-counts",
+      minzoom: 13,
+      layout: { "text-field": ["get", "text"], "text-font": FONT, "text-size": 10, "text-anchor": "left", "text-offset": [1, 0] },
+      paint: {
+        "text-color": ["case", ["get", "alert"], "#9a3a00", "#222222"],
+        "text-halo-color": "#ffffff",
+        "text-halo-width": 1.4,
+      },
+    },
+    {
+      // Citizen reports awaiting moderation: a white disc with a green ring and "!".
+      id: "report-dot",
+      type: "circle",
+      source: "reports",
+      paint: { "circle-radius": 8, "circle-color": "#ffffff", "circle-stroke-color": "#007a5a", "circle-stroke-width": 3 },
+    },
+    {
+      id: "report-label",
+      type: "symbol",
+      source: "reports",
+      layout: { "text-field": "!", "text-font": FONT, "text-size": 12, "text-allow-overlap": true, "text-ignore-placement": true },
+      paint: { "text-color": "#007a5a" },
     },
     {
       id: "incident-dot",
@@ -341,6 +400,8 @@ function style(cfg: MapConfig, start: MapStart): StyleSpecification {
 export interface MapHandlers {
   onIncident: (id: string) => void;
   onUnit: (id: string) => void;
+  /** A camera (or one of its zones) was clicked: the camera's id. */
+  onCamera?: (id: string) => void;
   onClick: (at: LatLon) => boolean; // true when the click was consumed (e.g. placing a call)
 }
 
@@ -416,17 +477,18 @@ export class MapView {
     this.ready = new Promise((resolve) => {
       this.map.once("load", () => resolve());
     });
-    for (const layer of ["unit-dot", "incident-dot"]) {
+    for (const layer of ["unit-dot", "incident-dot", "camera-dot"]) {
       this.map.on("mouseenter", layer, () => (this.map.getCanvas().style.cursor = "pointer"));
       this.map.on("mouseleave", layer, () => (this.map.getCanvas().style.cursor = ""));
     }
     this.map.on("click", (e: MapMouseEvent) => {
       if (handlers.onClick({ lat: e.lngLat.lat, lon: e.lngLat.lng })) return;
-      const hits = this.map.queryRenderedFeatures(e.point, { layers: ["unit-dot", "incident-dot"] });
+      const hits = this.map.queryRenderedFeatures(e.point, { layers: ["unit-dot", "incident-dot", "camera-dot"].filter((l) => this.map.getLayer(l)) });
       const first = hits[0];
       const id = first?.properties?.id;
       if (typeof id !== "string") return;
       if (first.layer.id === "unit-dot") handlers.onUnit(id);
+      else if (first.layer.id === "camera-dot") handlers.onCamera?.(id.split(".")[0]);
       else handlers.onIncident(id);
     });
     this.startPulse();
@@ -742,12 +804,19 @@ export class MapView {
     this.set("zones", fc);
   }
 
-  setAlerts(list: Iterable<MapArea>): void {
-    const features: Feature<Geometry>[] = [];
-    for (const a of list) {
-      if (a.area) features.push({ type: "Feature", geometry: a.area, properties: { id: a.id } });
-    }
-    this.set("alerts", { type: "FeatureCollection", features });
+  /** Alert areas (GET /alerts/areas.geojson: properties origin, state, event). */
+  setAlerts(fc: FeatureCollection): void {
+    this.set("alerts", fc);
+  }
+
+  /** Labels of the cameras' latest counts and behaviours (points with `text`, `alert`). */
+  setCameraCounts(fc: FeatureCollection): void {
+    this.set("camera-counts", fc);
+  }
+
+  /** Citizen reports awaiting moderation (GET /reports/map.geojson). */
+  setReports(fc: FeatureCollection): void {
+    this.set("reports", fc);
   }
 
   setPick(at: LatLon | null): void {

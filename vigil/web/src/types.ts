@@ -24,6 +24,9 @@ export type MapConfig = Schemas["MapConfigOut"];
 export type DeviceOut = Schemas["DeviceOut"];
 export type DraftOut = Schemas["DraftOut"];
 export type EventOut = Schemas["EventOut"];
+export type AlertOut = Schemas["AlertOut"];
+export type CameraOut = Schemas["CameraOut"];
+export type ZoneCountsOut = Schemas["ZoneCountsOut"];
 
 /** A frame from the live feed: the envelope of a recorded event (the same as the event log's). */
 export type FeedEvent = Omit<EventOut, "hash"> & { data: Record<string, unknown> };

@@ -26,6 +26,7 @@ const LAYER_LABELS: Record<LayerName, string> = {
   cameras: "Cameras",
   zones: "Zones",
   alerts: "Alerts",
+  reports: "Citizen reports",
   labels: "Street names",
 };
 
@@ -120,6 +121,7 @@ export class CommandCentre implements Centre {
         {
           onIncident: (id) => void this.select(id),
           onUnit: (id) => this.selectUnit(id, true),
+          onCamera: (id) => document.dispatchEvent(new CustomEvent("vigil:camera", { detail: id })),
           onClick: (at) => {
             if (!this.picking) return false;
             this.picking(at);

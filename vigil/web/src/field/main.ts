@@ -299,8 +299,13 @@ export class FieldApp {
         const [{ MapView }, cfg] = await Promise.all([import("../map"), this.api.get<MapConfig>("/map/config")]);
         this.map = new MapView(holder, cfg, { incidents: [], units: [], selected: null, selectedUnit: null }, { onIncident: () => undefined, onUnit: () => undefined, onClick: () => false });
         await this.map.ready;
-      } catch {
+        // The map keeps its container hidden until its first complete frame (see
+        // MapView): shown once rendered(), as the command centre does.
+        void this.map.rendered().then(() => (document.body.dataset.fieldMapReady = "1"));
+      } catch (err) {
         this.map = null;
+        // The same fallback as the command centre: say why, the steps still guide the crew.
+        holder.append(h("p", { class: "map-error", role: "alert" }, `${t("route.no_map")}: ${String(err)}`));
       }
     })();
     await this.mapLoading;
@@ -313,7 +318,15 @@ export class FieldApp {
     if (v.incident) m.setIncidents([v.incident], v.incident.id);
     m.setUnits([v.unit, ...v.others], v.unit.id);
     if (v.route) m.setRoutes([{ unitId: v.unit.id, geometry: v.route.geometry as never, preview: false }]);
-    if (v.incident?.location) m.focus(v.incident.location);
+    // Frame the whole route (and the scene) so the crew sees where they are going.
+    const pts: [number, number][] = ((v.route?.geometry as { coordinates?: [number, number][] } | undefined)?.coordinates ?? []).slice();
+    if (v.incident?.location) pts.push([v.incident.location.lon, v.incident.location.lat]);
+    if (v.unit.location) pts.push([v.unit.location.lon, v.unit.location.lat]);
+    if (pts.length >= 2) {
+      const lons = pts.map((p) => p[0]);
+      const lats = pts.map((p) => p[1]);
+      m.map.fitBounds([Math.min(...lons), Math.min(...lats), Math.max(...lons), Math.max(...lats)], { padding: 36, maxZoom: 17, duration: 0 });
+    } else if (v.incident?.location) m.focus(v.incident.location);
   }
 
   private renderNotes(v: FieldOut): void {

@@ -3,6 +3,7 @@
 
 import type { PanelFactory } from "../centre/context";
 import { alertsPanel } from "./alerts";
+import { camerasPanel } from "./cameras";
 import { devicesPanel } from "./devices";
 import { incidentPanel } from "./incident";
 import { reportsPanel } from "./reports";
@@ -12,6 +13,7 @@ export const PANELS: readonly PanelFactory[] = [
   incidentPanel,
   unitsPanel,
   devicesPanel,
+  camerasPanel,
   alertsPanel,
   reportsPanel,
 ];

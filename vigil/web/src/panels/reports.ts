@@ -1,6 +1,8 @@
 // The citizen-reports panel: the moderation queue (reports from the public form at /report),
 // kept live by report.* events. An operator promotes a report to an incident or dismisses it.
 
+import type { FeatureCollection } from "geojson";
+
 import type { Centre, Panel, PanelFactory } from "../centre/context";
 import { clear, h } from "../dom";
 import type { FeedEvent } from "../types";
@@ -46,7 +48,14 @@ class ReportsPanel implements Panel {
   }
 
   async load(): Promise<void> {
-    const list = await this.c.api.optional<ReportRow[]>("/reports?state=new").catch(() => null);
+    const [list, points] = await Promise.all([
+      this.c.api.optional<ReportRow[]>("/reports?state=new").catch(() => null),
+      this.c.api.optional<FeatureCollection>("/reports/map.geojson").catch(() => null),
+    ]);
+    if (points && points.type === "FeatureCollection") {
+      this.c.map.update("reports", (v) => v.setReports(points));
+      this.c.map.schedule(true);
+    }
     this.available = list !== null;
     this.rows = list ?? [];
     this.dirty = true;
