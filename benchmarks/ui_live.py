@@ -164,6 +164,7 @@ def live_phase(
     mover = Mover(server, units)
     mover.start()
     committed: dict[int, float] = {}
+    target: dict[int, str] = {}
     rng = random.Random(4)
     n = int(seconds * rate)
     start = time.perf_counter()
@@ -177,6 +178,7 @@ def live_phase(
             inc, actor="bench", description=f"update {tag} mk{k}k", reason="benchmark"
         )
         committed[k] = time.time() * 1000
+        target[k] = inc
     time.sleep(2.0)
     mover.stop_event.set()
     mover.join()
@@ -186,6 +188,20 @@ def live_phase(
     delays = [seen[str(k)] - t0 for k, t0 in committed.items() if str(k) in seen]
     wire = [arrived[str(k)] - t0 for k, t0 in committed.items() if str(k) in arrived]
     busy = [d for _, d in longtasks]
+    # A change not drawn because a later change to the same incident replaced it in
+    # the same render batch was superseded on screen, not lost: told apart here.
+    missing = [k for k in committed if str(k) not in seen]
+    superseded = [
+        k
+        for k in missing
+        if any(j > k and target[j] == target[k] and str(j) in seen for j in committed)
+    ]
+    lost = [k for k in missing if k not in superseded]
+    if missing:
+        print(
+            f"[{tag}] not drawn: {missing} (superseded in the same batch: {superseded};"
+            f" lost: {lost}; reached the page: {[k for k in missing if str(k) in arrived]})"
+        )
     return {
         "p50": round(statistics.median(delays), 1),
         "p99": round(pct(delays, 0.99), 1),
@@ -194,6 +210,8 @@ def live_phase(
         "feed_p99": round(pct(wire, 0.99), 1),
         "changes": len(committed),
         "missing": len(committed) - len(delays),
+        "superseded": len(superseded),
+        "lost": len(lost),
         "fixes": mover.fixes,
         "long_task_ms_per_s": round(sum(busy) / (seconds + 2), 1),
         "longest_task_ms": max(busy, default=0),
@@ -271,6 +289,8 @@ def measure(seconds: float, rate: float, incidents: int, units: int) -> dict[str
         "feed_p50_ms": m["feed_p50"],
         "feed_p99_ms": m["feed_p99"],
         "changes_missing_from_dom": m["missing"],
+        "changes_superseded_in_batch": m["superseded"],
+        "changes_lost": m["lost"],
         "main_thread_long_task_ms_per_s": m["long_task_ms_per_s"],
         "main_thread_longest_task_ms": m["longest_task_ms"],
         "no_map_live_p50_ms": nm["p50"],

@@ -11,6 +11,7 @@ import threading
 import webbrowser
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -31,14 +32,47 @@ BUSY_FLEET_FACTOR = 3
 BUSY_DEVICE_FACTOR = 11
 
 
+# What a dispatcher sees in the demo's first minutes (five, at the default 30x): the
+# default scenario's sea-level rise and gunshot happen early in the evening instead
+# of at 03:00 and 01:10. They play out as they would later — the gauges rise, the
+# flood rule drafts a CAP warning for approval after 10 minutes above 3.2 m, the
+# microphones hear the impulse, callers call and the shots-fired rule opens an
+# incident; cameras near the shot see people running. Nothing is injected past
+# the simulator's devices and callers. Seconds from the scenario start.
+SHOWCASE: dict[str, dict[str, float]] = {
+    # Rises 1.2 -> 3.6 m over 40 min: above 3.2 m at ~48 min, the draft at ~58 min.
+    "river_rise": {"at": 15 * 60, "rise": 40 * 60, "calls_after": 55 * 60},
+    # Impulses at the microphones and three calls within two minutes, at 1 h 20 min.
+    "gunshot": {"at": 80 * 60},
+}
+
+
 def busy(scenario: Scenario) -> Scenario:
-    """Return a scenario with its fleet and devices multiplied (the demo's busy city)."""
+    """Return the demo's busy city: fleet and devices multiplied, the showcase early.
+
+    A group of devices a situation names (the harbour's river gauges) keeps its
+    size: a river reach has a few gauges, and each would draft its own warning.
+    """
     data = scenario.model_dump(mode="json")
     for line in data["fleet"]:
         line["count"] *= BUSY_FLEET_FACTOR
+    named = {s["devices"] for s in data["situations"] if s.get("devices")}
     for group in data["devices"]:
-        group["count"] *= BUSY_DEVICE_FACTOR
+        if group["name"] not in named:
+            group["count"] *= BUSY_DEVICE_FACTOR
+    for situation in data["situations"]:
+        situation.update(SHOWCASE.get(situation["kind"], {}))
     return Scenario.model_validate(data)
+
+
+def _rise_at(scenario: Scenario) -> datetime | None:
+    flood = next((x for x in scenario.situations if x.kind.value == "river_rise"), None)
+    return None if flood is None else scenario.start + timedelta(seconds=flood.at)
+
+
+def showcase_times(scenario: Scenario) -> dict[str, float]:
+    """Return when (seconds from the start) the showcase's situations begin."""
+    return {s.kind.value: s.at for s in scenario.situations if s.kind.value in SHOWCASE}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -183,7 +217,7 @@ def run_demo(options: DemoOptions, *, say: Callable[[str], None] = print) -> Run
             say(f"  admin token {r.stack.admin_token}")
             say(f"  API docs    {r.stack.url}/docs")
             say(f"  data dir    {data_dir}")
-            for line in warning_demo.start(r.stack.url, r.add_login, password):
+            for line in warning_demo.start(r.stack.url, r.add_login, password, _rise_at(scenario)):
                 say(line)
             if audio:
                 say(f"  microphone  {audio_demo.MIC_ID}: acoustic worker on a city recording")

@@ -1,15 +1,16 @@
 """`vigil demo`: public warning and citizen reports, seeded beside the simulated city.
 
-The river-rise event of the default scenario makes the flood rule draft a CAP
-flood warning (03:00 simulated); a supervisor login is created so someone other
-than its author can approve it (two-person rule), and one citizen report is
-sent through the public API the way a phone would, to wait in the moderation
-queue.
+The river-rise event of the demo's scenario makes the flood rule draft a CAP
+flood warning (early in the demo's evening: SHOWCASE in demo.py); a supervisor
+login is created so someone other than its author can approve it (two-person
+rule), and one citizen report is sent through the public API the way a phone
+would, to wait in the moderation queue.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import httpx
 
@@ -33,7 +34,12 @@ def seed(base_url: str) -> str:
         return base_url + str(r.json()["status_url"])
 
 
-def start(base_url: str, add_login: Callable[[str, Role, str], object], password: str) -> list[str]:
+def start(
+    base_url: str,
+    add_login: Callable[[str, Role, str], object],
+    password: str,
+    rise_at: datetime | None = None,
+) -> list[str]:
     """Add the supervisor login, send the citizen report; return what the demo prints."""
     add_login(SUPERVISOR, Role.SUPERVISOR, password)
     status = seed(base_url)
@@ -42,5 +48,11 @@ def start(base_url: str, add_login: Callable[[str, Role, str], object], password
         f"  report form {base_url}/report   (public, for phones; no login)",
         f"  public feed {base_url}/api/v1/public/alerts.atom   (CAP 1.2; GeoJSON: alerts.geojson)",
         f"  a citizen's report waits for moderation (its private status link: {status})",
-        "  at 03:00 simulated time the flood rule drafts a CAP flood warning for approval",
-    ]
+    ] + (
+        [
+            f"  from {rise_at:%H:%M} simulated time the sea rises at the Market Square: the flood"
+            " rule drafts a CAP warning for approval about 45 min later"
+        ]
+        if rise_at is not None
+        else []
+    )

@@ -6,8 +6,10 @@ import { Api, ApiError, type Session } from "./api";
 import { clear, h } from "./dom";
 import { CommandCentre } from "./centre/shell";
 import type { TokenOut } from "./types";
+import { lang, t } from "./i18n";
 
 const KEY = "vigil.session";
+document.documentElement.lang = lang;
 const root = document.getElementById("root")!;
 
 declare global {
@@ -41,13 +43,13 @@ function login(message = ""): void {
     "form",
     { class: "login", "aria-labelledby": "login-title" },
     h("h1", { id: "login-title" }, "Vigil"),
-    h("p", { class: "muted" }, "Command centre — sign in"),
-    h("label", { for: "login-user" }, "User name"),
+    h("p", { class: "muted" }, t("login.cc_sub")),
+    h("label", { for: "login-user" }, t("login.user")),
     user,
-    h("label", { for: "login-password" }, "Password"),
+    h("label", { for: "login-password" }, t("login.password")),
     pass,
     error,
-    h("button", { type: "submit", class: "primary", id: "login-submit" }, "Sign in"),
+    h("button", { type: "submit", class: "primary", id: "login-submit" }, t("login.submit")),
   );
   form.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -72,7 +74,7 @@ async function start(session: Session): Promise<void> {
     await api.get("/auth/me");
   } catch {
     sessionStorage.removeItem(KEY);
-    login("Your session has ended; sign in again.");
+    login(t("login.ended"));
     return;
   }
   const centre = new CommandCentre(root, api, session, logout);

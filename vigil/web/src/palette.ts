@@ -1,3 +1,5 @@
+import { has, t } from "./i18n";
+
 // Colour-blind-safe palette (Okabe & Ito, 2008). Colour is never the only cue:
 // priority is also a number and a size, unit status is also a text code.
 
@@ -37,15 +39,17 @@ export const STATUS_CODE: Record<string, string> = {
   out_of_service: "OOS",
 };
 
-export const STATUS_LABEL: Record<string, string> = {
-  available: "Available",
-  dispatched: "Dispatched",
-  en_route: "En route",
-  on_scene: "On scene",
-  transporting: "Transporting",
-  at_hospital: "At hospital",
-  out_of_service: "Out of service",
-};
+/** A unit status in words, in the UI's language (the catalogue's unit.* strings). */
+export function statusLabel(s: string): string {
+  const k = `unit.${s}`;
+  return has(k) ? t(k) : s;
+}
+
+/** An incident status in words, in the UI's language. */
+export function istatus(s: string): string {
+  const k = `istatus.${s}`;
+  return has(k) ? t(k) : s.replace("_", " ");
+}
 
 // Short type codes drawn on the map next to the priority number.
 const AGENCY_CODE: Record<string, string> = { fire: "F", ems: "M", police: "P", municipal: "W" };

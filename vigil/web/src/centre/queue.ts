@@ -2,9 +2,11 @@
 
 import { append, ago, clear, clock, h } from "../dom";
 import { ACTIVE, type Change } from "../model";
+import { istatus } from "../palette";
 import type { Incident } from "../types";
 import type { Centre } from "./context";
 import { place, priorityBadge } from "./widgets";
+import { t } from "../i18n";
 
 export class Queue {
   readonly element: HTMLElement;
@@ -21,18 +23,18 @@ export class Queue {
     private readonly now: () => number,
   ) {
     this.count = h("span", { class: "count", "data-testid": "queue-count" }, "0");
-    this.list = h("ol", { id: "queue-list", role: "listbox", "aria-label": "Incident queue", tabindex: 0 });
+    this.list = h("ol", { id: "queue-list", role: "listbox", "aria-label": t("queue.label"), tabindex: 0 });
     this.list.addEventListener("click", (e) => {
       const li = (e.target as HTMLElement).closest<HTMLLIElement>("li[data-id]");
       if (li) void c.select(li.dataset.id!);
     });
-    this.find = h("input", { id: "queue-find", type: "search", placeholder: "Number, address, type…", autocomplete: "off", "aria-describedby": "queue-find-hint" });
+    this.find = h("input", { id: "queue-find", type: "search", placeholder: t("queue.find_placeholder"), autocomplete: "off", "aria-describedby": "queue-find-hint" });
     this.find.addEventListener("input", () => this.filter());
     this.element = h(
       "section",
-      { id: "queue", "aria-label": "Incident queue" },
-      h("h2", {}, "Queue ", this.count, h("span", { class: "hint" }, "J/K to move")),
-      h("div", { class: "find" }, h("label", { for: "queue-find" }, "Find ", h("kbd", {}, "F")), this.find, h("span", { id: "queue-find-hint", class: "hint" }, "26-000123, 123, or words")),
+      { id: "queue", "aria-label": t("queue.label") },
+      h("h2", {}, `${t("queue.title")} `, this.count, h("span", { class: "hint" }, t("queue.move"))),
+      h("div", { class: "find" }, h("label", { for: "queue-find" }, `${t("queue.find")} `, h("kbd", {}, "F")), this.find, h("span", { id: "queue-find-hint", class: "hint" }, t("queue.find_hint"))),
       this.list,
     );
   }
@@ -108,14 +110,14 @@ export class Queue {
     const label = this.c.catalogue().incident_types[inc.type]?.label ?? inc.type;
     const number = h("span", { class: "num", title: inc.id }, inc.number ?? inc.id.slice(-6));
     const opened = Date.parse(inc.opened_at);
-    const timer = h("span", { class: "timer", title: `received ${clock(inc.opened_at)}` }, ago(opened, now));
+    const timer = h("span", { class: "timer", title: t("queue.received", { at: clock(inc.opened_at) }) }, ago(opened, now));
     timer.dataset.from = String(opened);
     append(
       row,
       priorityBadge(inc.priority),
       h("span", { class: "what" }, number, " ", h("strong", {}, label), h("span", { class: "addr" }, place(inc))),
       h("span", { class: "desc" }, inc.description),
-      h("span", { class: `istatus is-${inc.status}` }, inc.status === "pending" ? "UNASSIGNED" : inc.status.replace("_", " ")),
+      h("span", { class: `istatus is-${inc.status}` }, inc.status === "pending" ? t("queue.unassigned") : istatus(inc.status)),
       h("span", { class: "units" }, inc.unit_ids.length ? inc.unit_ids.join(" ") : "—"),
       timer,
     );

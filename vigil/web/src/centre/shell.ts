@@ -17,18 +17,31 @@ import type { Catalogue, FeedEvent, Incident, LatLon, MapConfig, Unit } from "..
 import type { Centre, KeyBinding, Panel } from "./context";
 import { MapControl } from "./mapctl";
 import { Queue } from "./queue";
+import { has, t, type Key } from "../i18n";
 
-const LAYER_LABELS: Record<LayerName, string> = {
-  incidents: "Incidents",
-  units: "Units",
-  routes: "Routes",
-  devices: "Devices",
-  cameras: "Cameras",
-  zones: "Zones",
-  alerts: "Alerts",
-  reports: "Citizen reports",
-  labels: "Street names",
+const LAYER_LABELS: Record<LayerName, Key> = {
+  incidents: "layer.incidents",
+  units: "layer.units",
+  routes: "layer.routes",
+  devices: "layer.devices",
+  cameras: "layer.cameras",
+  zones: "layer.zones",
+  alerts: "layer.alerts",
+  reports: "layer.reports",
+  labels: "layer.labels",
 };
+
+const LIVE_TEXT: Record<LiveState, Key> = {
+  connecting: "cc.connecting",
+  live: "live.live",
+  reconnecting: "live.reconnecting",
+  stopped: "live.stopped",
+};
+
+function roleText(role: string): string {
+  const k = `role.${role}`;
+  return has(k) ? t(k) : role.replace("_", " ");
+}
 
 export class CommandCentre implements Centre {
   readonly picture = new Picture();
@@ -151,21 +164,21 @@ export class CommandCentre implements Centre {
   // ----------------------------------------------------------------- layout
   private layout(): void {
     clear(this.root);
-    this.liveBadge = h("span", { class: "live live-connecting", role: "status", "data-testid": "live-state" }, "connecting");
+    this.liveBadge = h("span", { class: "live live-connecting", role: "status", "data-testid": "live-state" }, t("cc.connecting"));
     const header = h(
       "header",
       { class: "top" },
       h("h1", {}, "Vigil"),
-      h("span", { class: "sub" }, "command centre"),
+      h("span", { class: "sub" }, t("cc.sub")),
       this.liveBadge,
       h("span", { class: "spacer" }),
-      this.can.takeCall ? h("button", { type: "button", id: "new-call", onclick: () => openNewCall(this) }, "New call ", h("kbd", {}, "N")) : null,
-      h("button", { type: "button", onclick: () => this.openHelp() }, "Keys ", h("kbd", {}, "?")),
-      h("span", { class: "who", "data-testid": "who" }, `${this.session.name} · ${this.session.role.replace("_", " ")}`),
-      h("button", { type: "button", class: "quiet", onclick: () => this.onLogout() }, "Log out"),
+      this.can.takeCall ? h("button", { type: "button", id: "new-call", onclick: () => openNewCall(this) }, `${t("cc.new_call")} `, h("kbd", {}, "N")) : null,
+      h("button", { type: "button", onclick: () => this.openHelp() }, `${t("cc.keys")} `, h("kbd", {}, "?")),
+      h("span", { class: "who", "data-testid": "who" }, `${this.session.name} · ${roleText(this.session.role)}`),
+      h("button", { type: "button", class: "quiet", onclick: () => this.onLogout() }, t("cc.logout")),
     );
-    const mapBox = h("section", { id: "map-box", "aria-label": "Map" }, h("div", { id: "map" }), this.layerPanel());
-    const tabBar = h("div", { class: "tabs", role: "tablist", "aria-label": "Panels" });
+    const mapBox = h("section", { id: "map-box", "aria-label": t("cc.map") }, h("div", { id: "map" }), this.layerPanel());
+    const tabBar = h("div", { class: "tabs", role: "tablist", "aria-label": t("cc.panels") });
     const side = h("aside", { id: "side" }, tabBar);
     for (const p of this.panels) {
       const tab = h("button", { type: "button", role: "tab", id: `tab-${p.key}`, "aria-controls": `panel-${p.key}`, onclick: () => this.showTab(p.key) }, p.label, " ", h("kbd", {}, p.shortcut));
@@ -182,11 +195,11 @@ export class CommandCentre implements Centre {
   }
 
   private layerPanel(): HTMLElement {
-    const box = h("fieldset", { class: "layers", "aria-label": "Map layers" }, h("legend", {}, "Layers"));
+    const box = h("fieldset", { class: "layers", "aria-label": t("cc.map_layers") }, h("legend", {}, t("cc.layers")));
     for (const name of Object.keys(LAYER_GROUPS) as LayerName[]) {
       const input = h("input", { type: "checkbox", id: `layer-${name}`, checked: true });
       input.addEventListener("change", () => this.map.view?.setVisible(name, input.checked));
-      box.append(h("label", { for: `layer-${name}` }, input, " ", LAYER_LABELS[name]));
+      box.append(h("label", { for: `layer-${name}` }, input, " ", t(LAYER_LABELS[name])));
     }
     return box;
   }
@@ -203,7 +216,7 @@ export class CommandCentre implements Centre {
   // ------------------------------------------------------------------- live
   private onLiveState(s: LiveState, seq: number): void {
     this.liveBadge.className = `live live-${s}`;
-    this.liveBadge.textContent = s === "live" ? `live · #${seq}` : s;
+    this.liveBadge.textContent = s === "live" ? `${t("live.live")} · #${seq}` : t(LIVE_TEXT[s]);
     this.liveBadge.dataset.seq = String(seq);
   }
 
@@ -294,7 +307,7 @@ export class CommandCentre implements Centre {
     this.closeModal();
     this.picking = picking; // a dialog that places a point set it just before opening
     this.lastFocus = document.activeElement as HTMLElement | null;
-    const close = h("button", { type: "button", class: "quiet", "aria-label": "Esc: close", onclick: () => this.closeModal() }, "Esc ✕");
+    const close = h("button", { type: "button", class: "quiet", "aria-label": t("cc.close"), onclick: () => this.closeModal() }, "Esc ✕");
     this.modal = h("div", { class: "modal", role: "dialog", "aria-modal": "true", "aria-labelledby": "modal-title" }, h("div", { class: "modal-head" }, h("h2", { id: "modal-title" }, title), close), body);
     this.root.append(this.modal);
     (focus ?? close).focus();
@@ -311,18 +324,18 @@ export class CommandCentre implements Centre {
 
   openHelp(): void {
     const rows: [string, string][] = [
-      ["N", "New call"],
-      ["/", "New call, address search"],
-      ["J / K", "Next / previous incident in the queue"],
-      ["F", "Find an incident by number, address or type"],
+      ["N", t("help.new_call")],
+      ["/", t("help.search")],
+      ["J / K", t("help.move")],
+      ["F", t("help.find")],
       ...this.panelKeys().map((b): [string, string] => [b.label, b.help]),
-      [this.panels.map((p) => p.shortcut).join(" "), `${this.panels.map((p) => p.label).join(", ")} panel`],
-      ["Esc", "Close the dialog"],
-      ["?", "This help"],
+      [this.panels.map((p) => p.shortcut).join(" "), t("help.panel", { panels: this.panels.map((p) => p.label).join(", ") })],
+      ["Esc", t("help.close")],
+      ["?", t("help.help")],
     ];
     const table = h("table", { class: "keys" });
     for (const [k, what] of rows) table.append(h("tr", {}, h("td", {}, h("kbd", {}, k)), h("td", {}, what)));
-    this.openModal("Keyboard", h("div", {}, table, h("p", { class: "muted" }, "Priority is shown as P1–P5 (number, size and colour); unit status as a three-letter code and colour.")));
+    this.openModal(t("help.title"), h("div", {}, table, h("p", { class: "muted" }, t("help.legend"))));
   }
 
   private panelKeys(): KeyBinding[] {

@@ -2,7 +2,8 @@
 // Colour is never the only cue: priority is also a number, status a text code.
 
 import { h } from "../dom";
-import { PRIORITY_COLOUR, PRIORITY_TEXT, STATUS_CODE, STATUS_COLOUR, STATUS_LABEL } from "../palette";
+import { PRIORITY_COLOUR, PRIORITY_TEXT, STATUS_CODE, STATUS_COLOUR, statusLabel } from "../palette";
+import { t } from "../i18n";
 
 export function priorityBadge(p: number): HTMLElement {
   return h(
@@ -10,7 +11,7 @@ export function priorityBadge(p: number): HTMLElement {
     {
       class: `prio prio-${p}`,
       style: `background:${PRIORITY_COLOUR[p] ?? "#999"};color:${PRIORITY_TEXT[p] ?? "#000"}`,
-      title: `Priority ${p}`,
+      title: t("priority.title", { p }),
     },
     `P${p}`,
   );
@@ -19,7 +20,7 @@ export function priorityBadge(p: number): HTMLElement {
 export function statusChip(s: string): HTMLElement {
   return h(
     "span",
-    { class: `chip status-${s}`, style: `--c:${STATUS_COLOUR[s] ?? "#777"}`, title: STATUS_LABEL[s] ?? s },
+    { class: `chip status-${s}`, style: `--c:${STATUS_COLOUR[s] ?? "#777"}`, title: statusLabel(s) },
     STATUS_CODE[s] ?? s,
   );
 }
@@ -27,6 +28,6 @@ export function statusChip(s: string): HTMLElement {
 /** Where an incident is, in words: its address, else the nearest one, else coordinates. */
 export function place(inc: { address: string | null; nearest?: { label: string; distance_m: number } | null; location: { lat: number; lon: number } | null }): string {
   if (inc.address) return inc.address;
-  if (inc.nearest) return inc.nearest.distance_m <= 60 ? inc.nearest.label : `near ${inc.nearest.label} (${Math.round(inc.nearest.distance_m)} m)`;
-  return inc.location ? `${inc.location.lat.toFixed(4)}, ${inc.location.lon.toFixed(4)}` : "no location";
+  if (inc.nearest) return inc.nearest.distance_m <= 60 ? inc.nearest.label : t("place.near", { label: inc.nearest.label, m: Math.round(inc.nearest.distance_m) });
+  return inc.location ? `${inc.location.lat.toFixed(4)}, ${inc.location.lon.toFixed(4)}` : t("place.none");
 }

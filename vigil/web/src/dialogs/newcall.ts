@@ -5,16 +5,17 @@ import { ApiError } from "../api";
 import type { Centre } from "../centre/context";
 import { clear, h } from "../dom";
 import type { CallCreated, GeocodeOut, LatLon, ReverseOut } from "../types";
+import { t } from "../i18n";
 
 export function openNewCall(c: Centre, focusAddress = true): void {
   if (!c.can.takeCall) return;
   let location: LatLon | null = null;
-  const address = h("input", { id: "call-address", name: "address", autocomplete: "off", placeholder: "Street and number, place, or A & B", "aria-describedby": "call-address-hint", role: "combobox", "aria-expanded": "false", "aria-controls": "call-matches" });
-  const matches = h("ul", { id: "call-matches", role: "listbox", class: "matches", "aria-label": "Address matches" });
-  const where = h("p", { id: "call-where", class: "muted" }, "No location yet.");
+  const address = h("input", { id: "call-address", name: "address", autocomplete: "off", placeholder: t("call.address_placeholder"), "aria-describedby": "call-address-hint", role: "combobox", "aria-expanded": "false", "aria-controls": "call-matches" });
+  const matches = h("ul", { id: "call-matches", role: "listbox", class: "matches", "aria-label": t("call.matches") });
+  const where = h("p", { id: "call-where", class: "muted" }, t("call.no_location"));
   const setLocation = (at: LatLon, label: string): void => {
     location = at;
-    where.textContent = `Location: ${label} (${at.lat.toFixed(5)}, ${at.lon.toFixed(5)})`;
+    where.textContent = t("call.location", { label, lat: at.lat.toFixed(5), lon: at.lon.toFixed(5) });
     where.className = "ok";
     c.map.setPick(at);
     c.map.focus(at);
@@ -38,7 +39,7 @@ export function openNewCall(c: Centre, focusAddress = true): void {
         });
         matches.append(li);
       });
-      if (!found.length) matches.append(h("li", { class: "muted" }, "No match — click the map to place the call."));
+      if (!found.length) matches.append(h("li", { class: "muted" }, t("call.no_match")));
       address.setAttribute("aria-expanded", String(found.length > 0));
     } catch (err) {
       matches.append(h("li", { class: "warn" }, err instanceof ApiError ? err.message : String(err)));
@@ -72,7 +73,7 @@ export function openNewCall(c: Centre, focusAddress = true): void {
     if (e.key === "ArrowUp") ((cur.previousElementSibling as HTMLElement | null) ?? address).focus();
   });
   c.pick((at) => {
-    setLocation(at, "map click");
+    setLocation(at, t("call.map_click"));
     c.api
       .get<ReverseOut>(`/geo/reverse?lat=${at.lat}&lon=${at.lon}`)
       .then((r) => {
@@ -81,12 +82,12 @@ export function openNewCall(c: Centre, focusAddress = true): void {
       })
       .catch(() => undefined);
   });
-  const nature = h("input", { id: "call-nature", name: "nature", required: true, maxlength: 200, placeholder: "What the caller reports" });
+  const nature = h("input", { id: "call-nature", name: "nature", required: true, maxlength: 200, placeholder: t("call.nature_placeholder") });
   const type = h("select", { id: "call-type", name: "incident_type" });
-  for (const [key, t] of Object.entries(c.catalogue().incident_types).sort((a, b) => a[1].label.localeCompare(b[1].label))) {
-    type.append(h("option", { value: key }, `${t.label} (P${t.priority})`));
+  for (const [key, it] of Object.entries(c.catalogue().incident_types).sort((a, b) => a[1].label.localeCompare(b[1].label))) {
+    type.append(h("option", { value: key }, `${it.label} (P${it.priority})`));
   }
-  const priority = h("select", { id: "call-priority", name: "priority" }, h("option", { value: "" }, "Default for type"));
+  const priority = h("select", { id: "call-priority", name: "priority" }, h("option", { value: "" }, t("call.default_priority")));
   for (const p of [1, 2, 3, 4, 5]) priority.append(h("option", { value: String(p) }, `P${p}`));
   const notes = h("textarea", { id: "call-notes", name: "notes", rows: 2 });
   const callerName = h("input", { id: "call-caller-name", name: "caller_name", autocomplete: "off" });
@@ -95,19 +96,19 @@ export function openNewCall(c: Centre, focusAddress = true): void {
   const form = h(
     "form",
     { class: "call-form", id: "call-form" },
-    h("label", { for: "call-address" }, "Address ", h("kbd", {}, "/")),
+    h("label", { for: "call-address" }, `${t("call.address")} `, h("kbd", {}, "/")),
     address,
-    h("p", { id: "call-address-hint", class: "hint" }, "Type to search; ↓ to choose; or click the map to place the call."),
+    h("p", { id: "call-address-hint", class: "hint" }, t("call.address_hint")),
     matches,
     where,
-    h("label", { for: "call-nature" }, "Nature"),
+    h("label", { for: "call-nature" }, t("call.nature")),
     nature,
-    h("div", { class: "row" }, h("label", {}, "Type ", type), h("label", {}, "Priority ", priority)),
-    h("label", { for: "call-notes" }, "Notes"),
+    h("div", { class: "row" }, h("label", {}, `${t("call.type")} `, type), h("label", {}, `${t("call.priority")} `, priority)),
+    h("label", { for: "call-notes" }, t("call.notes")),
     notes,
-    h("fieldset", { class: "pd" }, h("legend", {}, "Caller (personal data: kept apart, audited, purged)"), h("label", {}, "Name ", callerName), h("label", {}, "Phone ", callerPhone)),
+    h("fieldset", { class: "pd" }, h("legend", {}, t("call.caller")), h("label", {}, `${t("call.name")} `, callerName), h("label", {}, `${t("call.phone")} `, callerPhone)),
     error,
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "call-submit" }, "Create call ", h("kbd", {}, "Ctrl+Enter"))),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "call-submit" }, `${t("call.create")} `, h("kbd", {}, "Ctrl+Enter"))),
   );
   form.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
@@ -120,12 +121,12 @@ export function openNewCall(c: Centre, focusAddress = true): void {
     void (async () => {
       error.textContent = "";
       if (!location) {
-        error.textContent = "Choose an address match or click the map first.";
+        error.textContent = t("call.need_location");
         address.focus();
         return;
       }
       if (!nature.value.trim()) {
-        error.textContent = "Say what the caller reports.";
+        error.textContent = t("call.need_nature");
         nature.focus();
         return;
       }
@@ -141,7 +142,7 @@ export function openNewCall(c: Centre, focusAddress = true): void {
           caller_phone: callerPhone.value.trim() || null,
         });
         c.closeModal();
-        c.toast(`${out.opened_incident ? "Opened" : "Attached to"} ${out.incident.id}`);
+        c.toast(t(out.opened_incident ? "call.opened" : "call.attached", { id: out.incident.number ?? out.incident.id }));
         if (!c.picture.incidents.has(out.incident.id)) {
           c.picture.incidents.set(out.incident.id, out.incident);
           c.changed({ kind: "incident", id: out.incident.id, order: true, map: true });
@@ -152,5 +153,5 @@ export function openNewCall(c: Centre, focusAddress = true): void {
       }
     })();
   });
-  c.openModal("New call", form, focusAddress ? address : nature);
+  c.openModal(t("call.title"), form, focusAddress ? address : nature);
 }

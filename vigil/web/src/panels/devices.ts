@@ -5,10 +5,11 @@ import type { Centre, Panel, PanelFactory } from "../centre/context";
 import { ago, append, clear, h } from "../dom";
 import type { DevicePoint } from "../map";
 import type { DeviceOut, DeviceRecentOut, FeedEvent, LatLon } from "../types";
+import { t } from "../i18n";
 
 class DevicesPanel implements Panel {
   readonly key = "devices";
-  readonly label = "Devices";
+  readonly label = t("devices.tab");
   readonly shortcut = "D";
   readonly element: HTMLElement;
   private devices = new Map<string, DeviceOut>();
@@ -16,7 +17,7 @@ class DevicesPanel implements Panel {
   private dirty = false;
 
   constructor(private readonly c: Centre) {
-    this.element = h("div", { id: "devices" }, h("p", { class: "empty" }, "Loading…"));
+    this.element = h("div", { id: "devices" }, h("p", { class: "empty" }, t("loading")));
   }
 
   async load(): Promise<void> {
@@ -74,18 +75,18 @@ class DevicesPanel implements Panel {
   private layout(): void {
     clear(this.element);
     if (this.available === false) {
-      this.element.append(h("p", { class: "empty" }, "Devices: not available in this deployment."));
+      this.element.append(h("p", { class: "empty" }, t("devices.unavailable")));
       return;
     }
-    this.find = h("input", { id: "dev-find", type: "search", placeholder: "id, label, zone, site…", autocomplete: "off" });
-    this.kindSel = h("select", { id: "dev-kind" }, h("option", { value: "" }, "all kinds"));
+    this.find = h("input", { id: "dev-find", type: "search", placeholder: t("devices.find_placeholder"), autocomplete: "off" });
+    this.kindSel = h("select", { id: "dev-kind" }, h("option", { value: "" }, t("devices.all_kinds")));
     this.offlineOnly = h("input", { id: "dev-offline", type: "checkbox" });
     for (const el of [this.find, this.kindSel, this.offlineOnly]) el.addEventListener("input", () => this.draw());
     this.detail = h("div", { id: "dev-detail", class: "dev-detail", "aria-live": "polite" });
     this.body = h("div", { id: "dev-groups" });
     append(
       this.element,
-      h("div", { class: "dev-filters" }, h("label", { for: "dev-find" }, "Find "), this.find, h("label", { for: "dev-kind" }, "Kind "), this.kindSel, h("label", { for: "dev-offline" }, this.offlineOnly, " offline only")),
+      h("div", { class: "dev-filters" }, h("label", { for: "dev-find" }, `${t("devices.find")} `), this.find, h("label", { for: "dev-kind" }, `${t("devices.kind")} `), this.kindSel, h("label", { for: "dev-offline" }, this.offlineOnly, ` ${t("devices.offline_only")}`)),
       h("p", { class: "counts", id: "dev-counts" }),
       this.detail,
       this.body,
@@ -99,7 +100,7 @@ class DevicesPanel implements Panel {
     if (this.kindSel.options.length !== kinds.length + 1) {
       const cur = this.kindSel.value;
       clear(this.kindSel);
-      this.kindSel.append(h("option", { value: "" }, "all kinds"), ...kinds.map((k) => h("option", { value: k }, k.replaceAll("_", " "))));
+      this.kindSel.append(h("option", { value: "" }, t("devices.all_kinds")), ...kinds.map((k) => h("option", { value: k }, k.replaceAll("_", " "))));
       this.kindSel.value = cur;
     }
     const q = this.find.value.trim().toLowerCase();
@@ -109,11 +110,11 @@ class DevicesPanel implements Panel {
     );
     const all = [...this.devices.values()];
     const offline = all.filter((d) => d.state === "offline").length;
-    this.element.querySelector("#dev-counts")!.textContent = `${all.length} devices · ${offline} offline · ${shown.length} shown`;
+    this.element.querySelector("#dev-counts")!.textContent = t("devices.counts", { n: all.length, off: offline, shown: shown.length });
     // Group by kind, then zone; offline devices first in each group, then by id.
     const groups = new Map<string, DeviceOut[]>();
     for (const d of shown) {
-      const key = `${d.kind}|${d.zone ?? "no zone"}`;
+      const key = `${d.kind}|${d.zone ?? t("devices.no_zone")}`;
       (groups.get(key) ?? groups.set(key, []).get(key)!).push(d);
     }
     const keys = [...groups.keys()].sort((a, b) => offFirst(groups.get(b)!) - offFirst(groups.get(a)!) || a.localeCompare(b));
@@ -123,7 +124,7 @@ class DevicesPanel implements Panel {
       const list = groups.get(key)!.sort((a, b) => Number(a.state !== "offline") - Number(b.state !== "offline") || a.id.localeCompare(b.id));
       const [k, zone] = key.split("|");
       const off = list.filter((d) => d.state === "offline").length;
-      const table = h("table", { class: "devs" }, h("caption", {}, `${k.replaceAll("_", " ")} · ${zone} — ${list.length}${off ? `, ${off} offline` : ""}`));
+      const table = h("table", { class: "devs" }, h("caption", {}, `${k.replaceAll("_", " ")} · ${zone} — ${list.length}${off ? `, ${t("devices.group_offline", { n: off })}` : ""}`));
       const tb = h("tbody");
       for (const d of list.slice(0, Math.max(0, 400 - rows))) {
         rows += 1;
@@ -132,8 +133,8 @@ class DevicesPanel implements Panel {
           "tr",
           { tabindex: 0, "data-device": d.id, "data-state": d.state, class: d.state === "offline" ? "offline" : "" },
           h("td", {}, h("strong", {}, d.label || d.id), d.label ? h("span", { class: "muted small" }, ` ${d.id}`) : null),
-          h("td", { class: `dstate ${d.state}` }, d.state === "offline" ? "⚠ OFFLINE" : d.state === "online" ? "● online" : "? unknown"),
-          h("td", { class: "reading" }, latest ? `${latest.stream} ${fmt(latest.value)} ${latest.unit}` : "no reading"),
+          h("td", { class: `dstate ${d.state}` }, d.state === "offline" ? t("devices.offline") : d.state === "online" ? t("devices.online") : t("devices.unknown")),
+          h("td", { class: "reading" }, latest ? `${latest.stream} ${fmt(latest.value)} ${latest.unit}` : t("devices.no_reading")),
           h("td", { class: "timer muted", "data-from": latest ? String(Date.parse(latest.observed_at)) : null }, latest ? ago(Date.parse(latest.observed_at), now) : ""),
         );
         const open = (): void => void this.openDetail(d);
@@ -146,12 +147,12 @@ class DevicesPanel implements Panel {
       table.append(tb);
       this.body.append(table);
     }
-    if (rows >= 400) this.body.append(h("p", { class: "muted" }, "First 400 shown; narrow the search."));
+    if (rows >= 400) this.body.append(h("p", { class: "muted" }, t("devices.first_400")));
   }
 
   private async openDetail(d: DeviceOut): Promise<void> {
     clear(this.detail);
-    this.detail.append(h("h3", {}, d.label || d.id), h("p", { class: "muted" }, "Loading readings…"));
+    this.detail.append(h("h3", {}, d.label || d.id), h("p", { class: "muted" }, t("devices.loading")));
     let recent: DeviceRecentOut;
     try {
       recent = await this.c.api.get<DeviceRecentOut>(`/devices/${encodeURIComponent(d.id)}/recent?limit=120`);
@@ -164,13 +165,13 @@ class DevicesPanel implements Panel {
     for (const r of recent.readings) (byStream.get(r.stream) ?? byStream.set(r.stream, []).get(r.stream)!).push({ value: r.value, at: Date.parse(r.observed_at), unit: r.unit });
     append(
       this.detail,
-      h("h3", { id: "dev-detail-title" }, `${d.label || d.id} `, h("span", { class: "muted small" }, `${d.kind.replaceAll("_", " ")} · ${d.zone ?? "no zone"} · ${d.state}`)),
-      ...[...byStream.entries()].map(([stream, pts]) => h("div", { class: "spark-row" }, h("span", {}, `${stream} (${pts[0].unit}): ${fmt(pts[0].value)}`), sparkline(pts.slice().reverse(), `${stream}, last ${pts.length} readings`))),
-      byStream.size ? null : h("p", { class: "muted" }, "No readings yet."),
-      h("h4", {}, "Watched by"),
+      h("h3", { id: "dev-detail-title" }, `${d.label || d.id} `, h("span", { class: "muted small" }, `${d.kind.replaceAll("_", " ")} · ${d.zone ?? t("devices.no_zone")} · ${d.state}`)),
+      ...[...byStream.entries()].map(([stream, pts]) => h("div", { class: "spark-row" }, h("span", {}, `${stream} (${pts[0].unit}): ${fmt(pts[0].value)}`), sparkline(pts.slice().reverse(), t("devices.last_n", { stream, n: pts.length })))),
+      byStream.size ? null : h("p", { class: "muted" }, t("devices.no_readings")),
+      h("h4", {}, t("devices.watched_by")),
       recent.watched_by.length
-        ? h("ul", { "data-testid": "watchers" }, ...recent.watched_by.map((w) => h("li", {}, h("strong", {}, w.ref), ` on ${w.stream}, ${w.scope}${w.description ? ` — ${w.description}` : ""}`)))
-        : h("p", { class: "muted" }, "No loaded rule watches this device."),
+        ? h("ul", { "data-testid": "watchers" }, ...recent.watched_by.map((w) => h("li", {}, h("strong", {}, w.ref), ` ${t("devices.watch_on", { stream: w.stream, scope: w.scope })}${w.description ? ` — ${w.description}` : ""}`)))
+        : h("p", { class: "muted" }, t("devices.no_rule")),
     );
   }
 

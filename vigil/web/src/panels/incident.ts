@@ -9,40 +9,41 @@ import { place, priorityBadge, statusChip } from "../centre/widgets";
 import { openClose, openNote } from "../dialogs/incident";
 import { ago, append, clear, clock, h, minutes } from "../dom";
 import { ACTIVE, type Change } from "../model";
-import { STATUS_LABEL } from "../palette";
+import { istatus, statusLabel } from "../palette";
 import type { CallOut, EventOut, FeedEvent, IncidentType, Recommendation } from "../types";
+import { t } from "../i18n";
 
 export function describe(ev: FeedEvent, types: Record<string, IncidentType>): string {
   const d = ev.data;
   const s = (k: string): string => String(d[k] ?? "");
   switch (ev.type) {
     case "incident.opened":
-      return `Opened: ${types[s("type")]?.label ?? s("type")}, priority ${s("priority")}${d.address ? ` at ${s("address")}` : ""}`;
+      return `${t("tl.opened", { type: types[s("type")]?.label ?? s("type"), priority: s("priority") })}${d.address ? ` ${t("tl.at", { address: s("address") })}` : ""}`;
     case "call.received":
-      return `Call ${s("call_id")}: ${s("nature")}${d.address ? ` (${s("address")})` : ""}`;
+      return `${t("tl.call", { id: s("call_id"), nature: s("nature") })}${d.address ? ` (${s("address")})` : ""}`;
     case "incident.updated": {
       const parts = ["type", "priority", "address", "description"].filter((k) => d[k] !== null && d[k] !== undefined).map((k) => `${k} → ${s(k)}`);
-      if (d.location) parts.push("location moved");
-      return `Updated: ${parts.join(", ") || "no field"}${d.reason ? ` — ${s("reason")}` : ""}`;
+      if (d.location) parts.push(t("tl.location_moved"));
+      return `${t("tl.updated", { what: parts.join(", ") || t("tl.no_field") })}${d.reason ? ` — ${s("reason")}` : ""}`;
     }
     case "incident.status_changed":
-      return `Status ${s("old")} → ${s("new")} (${s("reason")})`;
+      return t("tl.status", { old: istatus(s("old")), new: istatus(s("new")), reason: s("reason") });
     case "incident.closed":
-      return `Closed: ${s("disposition")}${d.notes ? ` — ${s("notes")}` : ""}`;
+      return `${t("tl.closed", { disposition: s("disposition") })}${d.notes ? ` — ${s("notes")}` : ""}`;
     case "incident.cancelled":
-      return `Cancelled: ${s("reason")}`;
+      return t("tl.cancelled", { reason: s("reason") });
     case "incident.reopened":
-      return `Reopened: ${s("reason")}`;
+      return t("tl.reopened", { reason: s("reason") });
     case "incident.note_added":
-      return d.rule ? `Rule ${s("rule")}: ${s("text")}` : `Note: ${s("text")}`;
+      return d.rule ? t("tl.rule_note", { rule: s("rule"), text: s("text") }) : t("tl.note", { text: s("text") });
     case "unit.assigned":
-      return `${s("unit_id")} assigned${d.eta_s ? `, ETA ${minutes(Number(d.eta_s))}` : ""}${d.recommended ? " (recommended)" : ""}`;
+      return `${t("tl.assigned", { unit: s("unit_id") })}${d.eta_s ? `, ETA ${minutes(Number(d.eta_s))}` : ""}${d.recommended ? ` ${t("tl.recommended")}` : ""}`;
     case "unit.released":
-      return `${s("unit_id")} released: ${s("reason")}`;
+      return t("tl.released", { unit: s("unit_id"), reason: s("reason") });
     case "unit.status_changed":
-      return `${s("unit_id")} ${STATUS_LABEL[s("old")] ?? s("old")} → ${STATUS_LABEL[s("new")] ?? s("new")}`;
+      return `${s("unit_id")} ${statusLabel(s("old"))} → ${statusLabel(s("new"))}`;
     case "rule.fired":
-      return `Rule ${s("rule") || s("rule_id")} fired${d.explanation ? `: ${s("explanation")}` : ""}`;
+      return `${t("tl.rule_fired", { rule: s("rule") || s("rule_id") })}${d.explanation ? `: ${s("explanation")}` : ""}`;
     default:
       return ev.type;
   }
@@ -50,7 +51,7 @@ export function describe(ev: FeedEvent, types: Record<string, IncidentType>): st
 
 class IncidentPanel implements Panel {
   readonly key = "incident";
-  readonly label = "Incident";
+  readonly label = t("incident.tab");
   readonly shortcut = "I";
   readonly element: HTMLElement;
   readonly keys;
@@ -62,10 +63,10 @@ class IncidentPanel implements Panel {
     private readonly c: Centre,
     private readonly now: () => number,
   ) {
-    this.element = h("div", { id: "detail", "data-testid": "detail" }, h("p", { class: "empty" }, "Select an incident (J/K or click)."));
+    this.element = h("div", { id: "detail", "data-testid": "detail" }, h("p", { class: "empty" }, t("incident.select")));
     this.keys = [
-      { keys: ["a", "A"], label: "A", help: "Assign the recommended units to the selected incident", run: () => void this.assignRecommended() },
-      { keys: ["c", "C"], label: "C", help: "Close the selected incident", run: () => this.close() },
+      { keys: ["a", "A"], label: "A", help: t("incident.key_assign"), run: () => void this.assignRecommended() },
+      { keys: ["c", "C"], label: "C", help: t("incident.key_close"), run: () => this.close() },
     ];
   }
 
@@ -93,9 +94,9 @@ class IncidentPanel implements Panel {
     append(
       this.element,
       h("div", { id: "detail-head" }),
-      h("section", { id: "recs", "aria-label": "Recommended units" }),
-      h("section", { id: "calls", "aria-label": "Calls" }, h("h3", {}, "Calls")),
-      h("section", { "aria-label": "Timeline" }, h("h3", {}, "Timeline"), h("ol", { id: "timeline", class: "timeline" })),
+      h("section", { id: "recs", "aria-label": t("incident.recommended") }),
+      h("section", { id: "calls", "aria-label": t("incident.calls") }, h("h3", {}, t("incident.calls"))),
+      h("section", { "aria-label": t("incident.timeline") }, h("h3", {}, t("incident.timeline")), h("ol", { id: "timeline", class: "timeline" })),
     );
     this.renderHead();
     void this.loadTimeline(id);
@@ -118,16 +119,16 @@ class IncidentPanel implements Panel {
       h(
         "p",
         {},
-        h("span", { class: `istatus is-${inc.status}`, "data-testid": "incident-status" }, inc.status.replace("_", " ")),
-        " · received ",
+        h("span", { class: `istatus is-${inc.status}`, "data-testid": "incident-status" }, istatus(inc.status)),
+        ` · ${t("incident.received")} `,
         h("span", { class: "timer", "data-from": String(opened) }, ago(opened, this.now())),
-        " ago",
-        inc.caused_by_rule ? h("span", { class: "rule" }, ` · opened by rule ${inc.caused_by_rule}`) : null,
+        ` ${t("incident.ago")}`,
+        inc.caused_by_rule ? h("span", { class: "rule" }, ` · ${t("incident.by_rule", { rule: inc.caused_by_rule })}`) : null,
       ),
       h("p", { class: "addr" }, place(inc)),
       inc.description ? h("p", {}, inc.description) : null,
     );
-    const units = h("ul", { class: "assigned", "aria-label": "Assigned units" });
+    const units = h("ul", { class: "assigned", "aria-label": t("incident.assigned_units") });
     for (const uid of inc.unit_ids) {
       const u = this.c.picture.units.get(uid);
       units.append(
@@ -140,20 +141,20 @@ class IncidentPanel implements Panel {
         ),
       );
     }
-    if (inc.unit_ids.length) append(head, h("h3", {}, "Assigned"), units);
+    if (inc.unit_ids.length) append(head, h("h3", {}, t("incident.assigned")), units);
     if (active && this.c.can.dispatch) {
       append(
         head,
         h(
           "div",
           { class: "actions" },
-          h("button", { type: "button", id: "assign-recommended", class: "primary", onclick: () => void this.assignRecommended() }, "Assign recommended ", h("kbd", {}, "A")),
-          h("button", { type: "button", id: "close-incident", onclick: () => this.close() }, "Close ", h("kbd", {}, "C")),
-          h("button", { type: "button", onclick: () => openNote(this.c, inc.id) }, "Note"),
+          h("button", { type: "button", id: "assign-recommended", class: "primary", onclick: () => void this.assignRecommended() }, `${t("incident.assign_recommended")} `, h("kbd", {}, "A")),
+          h("button", { type: "button", id: "close-incident", onclick: () => this.close() }, `${t("incident.close")} `, h("kbd", {}, "C")),
+          h("button", { type: "button", onclick: () => openNote(this.c, inc.id) }, t("incident.note")),
         ),
       );
     }
-    if (!active) append(head, h("p", { class: "closed", "data-testid": "closed-note" }, `${inc.status}: ${inc.disposition ?? ""}`));
+    if (!active) append(head, h("p", { class: "closed", "data-testid": "closed-note" }, `${istatus(inc.status)}: ${inc.disposition ?? ""}`));
   }
 
   private async loadTimeline(id: string): Promise<void> {
@@ -176,8 +177,8 @@ class IncidentPanel implements Panel {
       h("span", { class: "what" }, describe(ev, this.c.catalogue().incident_types)),
     );
     const evidence = ev.data.evidence;
-    if (Array.isArray(evidence) && evidence.length) li.append(h("span", { class: "evidence" }, `evidence: ${evidence.join(", ")}`));
-    if (ev.cause) li.append(h("span", { class: "cause" }, `cause: ${ev.cause}`));
+    if (Array.isArray(evidence) && evidence.length) li.append(h("span", { class: "evidence" }, t("tl.evidence", { list: evidence.join(", ") })));
+    if (ev.cause) li.append(h("span", { class: "cause" }, t("tl.cause", { cause: ev.cause })));
     ol.append(li);
   }
 
@@ -189,9 +190,9 @@ class IncidentPanel implements Panel {
     if (this.c.selection.incident !== id) return;
     const ul = h("ul", { class: "calls" });
     for (const call of calls) {
-      if (call) ul.append(h("li", {}, h("time", { datetime: call.received_at }, clock(call.received_at)), ` ${call.nature}`, call.address ? ` — ${call.address}` : "", h("span", { class: "muted" }, ` (taken by ${call.call_taker})`)));
+      if (call) ul.append(h("li", {}, h("time", { datetime: call.received_at }, clock(call.received_at)), ` ${call.nature}`, call.address ? ` — ${call.address}` : "", h("span", { class: "muted" }, ` ${t("incident.taken_by", { who: call.call_taker })}`)));
     }
-    if (!inc.call_ids.length) ul.append(h("li", { class: "muted" }, "No call linked (opened by an operator or a rule)."));
+    if (!inc.call_ids.length) ul.append(h("li", { class: "muted" }, t("incident.no_call")));
     box.append(ul);
   }
 
@@ -199,14 +200,14 @@ class IncidentPanel implements Panel {
     const box = this.element.querySelector<HTMLElement>("#recs");
     if (!box) return;
     clear(box);
-    append(box, h("h3", {}, "Recommended units"), h("p", { class: "muted" }, "Computing drive times…"));
+    append(box, h("h3", {}, t("incident.recommended")), h("p", { class: "muted" }, t("incident.computing")));
     let rec: Recommendation;
     try {
       rec = await this.c.api.get<Recommendation>(`/incidents/${id}/recommendations`);
     } catch (err) {
       if (this.c.selection.incident !== id) return;
       clear(box);
-      append(box, h("h3", {}, "Recommended units"), h("p", { class: "muted" }, err instanceof ApiError ? err.message : String(err)));
+      append(box, h("h3", {}, t("incident.recommended")), h("p", { class: "muted" }, err instanceof ApiError ? err.message : String(err)));
       return;
     }
     if (this.c.selection.incident !== id) return;
@@ -219,16 +220,16 @@ class IncidentPanel implements Panel {
         "li",
         { tabindex: 0, "data-unit": choice.unit_id, onmouseenter: preview, onfocus: preview },
         h("strong", {}, choice.callsign),
-        h("span", { class: "muted" }, ` ${choice.type} · covers ${choice.covers}`),
+        h("span", { class: "muted" }, ` ${choice.type} · ${t("incident.covers", { what: choice.covers })}`),
         h("span", { class: "eta", "data-testid": "eta" }, `ETA ${minutes(choice.eta_s)}`),
         h("span", { class: "muted" }, ` · ${(choice.metres / 1000).toFixed(1)} km`),
         h("div", { class: "why" }, choice.why),
       );
       list.append(li);
     }
-    append(box, h("h3", {}, "Recommended units ", rec.covered ? h("span", { class: "ok" }, "run card covered") : h("span", { class: "warn" }, "run card NOT covered")), list);
+    append(box, h("h3", {}, `${t("incident.recommended")} `, rec.covered ? h("span", { class: "ok" }, t("incident.covered")) : h("span", { class: "warn" }, t("incident.not_covered"))), list);
     for (const s of rec.shortfalls) box.append(h("p", { class: "warn" }, `${s.capability}: ${s.covered}/${s.needed} — ${s.why}`));
-    box.append(h("p", { class: "muted small" }, `${rec.considered} units considered in ${rec.compute_ms.toFixed(0)} ms: ${rec.method}`));
+    box.append(h("p", { class: "muted small" }, t("incident.considered", { n: rec.considered, ms: rec.compute_ms.toFixed(0), method: rec.method })));
     const first = rec.chosen[0];
     if (first?.route) this.c.map.setPreview({ unitId: first.unit_id, geometry: first.route as unknown as LineString });
   }
@@ -239,7 +240,7 @@ class IncidentPanel implements Panel {
     try {
       await this.c.api.post(`/incidents/${id}/assignments`, { accept_recommendation: true });
       this.c.map.setPreview(null);
-      this.c.toast("Recommended units assigned");
+      this.c.toast(t("incident.assigned_toast"));
       void this.loadRecommendation(id);
     } catch (err) {
       this.c.toast(err instanceof ApiError ? err.message : String(err), true);

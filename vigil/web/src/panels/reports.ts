@@ -6,6 +6,7 @@ import type { FeatureCollection } from "geojson";
 import type { Centre, Panel, PanelFactory } from "../centre/context";
 import { clear, h } from "../dom";
 import type { FeedEvent } from "../types";
+import { t } from "../i18n";
 
 interface ReportRow {
   id: string;
@@ -34,7 +35,7 @@ const SUGGEST: Record<string, string> = {
 
 class ReportsPanel implements Panel {
   readonly key = "reports";
-  readonly label = "Reports";
+  readonly label = t("reports.tab");
   readonly shortcut = "R";
   readonly events = ["report.submitted", "report.promoted", "report.merged", "report.dismissed"] as const;
   readonly element: HTMLElement;
@@ -44,7 +45,7 @@ class ReportsPanel implements Panel {
   private reloading = false;
 
   constructor(private readonly c: Centre) {
-    this.element = h("div", { id: "reports" }, h("p", { class: "empty" }, "Loading…"));
+    this.element = h("div", { id: "reports" }, h("p", { class: "empty" }, t("loading")));
   }
 
   async load(): Promise<void> {
@@ -83,29 +84,29 @@ class ReportsPanel implements Panel {
     this.dirty = false;
     clear(this.element);
     if (this.available === false) {
-      this.element.append(h("p", { class: "empty" }, "Citizen reports: not available to this role."));
+      this.element.append(h("p", { class: "empty" }, t("reports.unavailable")));
       return;
     }
     if (!this.rows.length) {
-      this.element.append(h("p", { class: "empty" }, "No reports awaiting moderation."));
+      this.element.append(h("p", { class: "empty" }, t("reports.none")));
       return;
     }
     const types = Object.entries(this.c.catalogue().incident_types).sort((a, b) => a[1].label.localeCompare(b[1].label));
     const ul = h("ul", { class: "reports" });
     for (const r of this.rows) {
-      const select = h("select", { "aria-label": "Incident type" }) as HTMLSelectElement;
+      const select = h("select", { "aria-label": t("reports.type") }) as HTMLSelectElement;
       for (const [key, t] of types) {
         const opt = h("option", { value: key }, t.label) as HTMLOptionElement;
         if (key === (SUGGEST[r.category] ?? "other")) opt.selected = true;
         select.append(opt);
       }
-      const promote = h("button", { type: "button", class: "promote", "data-report": r.id }, "Promote");
+      const promote = h("button", { type: "button", class: "promote", "data-report": r.id }, t("reports.promote"));
       promote.addEventListener("click", () =>
         void this.act(`/reports/${r.id}/promote`, { incident_type: select.value, reason: "promoted from the moderation queue" }),
       );
-      const dismiss = h("button", { type: "button", class: "dismiss", "data-report": r.id }, "Dismiss");
+      const dismiss = h("button", { type: "button", class: "dismiss", "data-report": r.id }, t("reports.dismiss"));
       dismiss.addEventListener("click", () => {
-        const reason = prompt("Why dismiss it? (the reporter sees this)");
+        const reason = prompt(t("reports.dismiss_why"));
         if (reason && reason.trim()) void this.act(`/reports/${r.id}/dismiss`, { reason });
       });
       const when = new Date(r.submitted_at);
@@ -115,7 +116,7 @@ class ReportsPanel implements Panel {
           { "data-report": r.id },
           h("strong", {}, r.category_label),
           ` — ${r.text}`,
-          h("div", { class: "muted" }, `${when.toLocaleTimeString()} · ${r.lat.toFixed(5)}, ${r.lon.toFixed(5)}${r.has_photo ? " · photo" : ""}${r.has_contact ? " · contact given" : ""}`),
+          h("div", { class: "muted" }, `${when.toLocaleTimeString()} · ${r.lat.toFixed(5)}, ${r.lon.toFixed(5)}${r.has_photo ? ` · ${t("reports.photo")}` : ""}${r.has_contact ? ` · ${t("reports.contact")}` : ""}`),
           h("div", {}, select, " ", promote, " ", dismiss),
         ),
       );

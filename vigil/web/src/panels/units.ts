@@ -6,8 +6,9 @@ import type { Centre, KeyBinding, Panel, PanelFactory } from "../centre/context"
 import { statusChip } from "../centre/widgets";
 import { append, clear, h } from "../dom";
 import type { Change } from "../model";
-import { STATUS_LABEL } from "../palette";
+import { statusLabel } from "../palette";
 import type { Unit, UnitStatus } from "../types";
+import { t } from "../i18n";
 
 // Keys 1..6 set the selected unit's status (dispatched comes only from assignment).
 export const STATUS_KEYS: [string, UnitStatus][] = [
@@ -21,7 +22,7 @@ export const STATUS_KEYS: [string, UnitStatus][] = [
 
 class UnitsPanel implements Panel {
   readonly key = "units";
-  readonly label = "Units";
+  readonly label = t("units.tab");
   readonly shortcut = "U";
   readonly element: HTMLElement;
   readonly keys: KeyBinding[];
@@ -30,7 +31,7 @@ class UnitsPanel implements Panel {
 
   constructor(private readonly c: Centre) {
     this.element = h("div", { id: "board", "data-testid": "board" });
-    this.keys = STATUS_KEYS.map(([k, s]) => ({ keys: [k], label: k, help: `Selected unit: ${STATUS_LABEL[s]}`, run: () => void this.setStatus(s) }));
+    this.keys = STATUS_KEYS.map(([k, s]) => ({ keys: [k], label: k, help: t("units.key_status", { status: statusLabel(s) }), run: () => void this.setStatus(s) }));
   }
 
   note(ch: Change): void {
@@ -75,7 +76,7 @@ class UnitsPanel implements Panel {
     if (counts && (full || this.dirty.size)) {
       const n = new Map<string, number>();
       for (const u of units.values()) n.set(u.status, (n.get(u.status) ?? 0) + 1);
-      counts.textContent = [...n.entries()].map(([s, k]) => `${STATUS_LABEL[s] ?? s}: ${k}`).join(" · ");
+      counts.textContent = [...n.entries()].map(([s, k]) => `${statusLabel(s)}: ${k}`).join(" · ");
     }
     this.dirty.clear();
   }
@@ -88,7 +89,7 @@ class UnitsPanel implements Panel {
       tr,
       h("td", { class: "cs" }, u.callsign),
       h("td", { class: "muted" }, u.type),
-      h("td", {}, statusChip(u.status), " ", h("span", { class: "slabel" }, STATUS_LABEL[u.status] ?? u.status)),
+      h("td", {}, statusChip(u.status), " ", h("span", { class: "slabel" }, statusLabel(u.status))),
       h("td", { class: "inc" }, u.incident_id ?? ""),
     );
   }
@@ -106,7 +107,7 @@ class UnitsPanel implements Panel {
       tr?.focus();
     }
     const u = this.c.picture.units.get(id);
-    this.c.toast(`Unit ${u?.callsign ?? id} selected — keys 1–6 set its status`);
+    this.c.toast(t("units.selected", { unit: u?.callsign ?? id }));
   }
 
   private async setStatus(status: UnitStatus): Promise<void> {
