@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
@@ -32,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 from playwright.sync_api import sync_playwright
 
 # Run as a script (python benchmarks/ui_live.py): the repo root holds `tests`.
@@ -218,7 +220,47 @@ def live_phase(
     }
 
 
-def measure(seconds: float, rate: float, incidents: int, units: int) -> dict[str, Any]:
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far of the browser's processes and of this process (the server)."""
+    me = psutil.Process()
+    browser = 0.0
+    for child in me.children(recursive=True):
+        try:
+            if "chrom" in child.name().lower():
+                t = child.cpu_times()
+                browser += t.user + t.system
+        except psutil.Error:
+            continue
+    own = me.cpu_times()
+    return {"browser": browser, "server": own.user + own.system}
+
+
+def print_profile(profile: dict[str, Any], top: int = 18) -> None:
+    """Print the page main thread's CPU self time by script and by function (CDP profile)."""
+    nodes = {n["id"]: n for n in profile["nodes"]}
+    gaps = profile.get("timeDeltas", [])
+    self_us: dict[int, float] = {}
+    for node_id, dt in zip(profile.get("samples", []), gaps, strict=False):
+        self_us[node_id] = self_us.get(node_id, 0.0) + dt
+    by_script: dict[str, float] = {}
+    by_fn: dict[str, float] = {}
+    for node_id, us in self_us.items():
+        frame = nodes[node_id]["callFrame"]
+        script = frame["url"].rsplit("/", 1)[-1] or f"({frame['functionName'] or 'native'})"
+        by_script[script] = by_script.get(script, 0.0) + us
+        fn = f"{script}:{frame['functionName'] or '(anonymous)'}"
+        by_fn[fn] = by_fn.get(fn, 0.0) + us
+    total = sum(self_us.values())
+    print(f"main-thread samples until map ready: {total / 1e6:.2f} s")
+    for name, us in sorted(by_script.items(), key=lambda kv: -kv[1])[:10]:
+        print(f"  {us / 1e3:8.0f} ms  {name}")
+    for name, us in sorted(by_fn.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {us / 1e3:8.0f} ms  {name}")
+
+
+def measure(
+    seconds: float, rate: float, incidents: int, units: int, *, profile: bool = False
+) -> dict[str, Any]:
     """Run the scenario and return the figures."""
     if not CHROMIUM.is_file():
         raise SystemExit(f"{CHROMIUM} is missing: apt-get install chromium")
@@ -239,10 +281,33 @@ def measure(seconds: float, rate: float, incidents: int, units: int) -> dict[str
                     f"sessionStorage.setItem('vigil.session', {json.dumps(session)});" + OBSERVER
                 )
                 page = context.new_page()
+                cdp = context.new_cdp_session(page) if profile else None
+                if cdp is not None:
+                    cdp.send("Profiler.enable")
+                    cdp.send("Profiler.setSamplingInterval", {"interval": 500})
+                    cdp.send("Performance.enable")
+                    cdp.send("Profiler.start")
+                cpu0 = cpu_seconds()
                 page.goto(server.url)
                 page.wait_for_selector(
                     "body[data-map-ready='1']", state="attached", timeout=120_000
                 )
+                cpu1 = cpu_seconds()
+                first_cpu = {k: round(cpu1[k] - cpu0[k], 2) for k in cpu0}
+                print(f"first render CPU seconds: {first_cpu}")
+                if cdp is not None:
+                    print_profile(cdp.send("Profiler.stop")["profile"])
+                    metrics = {
+                        m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]
+                    }
+                    print(
+                        "main thread until map ready (s): "
+                        + ", ".join(
+                            f"{k} {metrics.get(k, 0):.2f}"
+                            for k in ("TaskDuration", "ScriptDuration", "LayoutDuration",
+                                      "RecalcStyleDuration")
+                        )
+                    )  # fmt: skip
                 marks = page.evaluate(
                     "() => Object.fromEntries(performance.getEntriesByType('mark')"
                     ".map(m => [m.name, m.startTime]))"
@@ -281,6 +346,9 @@ def measure(seconds: float, rate: float, incidents: int, units: int) -> dict[str
         "incidents": incidents,
         "units": units,
         "first_render_ms": round(first_render, 1),
+        "first_render_browser_cpu_s": first_cpu["browser"],
+        "first_render_server_cpu_s": first_cpu["server"],
+        "load_average_1m": round(os.getloadavg()[0], 1),
         "queue_ready_ms": round(marks["vigil:queue-ready"], 1),
         "map_ready_ms": round(marks["vigil:map-ready"], 1),
         "live_p50_ms": m["p50"],
@@ -316,8 +384,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--incidents", type=int, default=1000)
     parser.add_argument("--units", type=int, default=300)
+    parser.add_argument(
+        "--profile", action="store_true", help="print where the first render's CPU goes"
+    )
     args = parser.parse_args()
-    result = measure(args.seconds, args.rate, args.incidents, args.units)
+    result = measure(args.seconds, args.rate, args.incidents, args.units, profile=args.profile)
     width = max(len(k) for k in result)
     for key, value in result.items():
         print(f"{key:<{width}}  {value}")

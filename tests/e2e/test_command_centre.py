@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import login
 from tests.e2e.server import LiveServer, busy_scene, road_points
+from tests.e2e.test_alerts_panel import draft
 from vigil.audit.roles import Role
 from vigil.core.geometry import LatLon
 
@@ -230,7 +232,22 @@ def test_keyboard_help_and_focus(page: Page, server: LiveServer) -> None:
 
 def test_screenshot_of_a_busy_command_centre(page: Page, server: LiveServer) -> None:
     incidents = busy_scene(server, server.tokens[Role.DISPATCHER])
+    # A warning awaiting approval (drawn dashed) and a citizen's report on the map.
+    waiting = draft(server, server.add_user("supervisor-2", Role.SUPERVISOR), "Flood warning",
+                    "60.1668,24.9440 60.1688,24.9440 60.1688,24.9500 60.1668,24.9500 60.1668,24.9440")  # fmt: skip
+    r = httpx.post(
+        server.url + "/api/v1/public/reports",
+        json={"category": "fallen_tree", "text": "tree across the path", "lat": 60.1712, "lon": 24.9445},
+        timeout=30,
+    )  # fmt: skip
+    assert r.status_code in (200, 201), r.text
     login(page, server, "dispatcher")
+    page.wait_for_function(
+        """(id) => window.vigil.mapView.map.queryRenderedFeatures({layers: ['alert-fill']})
+             .some(f => f.properties.id === id)""",
+        arg=waiting["id"],
+        timeout=20_000,
+    )
     expect(page.locator("#queue-list li")).to_have_count(
         sum(1 for i in incidents if i["status"] in {"pending", "dispatched", "on_scene"})
     )
