@@ -30,6 +30,7 @@ every exclusion is counted:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -160,6 +161,11 @@ def prepare_dimensions(
         SELECT v, CAST(row_number() OVER (ORDER BY v) - 1 AS USMALLINT) AS code
         FROM (SELECT DISTINCT period_label AS v FROM _b)"""
     )
+    # Each bucket carries its period's code, so rows join one integer key, not a label.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _b AS
+        SELECT k, hour, period_label, code AS period FROM _b JOIN _d_period ON v = period_label"""
+    )
     labels["period"] = [
         str(r[0]) for r in con.execute("SELECT v FROM _d_period ORDER BY code").fetchall()
     ]
@@ -168,16 +174,26 @@ def prepare_dimensions(
     return labels
 
 
+def _bits(count: int) -> int:
+    """Return the bits that hold codes 0..count (count = one past the last label)."""
+    return max(1, int(count).bit_length())
+
+
 def measured_sql(
-    settings: AnalyticsSettings, *, where: str = "TRUE", relation: str = "responses"
+    settings: AnalyticsSettings,
+    *,
+    labels: Mapping[str, Sequence[str]],
+    where: str = "TRUE",
+    relation: str = "responses",
 ) -> str:
     """Return SQL yielding one row per (interval, incident or unit response) with its status.
 
-    Needs `prepare_dimensions` first. Columns: interval (index into INTERVALS),
-    status (index into STATUSES), value_s, target_s, and the codes call_type,
-    priority, area, unit_type, hour (24 = unrecorded), period (last =
-    unrecorded), plus received_at. `where` filters the response rows (SQL over
-    the relation's columns, with ``area`` the configured area column).
+    Needs `prepare_dimensions` first (`labels` is what it returned). Columns:
+    interval (index into INTERVALS), status (index into STATUSES), value_s,
+    target_s, and the codes call_type, priority, area, unit_type, hour (24 =
+    unrecorded), period (last = unrecorded), plus received_at. `where` filters
+    the response rows (SQL over the relation's columns, with ``area`` the
+    configured area column).
     """
     cap = float(settings.max_interval_s)
     ems = ", ".join(_quote(t.upper()) for t in settings.ems_unit_types) or "''"
@@ -189,16 +205,17 @@ def measured_sql(
     codes = ", ".join(f"_d_{d}.code AS {d}" for d in CODED_DIMS)
     dims = "call_type, priority, area, hour, unit_type, period, received_at"
     turnout_target = f"CASE WHEN ems THEN {EMS_TURNOUT_S!r} ELSE {FIRE_TURNOUT_S!r} END"
+    first_call, decode_call = _first_call(labels)
+    arriving, decode_arriving = _arriving(labels)
     return f"""
     WITH r AS (
       SELECT x.incident_id, {codes},
              upper(coalesce(x.unit_type, '')) IN ({ems}) AS ems,
              coalesce(_b.hour, 24) AS hour,
-             coalesce(_d_period.code, (SELECT count(*) FROM _d_period)) AS period,
+             coalesce(_b.period, {len(labels["period"]) - 1}) AS period,
              x.received_at, x.dispatch_at, x.en_route_at, x.on_scene_at
       FROM (SELECT *, {settings.area} AS area FROM {relation}) x {joins}
       LEFT JOIN _b ON _b.k = CAST(epoch(x.received_at) AS BIGINT) // 900
-      LEFT JOIN _d_period ON _d_period.v = _b.period_label
       WHERE {where}
     ),
     inc_raw AS (
@@ -206,19 +223,15 @@ def measured_sql(
              min(received_at) AS received_at,
              min(dispatch_at) AS first_dispatch_at,
              min(on_scene_at) AS first_on_scene_at,
-             arg_min_null(en_route_at, on_scene_at) AS arriving_en_route_at,
              bool_or(en_route_at IS NOT NULL) AS any_en_route,
-             arg_min({{'call_type': call_type, 'priority': priority, 'area': area,
-                       'hour': hour, 'period': period}}, received_at) AS first_call,
-             coalesce(arg_min(unit_type, on_scene_at), arg_min(unit_type, dispatch_at))
-               AS unit_type,
+             {arriving},
+             {first_call},
              arg_min(unit_type, dispatch_at) AS dispatched_unit_type
       FROM r GROUP BY incident_id
     ),
     inc AS (
-      SELECT * EXCLUDE (first_call), first_call.call_type AS call_type,
-             first_call.priority AS priority, first_call.area AS area, first_call.hour AS hour,
-             first_call.period AS period
+      SELECT incident_id, received_at, first_dispatch_at, first_on_scene_at, any_en_route,
+             dispatched_unit_type, {decode_arriving}, {decode_call}
       FROM inc_raw
     )
     SELECT {
@@ -255,3 +268,47 @@ def measured_sql(
     }, {dims}
     FROM inc
     """  # noqa: S608 - interpolates only allow-listed identifiers and quoted settings
+
+
+# Aggregates over plain integers cost a fraction of those over structs (measured: the
+# incident GROUP BY went from 1.0 to 0.45 CPU-s on 1.5 M rows), so the first call's codes
+# are packed into one BIGINT, and the first-arriving unit's en-route time with its type
+# into another, whenever they fit in 63 bits.
+_CALL_FIELDS = ("call_type", "priority", "area", "hour", "period")
+_EPOCH_BITS = 52  # microseconds since 1970 + 1, up to the year 2112
+
+
+def _first_call(labels: Mapping[str, Sequence[str]]) -> tuple[str, str]:
+    widths = [_bits(len(labels[f])) for f in _CALL_FIELDS]
+    if sum(widths) > 63:
+        struct = ", ".join(f"{f!r}: {f}" for f in _CALL_FIELDS)
+        return (
+            f"arg_min({{{struct}}}, received_at) AS first_call",
+            ", ".join(f"first_call.{f} AS {f}" for f in _CALL_FIELDS),
+        )
+    pack, decode, shift = [], [], 0
+    for f, w in zip(reversed(_CALL_FIELDS), reversed(widths), strict=True):
+        pack.append(f"(CAST({f} AS BIGINT) << {shift})")
+        kind = "UTINYINT" if f == "hour" else "USMALLINT"
+        decode.append(f"CAST((first_call >> {shift}) & {(1 << w) - 1} AS {kind}) AS {f}")
+        shift += w
+    return f"arg_min({' | '.join(pack)}, received_at) AS first_call", ", ".join(decode)
+
+
+def _arriving(labels: Mapping[str, Sequence[str]]) -> tuple[str, str]:
+    w = _bits(len(labels["unit_type"]))
+    if _EPOCH_BITS + w > 63:
+        return (
+            "arg_min_null(en_route_at, on_scene_at) AS arriving_en_route_at, "
+            "arg_min(unit_type, on_scene_at) AS arriving_unit_type",
+            "arriving_en_route_at, coalesce(arriving_unit_type, dispatched_unit_type) AS unit_type",
+        )
+    # 0 = en route not recorded (times before 1970 count as not recorded).
+    en_route = "greatest(coalesce(epoch_us(en_route_at) + 1, 0), 0)"
+    return (
+        f"arg_min(({en_route} << {w}) | unit_type, on_scene_at) AS arriving",
+        f"CASE WHEN arriving >> {w} > 0 THEN TIMESTAMPTZ '1970-01-01 00:00:00+00' "
+        f"+ to_microseconds((arriving >> {w}) - 1) END AS arriving_en_route_at, "
+        f"CAST(coalesce(arriving & {(1 << w) - 1}, dispatched_unit_type) AS USMALLINT) "
+        f"AS unit_type",
+    )

@@ -178,17 +178,24 @@ def measure(
     con.execute("SET enable_progress_bar = false")
     labels = prepare_dimensions(con, settings)
     clause, params = selection.sql()
-    wanted = [
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE measured AS "  # noqa: S608 - built from allow-lists
+        f"SELECT * FROM ({measured_sql(settings, labels=labels, where=clause)}) "
+        f"WHERE list_contains(?, interval)",
+        [*params, _wanted(selection)],
+    )
+    return labels
+
+
+def _wanted(selection: Selection) -> list[int]:
+    return [
         i
         for i, d in enumerate(INTERVALS)
         if not selection.intervals or d.name in selection.intervals
     ]
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE measured AS "  # noqa: S608 - built from allow-lists
-        f"SELECT * FROM ({measured_sql(settings, where=clause)}) WHERE list_contains(?, interval)",
-        [*params, wanted],
-    )
-    return labels
+
+
+_DIMS = ("call_type", "priority", "area", "hour", "unit_type", "period")
 
 
 def kpi_report(
@@ -199,25 +206,52 @@ def kpi_report(
     selection: Selection = ALL,
     breakdowns: Sequence[str] = BREAKDOWNS,
 ) -> KpiReport:
-    """Compute every interval's KPIs by each breakdown from the `responses` relation."""
+    """Compute every interval's KPIs by each breakdown from the `responses` relation.
+
+    One query measures every row and returns only small integers (status,
+    interval, whole seconds, within target, the breakdown codes); exclusions and
+    the histograms of every group are counted from them with numpy. ``first`` and
+    ``last`` are the first and last call of the selection.
+    """
     for b in breakdowns:
         if b not in BREAKDOWNS:
             raise ValueError(f"unknown breakdown {b!r}; choose from {', '.join(BREAKDOWNS)}")
-    labels = measure(con, settings, selection)
-    exclusions: dict[str, dict[str, int]] = {d.name: dict.fromkeys(STATUSES, 0) for d in INTERVALS}
-    for interval, status, count in con.execute(
-        "SELECT interval, status, count(*) FROM measured GROUP BY ALL"
-    ).fetchall():
-        exclusions[INTERVALS[interval].name][STATUSES[status]] = int(count)
+    con.execute("SET enable_progress_bar = false")
+    labels = prepare_dimensions(con, settings)
+    clause, params = selection.sql()
+    k = int(settings.max_interval_s) + 2  # whole seconds 0 .. max, and one spare bin
+    # One small integer per row: status, interval and (for included rows) the whole
+    # second and whether it is within target, as ((interval * k + second) * 2 + within)
+    # * 8 + status, so the fetch is one column and every histogram key one multiply-add.
+    cols = con.execute(
+        f"""SELECT CAST((((interval * {k} + CASE WHEN status = 0
+                      THEN least(round_even(value_s, 0), {k - 1}) ELSE 0 END) * 2
+                    + CASE WHEN status = 0 AND value_s <= target_s THEN 1 ELSE 0 END) * 8
+                    + status) AS BIGINT) AS key,
+               {", ".join(_DIMS)}
+        FROM ({measured_sql(settings, labels=labels, where=clause)})
+        WHERE list_contains(?, interval)""",  # noqa: S608 - built from allow-lists
+        [*params, _wanted(selection)],
+    ).fetchnumpy()
+    key = np.asarray(cols["key"], dtype=np.int64)
+    status = key & 7
+    counted = np.bincount(
+        (key >> 3) // (2 * k) * len(STATUSES) + status, minlength=len(INTERVALS) * len(STATUSES)
+    )
+    exclusions = {
+        d.name: {st: int(counted[i * len(STATUSES) + j]) for j, st in enumerate(STATUSES)}
+        for i, d in enumerate(INTERVALS)
+    }
+    span_where, span_params = selection.sql()
     span = con.execute(
-        "SELECT min(received_at), max(received_at) FROM measured WHERE status = 0"
+        f"SELECT min(received_at), max(received_at) FROM "  # noqa: S608 - built from allow-lists
+        f"(SELECT *, {settings.area} AS area FROM responses) x WHERE {span_where}",
+        span_params,
     ).fetchone()
     first, last = (span[0], span[1]) if span else (None, None)
-    cols = con.execute(
-        "SELECT interval, value_s, target_s, call_type, priority, area, hour, unit_type, period "
-        "FROM measured WHERE status = 0"
-    ).fetchnumpy()
-    rows = _rows(cols, labels, breakdowns, settings)
+    included = status == 0
+    kept = {name: np.asarray(cols[name])[included] for name in _DIMS}
+    rows = _rows(key[included] >> 3, kept, labels, breakdowns, settings)
     return KpiReport(
         source=source,
         first=first,
@@ -230,31 +264,36 @@ def kpi_report(
 
 
 def _rows(
-    cols: dict[str, Any],
+    base: Any,
+    codes: dict[str, Any],
     labels: dict[str, list[str]],
     breakdowns: Sequence[str],
     settings: AnalyticsSettings,
 ) -> tuple[KpiRow, ...]:
-    value = np.asarray(cols["value_s"], dtype=np.float64)
-    if not len(value):
+    """Return the KPI rows from every included row's (interval * k + second) * 2 + within."""
+    if not len(base):
         return ()
-    interval = np.asarray(cols["interval"], dtype=np.int64)
-    target = np.asarray(cols["target_s"], dtype=np.float64)
     k = int(settings.max_interval_s) + 2
-    v = np.clip(np.rint(value), 0, k - 1).astype(np.int64)
-    within = (target >= 0) & (value <= target)
+    cells = len(INTERVALS) * k * 2  # histogram cells of one group
     out: list[KpiRow] = []
     rng = np.random.default_rng(settings.seed)
+    seconds = np.arange(k, dtype=np.float64)
     for b in breakdowns:
         names = ["all"] if b == "all" else labels[b]
-        code = np.zeros(len(v), dtype=np.int64) if b == "all" else np.asarray(cols[b], np.int64)
         g_count = len(names)
-        gid = interval * g_count + code
-        size = len(INTERVALS) * g_count
-        dense = np.bincount(gid * k + v, minlength=size * k).reshape(size, k)
-        n = dense.sum(axis=1)
+        if b == "all":
+            counts = np.bincount(base, minlength=cells)
+        else:
+            counts = np.bincount(
+                codes[b].astype(np.int64) * cells + base, minlength=g_count * cells
+            )
+        # (group, interval, second, within) -> (interval, group) rows of whole-second counts.
+        full = counts.reshape(g_count, len(INTERVALS), k, 2).swapaxes(0, 1)
+        hits_all = full[..., 1].sum(axis=2).reshape(-1)
+        dense_all = full.sum(axis=3).reshape(len(INTERVALS) * g_count, k)
+        n = dense_all.sum(axis=1)
         keep = np.flatnonzero(n)
-        dense = dense[keep]
+        dense = dense_all[keep]
         rows, bins = np.nonzero(dense)
         starts = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=len(keep)))))
         h = bootstrap.Histograms(
@@ -263,11 +302,11 @@ def _rows(
             starts=starts.astype(np.int64),
         )
         # Means and variances from the whole-second histogram (values are measured to the
-        # second); the share within target from one more count of the rows within it.
+        # second); the share within target from the rows counted within it.
         sums = _Sums(
-            total=(dense * np.arange(k)).sum(axis=1).astype(np.float64),
-            squares=(dense * (np.arange(k, dtype=np.float64) ** 2)).sum(axis=1),
-            hits=np.bincount(gid[within], minlength=size)[keep].astype(np.int64),
+            total=dense @ seconds,
+            squares=dense @ (seconds * seconds),
+            hits=hits_all[keep].astype(np.int64),
             targeted=np.where(keep // g_count == TOTAL, 0, n[keep]).astype(np.int64),
         )
         out += _group_rows(

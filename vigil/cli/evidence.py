@@ -15,7 +15,7 @@ from vigil.analytics import evaluate as ev
 from vigil.analytics.claims import Claim, Period, check
 from vigil.analytics.kpi import BREAKDOWNS, Selection, kpi_report
 from vigil.analytics.settings import AnalyticsSettings
-from vigil.analytics.source import LiveLogSource
+from vigil.analytics.source import LiveLogSource, city_areas
 from vigil.config import Settings, load_settings
 from vigil.core.errors import ValidationError, VigilError
 from vigil.history.store import HistoryStore
@@ -68,7 +68,9 @@ def _connect(settings: Settings, source: str, store: Path | None) -> duckdb.Duck
 
         built = build(settings)
         try:
-            return LiveLogSource(built.store).connect()
+            zones = {n: z.ring for rule in built.rules.rules.rules for n, z in rule.zones.items()}
+            areas = city_areas(settings.city.stations, zones)
+            return LiveLogSource(built.store, areas=areas).connect()
         finally:
             built.close()
     raise ValidationError(f"--source must be 'history' or 'log', not {source!r}", field="source")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from vigil.analytics.kpi import BREAKDOWNS, Selection, kpi_report
-from vigil.analytics.source import LiveLogSource, ResponseSource
+from vigil.analytics.source import LiveLogSource, ResponseSource, city_areas
 from vigil.api.security import Allow, AppDep, Principal, Public
 from vigil.audit.roles import ANALYST_EXPORT, SUPERVISORS
 from vigil.core.errors import ValidationError
@@ -18,9 +18,15 @@ from vigil.history.store import HistoryStore
 router = APIRouter(tags=["analytics"])
 
 
+def _live(app: AppDep) -> LiveLogSource:
+    """Return the live log with the areas of the city config (stations file, rule zones)."""
+    zones = {n: z.ring for rule in app.rules.rules.rules for n, z in rule.zones.items()}
+    return LiveLogSource(app.store, areas=city_areas(app.settings.city.stations, zones))
+
+
 def _source(app: AppDep, source: str) -> ResponseSource:
     if source == "log":
-        return LiveLogSource(app.store)
+        return _live(app)
     if source == "history":
         return HistoryStore.in_data_dir(app.settings.data_dir)
     raise ValidationError("source must be 'log' or 'history'", field="source")
@@ -101,7 +107,7 @@ def issue_forecast(
     from vigil.core.events import Pending  # noqa: PLC0415
     from vigil.core.ids import new_id  # noqa: PLC0415
 
-    con = LiveLogSource(app.store).connect()
+    con = _live(app).connect()
     try:
         result = forecast_demand(
             con,
