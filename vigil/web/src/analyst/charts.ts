@@ -23,7 +23,8 @@ export function intervalChart(rows: Interval[], target: number | null, unit: str
   const left = 190;
   const width = 760;
   const height = rows.length * rowH + 40;
-  const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "chart" }) as SVGSVGElement;
+  const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "chart", id: "an-plot",
+    "aria-label": `Estimates by group with 95% confidence intervals (${rows.length} groups; the table below lists them)` }) as SVGSVGElement;
   const max = Math.max(1, target ?? 0, ...rows.map((r) => r.high ?? r.value)) * 1.05;
   const x = (v: number): number => left + ((width - left - 20) * v) / max;
   rows.forEach((r, i) => {
@@ -58,7 +59,8 @@ export function forecastChart(hours: ForecastHour[], level: number): SVGSVGEleme
   const width = 760;
   const height = 220;
   const pad = 40;
-  const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "chart" }) as SVGSVGElement;
+  const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "chart",
+    "aria-label": `Expected calls per hour for the next ${hours.length} hours with the ${Math.round(level * 100)}% prediction interval` }) as SVGSVGElement;
   if (hours.length === 0) return svg;
   const max = Math.max(1, ...hours.map((h) => h.high)) * 1.1;
   const x = (i: number): number => pad + ((width - 2 * pad) * i) / Math.max(1, hours.length - 1);

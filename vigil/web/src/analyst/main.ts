@@ -53,6 +53,31 @@ function select(id: string, options: string[], value: string): HTMLSelectElement
   return s;
 }
 
+function labelled(text: string, control: HTMLSelectElement): HTMLLabelElement {
+  return h("label", { for: control.id, class: "an-control" }, text + " ", control);
+}
+
+const seconds = (e: Est): string => (e.value === null ? "–" : e.value.toFixed(0));
+const ci = (e: Est): string => (e.low === null || e.high === null ? "–" : `${e.low.toFixed(0)}–${e.high.toFixed(0)}`);
+const pct = (e: Est | null): string =>
+  e === null || e.value === null ? "–" : `${(e.value * 100).toFixed(1)}%` + (e.low === null || e.high === null ? "" : ` (${(e.low * 100).toFixed(1)}–${(e.high * 100).toFixed(1)})`);
+
+/** The figures behind the chart, as a table: every estimate with its 95% interval. */
+function kpiTable(rows: KpiRow[], caption: string): HTMLElement {
+  const head = ["Group", "n", "Mean (s)", "95% CI", "p50 (s)", "95% CI", "p90 (s)", "95% CI", "Within target (95% CI)"];
+  const table = h("table", { id: "an-table", class: "an-table" },
+    h("caption", {}, caption),
+    h("thead", {}, h("tr", {}, ...head.map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, ...rows.map((r) => h("tr", {},
+      h("th", { scope: "row" }, r.group), h("td", {}, r.n),
+      h("td", {}, seconds(r.mean_s)), h("td", {}, ci(r.mean_s)),
+      h("td", {}, seconds(r.p50_s)), h("td", {}, ci(r.p50_s)),
+      h("td", {}, seconds(r.p90_s)), h("td", {}, ci(r.p90_s)),
+      h("td", {}, pct(r.compliance))))));
+  // Scrolls sideways on a phone instead of widening the page; focusable so the keyboard can.
+  return h("div", { class: "an-table-wrap", tabindex: 0, role: "region", "aria-label": caption, style: "overflow-x:auto;max-width:100%" }, table);
+}
+
 async function show(api: Api): Promise<void> {
   clear(root);
   const source = select("an-source", ["log", "history"], "history");
@@ -61,13 +86,15 @@ async function show(api: Api): Promise<void> {
   const stat = select("an-stat", ["p90_s", "p50_s", "mean_s"], "p90_s");
   const status = h("p", { class: "muted", id: "an-status", role: "status" });
   const chart = h("div", { id: "an-chart" });
+  const tableBox = h("div", { id: "an-kpis" });
   const exclusions = h("p", { class: "muted", id: "an-exclusions" });
   const fc = h("div", { id: "an-forecast" });
   root.append(
     h("main", { class: "analyst" },
       h("h1", {}, "Response times — with their uncertainty"),
-      h("p", {}, "Source ", source, " interval ", interval, " by ", breakdown, " statistic ", stat),
-      status, chart, exclusions,
+      h("p", {}, labelled("Source", source), " ", labelled("Interval", interval), " ",
+        labelled("By", breakdown), " ", labelled("Statistic", stat)),
+      status, chart, tableBox, exclusions,
       h("h2", {}, "Demand forecast (next 24 h)"), fc,
       h("p", { class: "muted" }, h("a", { href: "/transparency" }, "Public transparency report")),
     ),
@@ -75,6 +102,7 @@ async function show(api: Api): Promise<void> {
   let report: KpiReport | null = null;
   const draw = (): void => {
     clear(chart);
+    clear(tableBox);
     if (!report) return;
     const rows = report.rows.filter((r) => r.interval === interval.value && r.breakdown === breakdown.value);
     const key = stat.value as "p90_s" | "p50_s" | "mean_s";
@@ -84,6 +112,7 @@ async function show(api: Api): Promise<void> {
       rows.filter((r) => r[key].value !== null).map((r) => ({ label: r.group, value: r[key].value ?? 0, low: r[key].low, high: r[key].high, n: r.n })),
       target, "s"));
     if (def) chart.append(h("p", { class: "muted" }, `${def.label}: ${def.from} → ${def.to}. ${def.standard}.`));
+    tableBox.append(kpiTable(rows, `${def?.label ?? interval.value} by ${breakdown.value}: estimates with 95% confidence intervals`));
     const ex = report.exclusions[interval.value] ?? {};
     exclusions.textContent = "Counted, not hidden: " + Object.entries(ex).map(([k, v]) => `${k} ${v}`).join(", ") + ". " + report.method;
   };
