@@ -9,6 +9,11 @@ Measures, in one run:
 
 Run: ``.venv/bin/python benchmarks/api.py [--out FILE]``; writes
 benchmarks/results/api.json (or FILE) and prints a table.
+
+With ``--store-url postgresql://127.0.0.1:5432/postgres`` it measures both
+stores in one run, SQLite (the baseline) and a fresh database of its own on
+that PostgreSQL server (dropped after), and writes api-postgres.json with both
+sets of figures, the server's CPU on PostgreSQL, and their ratios.
 """
 
 from __future__ import annotations
@@ -42,10 +47,11 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def store_rates(n_commands: int = 2000) -> dict[str, float]:
+def store_rates(n_commands: int = 2000, store_url: str | None = None) -> dict[str, float]:
     """Return events/s for single-command transactions and for batched AVL fixes."""
     with tempfile.TemporaryDirectory() as tmp:
-        app = build(load_settings(data_dir=Path(tmp)))
+        store = {"url": store_url} if store_url else None
+        app = build(load_settings(data_dir=Path(tmp), store=store))
         try:
             for i in range(100):
                 app.cad.register_unit(
@@ -124,7 +130,9 @@ def load(url: str, token: str, clients: int, seconds: float) -> dict[str, Any]:
     return {"elapsed_s": time.perf_counter() - t_start, "posts": posts, "gets": gets}
 
 
-def api_latency(clients: int = 8, seconds: float = 15.0) -> dict[str, float]:
+def api_latency(
+    clients: int = 8, seconds: float = 15.0, store_url: str | None = None
+) -> dict[str, float]:
     """Return throughput, latency and server CPU of creating calls and listing incidents.
 
     Three processes: the `vigil serve` under test, this orchestrator, and the load
@@ -150,6 +158,7 @@ def api_latency(clients: int = 8, seconds: float = 15.0) -> dict[str, float]:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            env={**os.environ, "VIGIL_STORE__URL": store_url} if store_url else None,
         )
         assert proc.stdout is not None
         token = ""
@@ -166,6 +175,12 @@ def api_latency(clients: int = 8, seconds: float = 15.0) -> dict[str, float]:
             except httpx.TransportError:
                 time.sleep(0.1)
         server = psutil.Process(proc.pid)
+        db_cpu = None
+        if store_url:
+            from postgres_db import BackendCpu  # noqa: PLC0415 - beside this script
+
+            db_cpu = BackendCpu(store_url)
+            db_cpu.start()
         cpu0 = sum(server.cpu_times()[:2])
         gen = subprocess.run(
             [sys.executable, __file__, "--load", url, token, str(clients), str(seconds)],
@@ -174,6 +189,7 @@ def api_latency(clients: int = 8, seconds: float = 15.0) -> dict[str, float]:
             check=True,
         )
         server_cpu_s = sum(server.cpu_times()[:2]) - cpu0
+        postgres_cpu_s = db_cpu.seconds() if db_cpu is not None else None
         proc.terminate()
         proc.wait(timeout=20)
         proc.stdout.close()
@@ -191,6 +207,30 @@ def api_latency(clients: int = 8, seconds: float = 15.0) -> dict[str, float]:
         "calls_per_vigil_cpu_s": len(posts) / server_cpu_s,
         "vigil_cpu_ms_per_request": 1000 * server_cpu_s / (len(posts) + len(gets)),
         "load_average": os.getloadavg()[0],
+        **({"postgres_cpu_s": postgres_cpu_s} if postgres_cpu_s is not None else {}),
+    }
+
+
+def compare_stores(server_url: str) -> dict[str, Any]:
+    """Measure on SQLite (the baseline) and on a fresh PostgreSQL database, in one run."""
+    from postgres_db import fresh_database  # noqa: PLC0415 - beside this script
+
+    sqlite: dict[str, float] = {**store_rates(), **api_latency()}
+    with fresh_database(server_url) as url:
+        rates = store_rates(store_url=url)
+    with fresh_database(server_url) as url:
+        postgres: dict[str, float] = {**rates, **api_latency(store_url=url)}
+    return {
+        "calls_per_s_sqlite": sqlite["calls_per_s"],
+        "calls_per_s_postgres": postgres["calls_per_s"],
+        "calls_per_vigil_cpu_s_sqlite": sqlite["calls_per_vigil_cpu_s"],
+        "calls_per_vigil_cpu_s_postgres": postgres["calls_per_vigil_cpu_s"],
+        # Vigil CPU per created call on PostgreSQL / on SQLite.
+        "cost_ratio_postgres_vs_sqlite": round(
+            sqlite["calls_per_vigil_cpu_s"] / postgres["calls_per_vigil_cpu_s"], 2
+        ),
+        "sqlite": sqlite,
+        "postgres": postgres,
     }
 
 
@@ -200,12 +240,25 @@ def main() -> None:
         url, token, clients, seconds = sys.argv[2:6]
         print(json.dumps(load(url, token, int(clients), float(seconds))))
         return
-    out = Path(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[1] == "--out" else RESULTS
-    figures: dict[str, float] = {**store_rates(), **api_latency()}
+    argv = sys.argv[1:]
+    opts = dict(zip(argv[::2], argv[1::2], strict=False))
+    server_url = opts.get("--store-url")
+    default = RESULTS.with_name("api-postgres.json") if server_url else RESULTS
+    out = Path(opts.get("--out", default))
+    if server_url:
+        report = compare_stores(server_url)
+        rows = {
+            k: v
+            for part in ("sqlite", "postgres")
+            for k, v in ((f"{k} [{part}]", v) for k, v in report[part].items())
+        }
+        rows["cost_ratio_postgres_vs_sqlite"] = report["cost_ratio_postgres_vs_sqlite"]
+    else:
+        report = rows = {**store_rates(), **api_latency()}
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    width = max(len(k) for k in figures)
-    for key, value in figures.items():
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    width = max(len(k) for k in rows)
+    for key, value in rows.items():
         print(f"{key:<{width}}  {value:10.1f}")
     print(f"saved {out}")
 

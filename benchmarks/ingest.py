@@ -13,6 +13,12 @@ store, rules engine with a generated set of rules) and measures:
 
 Run: ``.venv/bin/python benchmarks/ingest.py`` (about 3 minutes); writes
 benchmarks/results/ingest.json and prints a table.
+
+With ``--store-url postgresql://127.0.0.1:5432/postgres`` it runs twice in one
+go, on SQLite (the baseline) and on a fresh database of its own on that
+PostgreSQL server (dropped after), and writes ingest-postgres.json with the
+Vigil CPU per observation of both, their ratio (target: PostgreSQL at most 2x
+SQLite), and the database server's CPU, which SQLite spends inside Vigil.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from vigil.ingest.mqtt import close_client
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "ingest.json"
+RESULTS_POSTGRES = ROOT / "benchmarks" / "results" / "ingest-postgres.json"
 SITE = "bench"
 
 # kind, stream, share of devices, normal value range
@@ -353,7 +360,7 @@ def run_mode(
                 "--format",
                 "raw",
                 "--output",
-                str(Path(args.out).parent / f"{Path(args.out).stem}-profile-{mode}.txt"),
+                str(RESULTS.parent / f"{Path(args.out or RESULTS).stem}-profile-{mode}.txt"),
                 "--nonblocking",
             ],
             stdout=subprocess.DEVNULL,
@@ -367,6 +374,9 @@ def run_mode(
     usage: dict[str, Any] = {}
     stop = threading.Event()
     sampler = threading.Thread(target=sample, args=(procs, stop, usage))
+    pg_cpu = getattr(args, "pg_cpu", None)  # PostgreSQL backends of this run's database
+    if pg_cpu is not None:
+        pg_cpu.start()
     sampler.start()
     try:
         out, _ = pub.communicate(timeout=args.duration + 300)
@@ -392,6 +402,8 @@ def run_mode(
     time.sleep(1.0)
     stop.set()
     sampler.join()
+    if pg_cpu is not None:
+        usage["postgres_cpu_s"] = pg_cpu.seconds()
     stats1 = app.ingest.stats()
     with probe.lock:
         lat = np.array(probe.latency) * 1000
@@ -426,11 +438,17 @@ def run_mode(
         "obs_per_vigil_cpu_s": round(stored / usage["vigil_cpu_s"], 1)
         if usage.get("vigil_cpu_s")
         else None,
+        # The database server's share, where it is a process of its own (PostgreSQL).
+        "obs_per_vigil_and_db_cpu_s": round(
+            stored / (usage["vigil_cpu_s"] + usage["postgres_cpu_s"]), 1
+        )
+        if "postgres_cpu_s" in usage and usage.get("vigil_cpu_s")
+        else None,
     }
 
 
-def consume(args: argparse.Namespace) -> None:
-    """Run the broker and Vigil, drive the publisher in both modes, write the results."""
+def consume(args: argparse.Namespace, store_url: str | None = None) -> dict[str, Any]:
+    """Run the broker and Vigil (on SQLite, or PostgreSQL at `store_url`), drive the publisher."""
     sys.path.insert(0, str(ROOT))
     from vigil.app import build  # noqa: PLC0415 - the publisher process never needs it
     from vigil.config import load_settings  # noqa: PLC0415
@@ -450,6 +468,7 @@ def consume(args: argparse.Namespace) -> None:
             "commit_batch": args.commit_batch,
         },
         rules={"files": [str(rules_file)]} if n_rules else None,
+        store={"url": store_url} if store_url else None,
     )
     app = build(settings)
     try:
@@ -493,6 +512,7 @@ def consume(args: argparse.Namespace) -> None:
     batched = next((r for r in results if r["mode"] == "batched"), {})
     single = next((r for r in results if r["mode"] == "single"), {})
     report = {
+        "store": "postgresql" if store_url else "sqlite",
         "devices": args.devices,
         "rules": loaded,
         "obs_per_s": batched.get("obs_per_s"),
@@ -510,10 +530,7 @@ def consume(args: argparse.Namespace) -> None:
         "load_average_after": list(os.getloadavg()),
         "runs": results,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\n{'':28}{'batched':>14}{'one per msg':>14}")
+    print(f"\n{report['store']:28}{'batched':>14}{'one per msg':>14}")
     for key in (
         "target_obs_per_s",
         "obs_per_s",
@@ -525,12 +542,42 @@ def consume(args: argparse.Namespace) -> None:
         "p99_incident_ms",
         "vigil_cpu_cores",
         "obs_per_vigil_cpu_s",
+        "postgres_cpu_s",
+        "obs_per_vigil_and_db_cpu_s",
         "vigil_rss_mb",
         "publisher_cpu_cores",
         "broker_cpu_cores",
     ):
         print(f"{key:28}{batched.get(key)!s:>14}{single.get(key)!s:>14}")
-    print(f"\n{args.devices} devices, {loaded} rules; written {out}")
+    print(f"\n{args.devices} devices, {loaded} rules")
+    return report
+
+
+def compare_stores(args: argparse.Namespace) -> dict[str, Any]:
+    """Run on SQLite (the baseline) and on PostgreSQL in one run; compare cost per observation."""
+    from postgres_db import BackendCpu, fresh_database  # noqa: PLC0415 - beside this script
+
+    sqlite = consume(args)
+    with fresh_database(args.store_url) as url:
+        args.pg_cpu = BackendCpu(url)
+        postgres = consume(args, store_url=url)
+    lite, pg = sqlite.get("obs_per_vigil_cpu_s"), postgres.get("obs_per_vigil_cpu_s")
+    ratio = round(lite / pg, 2) if lite and pg else None
+    return {
+        "obs_per_vigil_cpu_s_sqlite": lite,
+        "obs_per_vigil_cpu_s_postgres": pg,
+        # Vigil CPU per observation on PostgreSQL / on SQLite (target: at most 2).
+        "cost_ratio_postgres_vs_sqlite": ratio,
+        "obs_per_vigil_and_db_cpu_s_postgres": postgres["runs"][0].get("obs_per_vigil_and_db_cpu_s")
+        if postgres.get("runs")
+        else None,
+        "obs_per_s_sqlite": sqlite.get("obs_per_s"),
+        "obs_per_s_postgres": postgres.get("obs_per_s"),
+        "lost_sqlite": sqlite.get("lost"),
+        "lost_postgres": postgres.get("lost"),
+        "sqlite": sqlite,
+        "postgres": postgres,
+    }
 
 
 def main() -> None:
@@ -552,12 +599,28 @@ def main() -> None:
     p.add_argument("--commit-batch", type=int, default=5000)
     p.add_argument("--max-drain", type=float, default=600.0, help="longest wait for backlog")
     p.add_argument("--profile", action="store_true", help="py-spy Vigil during each run")
-    p.add_argument("--out", default=str(RESULTS), help="where to write the JSON results")
+    p.add_argument("--out", default=None, help="where to write the JSON results")
+    p.add_argument(
+        "--store-url",
+        default=None,
+        help="a PostgreSQL server (postgresql://host:port/db): run on SQLite, then on a "
+        "fresh database of its own there, and compare (default out: ingest-postgres.json)",
+    )
     args = p.parse_args()
     if args.publish:
         publish(args)
+        return
+    if args.store_url:
+        report = compare_stores(args)
+        print(
+            f"\nVigil CPU per observation, PostgreSQL / SQLite: {report['cost_ratio_postgres_vs_sqlite']}"
+        )
     else:
-        consume(args)
+        report = consume(args)
+    out = Path(args.out or (RESULTS_POSTGRES if args.store_url else RESULTS))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written {out}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from datetime import timedelta
 from vigil.alerts.delivery import Deliverer
 from vigil.alerts.events import AlertPublished
 from vigil.alerts.inbound import CapIn, build_cap_in
+from vigil.alerts.postgres import PostgresCapDeadLetters
 from vigil.alerts.service import Alerts
 from vigil.audit.access import PersonalDataAccess
 from vigil.audit.anchor import Anchors, load_private_key
@@ -31,6 +32,7 @@ from vigil.incidents.catalogue import load_catalogue
 from vigil.ingest.postgres import PostgresObservationStore
 from vigil.ingest.service import Ingest
 from vigil.ingest.store import ObservationStorage
+from vigil.reports.postgres import PostgresPhotos
 from vigil.reports.service import Reports
 from vigil.rules.engine import RulesEngine, create_engine
 from vigil.store.ports import Store
@@ -135,6 +137,9 @@ def build(
     cap_in = build_cap_in(
         settings.alerts.feeds,
         path=settings.data_dir / "cap-in.sqlite3",
+        dead=None
+        if settings.store.url is None
+        else PostgresCapDeadLetters(postgres(settings, "cap dead letters", max_size=2)),
         schema=alerts.schema,
         record=lambda event, event_id: alerts.record_external(event, event_id=event_id),
         clock=clock,
@@ -188,6 +193,9 @@ def build(
             clock=clock,
             cad=cad,
             photo_path=settings.data_dir / "report-photos.sqlite3",
+            photos=None
+            if settings.store.url is None
+            else PostgresPhotos(postgres(settings, "report photos", max_size=2)),
             per_client_per_hour=settings.alerts.reports_per_client_per_hour,
             per_area_per_hour=settings.alerts.reports_per_area_per_hour,
             photo_max_bytes=settings.alerts.report_photo_max_bytes,
@@ -220,7 +228,7 @@ def bus_of(settings: BusSettings, store: Store) -> Bus:
     return LogBus(store)
 
 
-def postgres(settings: Settings, what: str) -> Database:
+def postgres(settings: Settings, what: str, *, max_size: int | None = None) -> Database:
     """Open a connection pool to the configured PostgreSQL database (one per store)."""
     s = settings.store
     if s.url is None:
@@ -228,7 +236,7 @@ def postgres(settings: Settings, what: str) -> Database:
     return Database(
         s.url,
         what=what,
-        max_size=s.pool_size,
+        max_size=max_size or s.pool_size,
         connect_timeout_s=s.connect_timeout_s,
         wait_s=s.connect_timeout_s,
         retry_after_s=s.retry_after_s,

@@ -27,6 +27,8 @@ ADAPTERS = {
     "vigil.store.sqlite",
     "vigil.store.postgres.store",
     "vigil.ingest.postgres",
+    "vigil.alerts.postgres",
+    "vigil.reports.postgres",
     "vigil.bus.memory",
     "vigil.bus.log",
 }

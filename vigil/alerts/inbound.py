@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -147,6 +148,26 @@ def to_event(alert: cap.CapAlert, *, source: str) -> ExternalAlertReceived:
     )
 
 
+class CapDeadLetters(Protocol):
+    """Where refused CAP documents are kept (SQLite: `DeadLetters`; PostgreSQL: alerts.postgres)."""
+
+    def add(self, *, at: datetime, source: str, reason: str, detail: str, raw: bytes) -> None:
+        """Keep one refused document (at most its first 1 MB) and count it."""
+        ...
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Return refusals by source, then reason."""
+        ...
+
+    def recent(self, limit: int = 50) -> list[dict[str, str]]:
+        """Return the newest dead letters (without their raw bytes)."""
+        ...
+
+    def close(self) -> None:
+        """Release the store."""
+        ...
+
+
 class DeadLetters:
     """Refused CAP documents, raw, with their reason; and counters per source and reason."""
 
@@ -209,7 +230,7 @@ class CapIntake:
         self,
         *,
         schema: etree.XMLSchema | None,
-        dead: DeadLetters,
+        dead: CapDeadLetters,
         record: Record,
         clock: Clock,
         max_bytes: int,
@@ -351,7 +372,7 @@ class FeedPoller:
 class CapIn:
     """CAP in, assembled: the dead-letter store, the intake, and the poller of subscribed feeds."""
 
-    dead: DeadLetters
+    dead: CapDeadLetters
     intake: CapIntake
     poller: FeedPoller
 
@@ -368,9 +389,10 @@ def build_cap_in(
     record: Record,
     clock: Clock,
     max_bytes: int,
+    dead: CapDeadLetters | None = None,
 ) -> CapIn:
-    """Assemble CAP in over one dead-letter file."""
-    dead = DeadLetters(path)
+    """Assemble CAP in over a dead-letter store (default: a SQLite file at `path`)."""
+    dead = dead if dead is not None else DeadLetters(path)
     fetch = http_fetch()
     intake = CapIntake(
         schema=schema, dead=dead, record=record, clock=clock, max_bytes=max_bytes, fetch=fetch

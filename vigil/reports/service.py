@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import msgspec
 
@@ -182,8 +182,51 @@ class ReportBook:
         )
 
 
+class PhotoStore(Protocol):
+    """Where report photos are kept (SQLite: `SqlitePhotos`; PostgreSQL: reports.postgres)."""
+
+    def put(self, report_id: str, jpeg: bytes, at: datetime) -> None:
+        """Store (or replace) a report's photo."""
+        ...
+
+    def get(self, report_id: str) -> bytes | None:
+        """Return a report's photo, if stored."""
+        ...
+
+    def close(self) -> None:
+        """Release the store."""
+        ...
+
+
+class SqlitePhotos:
+    """Report photos in their own SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = SqliteFile(path, schema=PHOTO_SCHEMA, what="report photos")
+
+    def put(self, report_id: str, jpeg: bytes, at: datetime) -> None:
+        """Store (or replace) a report's photo."""
+        with self._db.tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO photos VALUES (?,?,?)", (report_id, jpeg, at.isoformat())
+            )
+
+    def get(self, report_id: str) -> bytes | None:
+        """Return a report's photo, if stored."""
+        row = (
+            self._db.reader()
+            .execute("SELECT jpeg FROM photos WHERE report_id = ?", (report_id,))
+            .fetchone()
+        )
+        return None if row is None else bytes(row[0])
+
+    def close(self) -> None:
+        """Close the file."""
+        self._db.close()
+
+
 class Reports:
-    """Citizen reports over the log, a photo file, the rate limits and CAD."""
+    """Citizen reports over the log, a photo store, the rate limits and CAD."""
 
     def __init__(
         self,
@@ -192,7 +235,8 @@ class Reports:
         bus: Bus,
         clock: Clock,
         cad: Cad,
-        photo_path: Path,
+        photo_path: Path | None = None,
+        photos: PhotoStore | None = None,
         per_client_per_hour: int,
         per_area_per_hour: int,
         photo_max_bytes: int,
@@ -202,7 +246,11 @@ class Reports:
         self._bus = bus
         self._clock = clock
         self._cad = cad
-        self._photos = SqliteFile(photo_path, schema=PHOTO_SCHEMA, what="report photos")
+        if photos is None:
+            if photo_path is None:
+                raise ValueError("Reports needs a photo store or the path of its file")
+            photos = SqlitePhotos(photo_path)
+        self._photos = photos
         self._clients = Window(per_client_per_hour)
         self._areas = Window(per_area_per_hour)
         self._photo_max = photo_max_bytes
@@ -298,11 +346,7 @@ class Reports:
         if jpeg is not None:
             # The photo first: a crash between the two leaves an unreferenced photo, never a
             # report that points at a photo that is not there.
-            with self._photos.tx() as conn:
-                conn.execute(
-                    "INSERT OR REPLACE INTO photos VALUES (?,?,?)",
-                    (report_id, jpeg, now.isoformat()),
-                )
+            self._photos.put(report_id, jpeg, now)
         self._append([event], actor="public", personal=personal)
         return self.get(report_id), token
 
@@ -330,14 +374,10 @@ class Reports:
     def photo(self, report_id: str) -> bytes:
         """Return a report's stored (metadata-free) photo."""
         self.get(report_id)
-        row = (
-            self._photos.reader()
-            .execute("SELECT jpeg FROM photos WHERE report_id = ?", (report_id,))
-            .fetchone()
-        )
-        if row is None:
+        jpeg = self._photos.get(report_id)
+        if jpeg is None:
             raise NotFoundError(f"report {report_id} has no photo", field="report_id")
-        return bytes(row[0])
+        return jpeg
 
     def _open(self, report_id: str) -> Report:
         report = self.get(report_id)

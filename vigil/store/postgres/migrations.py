@@ -191,6 +191,14 @@ CREATE TABLE cap_counters (
 );
 """
 
+_PHOTOS: LiteralString = """
+CREATE TABLE report_photos (
+    report_id text COLLATE "C" PRIMARY KEY,
+    jpeg bytea NOT NULL,
+    at timestamptz NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -199,6 +207,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(2, "observations partitioned by month, dead letters, latest values", _OBSERVATIONS),
     Migration(3, "CAP-in dead letters and counters", _SIDE),
+    Migration(4, "citizen-report photos", _PHOTOS),
 )
 HEAD = MIGRATIONS[-1].version
 _LOCK = 0x76696731  # advisory lock key of schema changes ("vig1")
