@@ -132,6 +132,8 @@ def build(
     rules = create_engine(
         settings=settings.rules, cad=cad, dispatch=dispatch, store=store, bus=bus, clock=clock
     )
+    # Windows survive a restart: refilled from the stored observations they reach back to.
+    rules.warm(ingest.history(clock.now() - timedelta(seconds=rules.memory_s())), store)
     rules.attach(bus, ingest)
     alerts = Alerts(settings=settings.alerts, store=store, bus=bus, clock=clock)
     cap_in = build_cap_in(

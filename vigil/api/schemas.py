@@ -271,34 +271,22 @@ class IncidentOut(BaseModel):
 
     @classmethod
     def of(cls, i: Incident, *, geocoder: Geocoder | None = None) -> IncidentOut:
-        """Return the API form (with ``nearest`` when a geocoder is given and it has a position)."""
+        """Return the API form (with ``nearest`` when a geocoder is given and it has a position).
+
+        Fields are read from the incident by name (nested too), so a field added to
+        both is carried without another line here.
+        """
+        out = cls.model_validate(i, from_attributes=True)
         near = (
             geocoder.nearest(i.location)
             if geocoder is not None and i.location is not None
             else None
         )
-        return cls(
-            id=i.id,
-            type=i.type,
-            priority=i.priority,
-            status=i.status,
-            agency=i.agency,
-            location=Location.of(i.location),
-            address=i.address,
-            description=i.description,
-            opened_at=i.opened_at,
-            updated_at=i.updated_at,
-            closed_at=i.closed_at,
-            disposition=i.disposition,
-            call_ids=list(i.call_ids),
-            unit_ids=list(i.unit_ids),
-            units_ever=list(i.units_ever),
-            caused_by_rule=i.caused_by_rule,
-            number=i.number,
-            nearest=None
-            if near is None
-            else NearestOut(label=near.label, distance_m=round(near.distance_m, 1), kind=near.kind),
-        )
+        if near is not None:
+            out.nearest = NearestOut(
+                label=near.label, distance_m=round(near.distance_m, 1), kind=near.kind
+            )
+        return out
 
 
 class IncidentViews:

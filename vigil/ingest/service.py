@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import msgspec
 
 from vigil.auth.users import Users, UserStore
 from vigil.bus import Bus
@@ -13,6 +15,7 @@ from vigil.core.clock import Clock
 from vigil.core.errors import ConfigError
 from vigil.core.ticker import Ticker
 from vigil.ingest.broker import BrokerFiles
+from vigil.ingest.model import Observation
 from vigil.ingest.monitor import DeviceMonitor, DeviceState
 from vigil.ingest.mqtt import MqttIngest
 from vigil.ingest.ngsi import parse_notification
@@ -20,9 +23,16 @@ from vigil.ingest.parse import Limits, Parser, Scope
 from vigil.ingest.pipeline import CommitResult, IngestPipeline, ObservationHandler
 from vigil.ingest.registry import DeviceRegistry, load_devices_file
 from vigil.ingest.settings import IngestSettings
-from vigil.ingest.store import IngestStats, LatestValue, ObservationStorage, ObservationStore
+from vigil.ingest.store import (
+    IngestStats,
+    LatestValue,
+    ObservationHistory,
+    ObservationStorage,
+    ObservationStore,
+)
 
 OBSERVATIONS_FILE = "observations.sqlite3"
+_ATTRS = msgspec.json.Decoder(dict[str, str | float | bool])
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +125,40 @@ class Ingest:
     def subscribe(self, name: str, handler: ObservationHandler) -> Callable[[], None]:
         """Receive each committed batch of new observations (the rules engine's entry)."""
         return self.pipeline.subscribe(name, handler)
+
+    def history(self, since: datetime) -> Iterator[list[Observation]]:
+        """Yield the stored observations received since `since`, in commit order, in batches.
+
+        What the rules replay at start-up to refill their windows. Readings of a
+        device no longer registered are skipped (they could not be parsed today). An
+        observation store that cannot read back (see `ObservationHistory`) yields nothing.
+        """
+        if not isinstance(self.observations, ObservationHistory):
+            return
+        devices = self.registry.devices
+        for rows in self.observations.received_since(since):
+            batch = []
+            for _rowid, ident, device_id, stream, value, unit, observed, received, attrs in rows:
+                device = devices.get(device_id)
+                if device is None:
+                    continue
+                batch.append(
+                    Observation(
+                        id=ident,
+                        device_id=device_id,
+                        kind=device.kind,
+                        stream=stream,
+                        value=value,
+                        unit=unit,
+                        observed_at=datetime.fromtimestamp(observed, UTC),
+                        received_at=datetime.fromtimestamp(received, UTC),
+                        location=device.location,
+                        zone=device.zone,
+                        attrs=_ATTRS.decode(attrs) if attrs else {},
+                    )
+                )
+            if batch:
+                yield batch
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until everything received is committed and every consumer has handled it."""

@@ -22,11 +22,11 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import msgspec
 
@@ -223,6 +223,21 @@ class ObservationStorage(Protocol):
 
     def close(self) -> None:
         """Release every connection."""
+        ...
+
+
+StoredRow = tuple[int, str, str, str, float, str, float, float, bytes | None]
+"""rowid, id, device_id, stream, value, unit, observed_at, received_at (epoch s), attrs JSON."""
+
+
+@runtime_checkable
+class ObservationHistory(Protocol):
+    """An observation store that can read back what it committed, in commit order."""
+
+    def received_since(
+        self, at: datetime, *, lookback_rows: int = 2_000_000, batch: int = 5000
+    ) -> Iterator[list[StoredRow]]:
+        """Yield the readings received at or after `at`, in commit order, in batches."""
         ...
 
 
@@ -508,6 +523,24 @@ class ObservationStore:
             )
             for r in rows
         ]
+
+    def received_since(
+        self, at: datetime, *, lookback_rows: int = 2_000_000, batch: int = 5000
+    ) -> Iterator[list[StoredRow]]:
+        """Yield the readings received at or after `at`, in commit (rowid) order, in batches.
+
+        Scans back at most `lookback_rows` rows from the newest, so a start-up replay
+        costs a bounded read and the write path needs no index on receive time.
+        """
+        reader = self._db.reader()
+        top = int(reader.execute("SELECT COALESCE(MAX(rowid), 0) FROM observations").fetchone()[0])
+        rows = reader.execute(
+            "SELECT rowid, id, device_id, stream, value, unit, observed_at, received_at, attrs "
+            "FROM observations WHERE rowid > ? AND received_at >= ? ORDER BY rowid",
+            (max(0, top - lookback_rows), at.timestamp()),
+        )
+        while chunk := rows.fetchmany(batch):
+            yield chunk
 
     def last_seen(self) -> dict[str, datetime]:
         """Return when each device last had a reading accepted."""

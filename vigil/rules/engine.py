@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -273,6 +273,41 @@ class RulesEngine:
     def ticker(self, interval_s: float) -> Ticker:
         """Return the background ticker that keeps the rules fresh."""
         return Ticker("rules-reload", interval_s, self.tick)
+
+    def memory_s(self) -> float:
+        """Return how far back in time the rules' windows, durations and correlations reach."""
+        reach = 0.0
+        for rule in self._evaluator.rules.rules:
+            span = (rule.window.size_s if rule.window else 0.0) + rule.sustained_s
+            span += max((c.within_s for c in rule.correlate), default=0.0)
+            reach = max(reach, span)
+        return reach
+
+    def warm(self, batches: Iterable[Sequence[Observation]], store: EventLog) -> int:
+        """Refill windows and durations from observations already evaluated before a restart.
+
+        The observations come from the store in commit order, as they were first
+        delivered, so the evaluator reaches the state it had when the process
+        stopped: a window half full before the restart is half full after it.
+        What they fired was acted on then, and its `rule.fired` events are in the
+        log, so firings are discarded here; then the counters start again and the
+        cooldowns and open incidents are read back from the log (`restore`), since
+        replayed decisions took the wall clock of the replay for theirs. A restart
+        neither repeats nor invents a decision. Returns how many were replayed.
+        """
+        replayed = 0
+        with self._lock:
+            for batch in batches:
+                self._evaluator.observe_many(batch, [])
+                replayed += len(batch)
+            if replayed:
+                for st in self._evaluator.states.values():
+                    st.stats = RuleStats()
+                    for ks in st.keys.values():
+                        ks.last_fired, ks.incident_id, ks.suppressed = None, None, 0
+        if replayed:
+            self.restore(store)
+        return replayed
 
     def restore(self, store: EventLog) -> int:
         """Restore per-key cooldowns and open incidents from earlier `rule.fired` events."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -110,39 +111,13 @@ class RouteOut(BaseModel):
 
 
 def _out(rec: Recommendation, routes: dict[str, dict[str, Any]]) -> RecommendationOut:
-    return RecommendationOut(
-        incident_id=rec.incident_id,
-        incident_type=rec.incident_type,
-        run_card=[{"capability": c, "count": n} for c, n in rec.run_card],
-        covered=not rec.shortfalls,
-        chosen=[
-            ChoiceOut(
-                unit_id=c.unit_id,
-                callsign=c.callsign,
-                type=c.type,
-                covers=c.covers,
-                eta_s=c.eta_s,
-                eta_low_s=c.eta_low_s,
-                eta_high_s=c.eta_high_s,
-                metres=c.metres,
-                why=c.why,
-                route=routes.get(c.unit_id),
-            )
-            for c in rec.chosen
-        ],
-        shortfalls=[
-            ShortfallOut(capability=s.capability, needed=s.needed, covered=s.covered, why=s.why)
-            for s in rec.shortfalls
-        ],
-        already_assigned=list(rec.already_assigned),
-        considered=rec.considered,
-        unreachable=list(rec.unreachable),
-        no_position=list(rec.no_position),
-        compute_ms=rec.compute_ms,
-        method=rec.method,
-        model=rec.model,
-        model_version=rec.model_version,
-    )
+    """Return the API form: the recommendation's own fields by name, plus what the API adds."""
+    data = asdict(rec)  # nested choices and shortfalls too
+    for choice in data["chosen"]:
+        choice["route"] = routes.get(choice["unit_id"])
+    data["run_card"] = [{"capability": c, "count": n} for c, n in rec.run_card]
+    data["covered"] = not rec.shortfalls
+    return RecommendationOut.model_validate(data)
 
 
 @router.get("/incidents/{incident_id}/recommendations")
