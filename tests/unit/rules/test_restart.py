@@ -35,7 +35,7 @@ def _settings(tmp_path: Path) -> Settings:
 def _reading(app: App, clock: ManualClock, seq: int, value: float = 85.0) -> None:
     body = {"device_id": "NM-1", "stream": "laeq", "seq": seq, "ts": clock.now().isoformat()}
     result = app.ingest.post(
-        json.dumps({**body, "value": value}).encode(), source="http", only_device=None
+        json.dumps({**body, "value": value}).encode(), source="http", scope=None
     )
     assert len(result.stored) == 1
     assert app.ingest.drain()
