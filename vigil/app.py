@@ -30,8 +30,8 @@ from vigil.geo import Geocoder, RoadNetwork, is_ambiguous
 from vigil.geo.travel import model_for
 from vigil.incidents.catalogue import load_catalogue
 from vigil.ingest.postgres import PostgresObservationStore
-from vigil.ingest.service import Ingest
-from vigil.ingest.store import ObservationStorage
+from vigil.ingest.service import OBSERVATIONS_FILE, Ingest
+from vigil.ingest.store import ObservationStorage, ObservationStore
 from vigil.reports.postgres import PostgresPhotos
 from vigil.reports.service import Reports
 from vigil.rules.engine import RulesEngine, create_engine
@@ -243,6 +243,14 @@ def postgres(settings: Settings, what: str, *, max_size: int | None = None) -> D
         wait_s=s.connect_timeout_s,
         retry_after_s=s.retry_after_s,
     )
+
+
+def observation_store(settings: Settings) -> ObservationStorage | None:
+    """Open the configured observation store alone (None: SQLite and no file yet)."""
+    if settings.store.url is not None:
+        return PostgresObservationStore(postgres(settings, "observation store", max_size=2))
+    path = settings.data_dir / OBSERVATIONS_FILE
+    return ObservationStore(path) if path.exists() else None
 
 
 def _stores(settings: Settings) -> tuple[Store, ObservationStorage | None]:

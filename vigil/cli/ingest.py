@@ -7,13 +7,12 @@ from typing import Annotated
 
 import typer
 
-from vigil.app import App, build
+from vigil.app import App, build, observation_store
 from vigil.config import load_settings
 from vigil.core.errors import VigilError
 from vigil.ingest.csv_replay import replay as replay_csv
 from vigil.ingest.registry import load_devices_file, user_name
 from vigil.ingest.service import OBSERVATIONS_FILE
-from vigil.ingest.store import ObservationStore
 
 app = typer.Typer(help="Device ingest: stats, devices, CSV replay.", no_args_is_help=True)
 
@@ -42,11 +41,10 @@ def stats(
 ) -> None:
     """Show observations stored and everything not stored, per reason."""
     settings = load_settings(config, data_dir=data_dir)
-    path = settings.data_dir / OBSERVATIONS_FILE
-    if not path.exists():
-        typer.echo(f"no observation store at {path} yet: nothing ingested")
+    store = observation_store(settings)
+    if store is None:
+        typer.echo(f"no observation store at {settings.data_dir / OBSERVATIONS_FILE} yet")
         return
-    store = ObservationStore(path)
     try:
         s = store.stats()
         letters = store.dead_letters(limit=dead_letters) if dead_letters else []
