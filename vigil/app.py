@@ -32,6 +32,7 @@ from vigil.incidents.catalogue import load_catalogue
 from vigil.ingest.postgres import PostgresObservationStore
 from vigil.ingest.service import OBSERVATIONS_FILE, Ingest
 from vigil.ingest.store import ObservationStorage, ObservationStore
+from vigil.reports.photos import PhotoBlur
 from vigil.reports.postgres import PostgresPhotos
 from vigil.reports.service import Reports
 from vigil.rules.engine import RulesEngine, create_engine
@@ -155,8 +156,25 @@ def build(
     )
     # Not durable: the deliverer re-queues what the log shows undelivered when it starts.
     bus.subscribe("alert-delivery", delivery.on_record, kinds=(AlertPublished,), durable=False)
+    reports = Reports(
+        store=store,
+        bus=bus,
+        clock=clock,
+        cad=cad,
+        photo_path=settings.data_dir / "report-photos.sqlite3",
+        photos=None
+        if settings.store.url is None
+        else PostgresPhotos(postgres(settings, "report photos", max_size=2)),
+        per_client_per_hour=settings.alerts.reports_per_client_per_hour,
+        per_area_per_hour=settings.alerts.reports_per_area_per_hour,
+        photo_max_bytes=settings.alerts.report_photo_max_bytes,
+        contact_retention=timedelta(days=settings.alerts.report_contact_retention_days),
+        retention=timedelta(days=settings.alerts.report_retention_days),
+        blur=PhotoBlur(),
+    )
     tickers = [
         Ticker("purge-personal-data", settings.audit.purge_interval_s, access.purge_expired),
+        Ticker("purge-reports", settings.audit.purge_interval_s, reports.purge_expired),
         rules.ticker(settings.rules.reload_interval_s),
         *_cap_feed_tickers(settings, cap_in),
     ]
@@ -189,20 +207,7 @@ def build(
             access=access,
             personal_data_retention=timedelta(days=settings.audit.personal_data_retention_days),
         ),
-        reports=Reports(
-            store=store,
-            bus=bus,
-            clock=clock,
-            cad=cad,
-            photo_path=settings.data_dir / "report-photos.sqlite3",
-            photos=None
-            if settings.store.url is None
-            else PostgresPhotos(postgres(settings, "report photos", max_size=2)),
-            per_client_per_hour=settings.alerts.reports_per_client_per_hour,
-            per_area_per_hour=settings.alerts.reports_per_area_per_hour,
-            photo_max_bytes=settings.alerts.report_photo_max_bytes,
-            contact_retention=timedelta(days=settings.alerts.report_contact_retention_days),
-        ),
+        reports=reports,
         tickers=tickers,
         network=network,
         geocoder=geocoder,

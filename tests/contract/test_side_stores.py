@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,31 @@ def test_cap_dead_letters_are_kept_and_counted(side: Side) -> None:
         assert len(dead.recent()[-1]["detail"]) == 2000
     finally:
         dead.close()
+
+
+def test_client_hits_are_limited_shared_and_forgotten(side: Side) -> None:
+    a, b = side[0](), side[0]()  # two processes on one store
+    try:
+        assert a.secret() == b.secret() and len(a.secret()) == 32
+        assert a.client_hit("k", now=1000.0, span_s=3600, limit=2)
+        assert b.client_hit("k", now=1001.0, span_s=3600, limit=2)
+        assert not a.client_hit("k", now=1002.0, span_s=3600, limit=2)
+        assert not b.client_hit("k", now=1003.0, span_s=3600, limit=2)
+        assert a.client_hit("other", now=1003.0, span_s=3600, limit=2)
+        assert b.client_hit("k", now=4601.0, span_s=3600, limit=2)  # the first hour is over
+    finally:
+        a.close()
+        b.close()
+
+
+def test_photos_are_deleted_by_id_and_by_age(side: Side) -> None:
+    photos = side[0]()
+    try:
+        photos.put("R1", b"\xff\xd8one", T0)
+        photos.put("R2", b"\xff\xd8two", T0 + timedelta(days=10))
+        photos.put("R3", b"\xff\xd8three", T0 + timedelta(days=20))
+        photos.delete(["R3"], before=T0 + timedelta(days=1))
+        assert photos.get("R1") is None and photos.get("R3") is None
+        assert photos.get("R2") == b"\xff\xd8two"
+    finally:
+        photos.close()

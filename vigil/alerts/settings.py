@@ -94,3 +94,9 @@ class AlertSettings(BaseModel):
     report_contact_retention_days: float = Field(
         default=30.0, gt=0, description="Days a reporter's contact details are kept; then purged."
     )
+    report_retention_days: float = Field(
+        default=90.0,
+        gt=0,
+        description="Days a citizen report and its photo are kept: then the photo is deleted "
+        "and the report leaves the moderation queue and its status link (purged on schedule).",
+    )

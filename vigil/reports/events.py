@@ -1,4 +1,4 @@
-"""Events of a citizen report: submitted, then promoted, merged or dismissed by an operator."""
+"""Events of a citizen report: submitted, promoted, merged or dismissed by an operator, expired."""
 
 from __future__ import annotations
 
@@ -66,3 +66,10 @@ class ReportDismissed(ReportEvent, frozen=True, kw_only=True, tag="report.dismis
     """An operator dismissed a report (not actionable, abuse, ...), with the reason."""
 
     reason: str
+
+
+@register
+class ReportExpired(ReportEvent, frozen=True, kw_only=True, tag="report.expired"):
+    """The report's retention ended: its photo was deleted and it left every list and link."""
+
+    retention_days: float

@@ -1,7 +1,8 @@
-"""Report photos on PostgreSQL, so every API process serves every report's photo."""
+"""Report photos and rate-limit hits on PostgreSQL, shared by every API process and host."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 from vigil.store.postgres.database import Database
@@ -34,6 +35,38 @@ class PostgresPhotos:
         """Return a report's photo, if stored."""
         row = self._db.one("SELECT jpeg FROM report_photos WHERE report_id = %s", (report_id,))
         return None if row is None else bytes(row[0])
+
+    def delete(self, report_ids: list[str], *, before: datetime) -> None:
+        """Delete these reports' photos and any photo stored before `before`."""
+        with self._db.connection() as conn:
+            conn.execute("DELETE FROM report_photos WHERE at <= %s", (before,))
+            conn.execute("DELETE FROM report_photos WHERE report_id = ANY(%s)", (report_ids,))
+
+    def secret(self) -> bytes:
+        """Return the secret that keys client hashes (made on first use, then kept)."""
+        with self._db.connection() as conn:
+            conn.execute(
+                "INSERT INTO report_limit_secret (id, value) VALUES (1, %s) "
+                "ON CONFLICT (id) DO NOTHING",
+                (os.urandom(32),),
+            )
+            row = conn.execute("SELECT value FROM report_limit_secret WHERE id = 1").fetchone()
+        assert row is not None
+        return bytes(row[0])
+
+    def client_hit(self, key: str, *, now: float, span_s: float, limit: int) -> bool:
+        """Count one request of `key` unless over `limit` in `span_s` (serialised per key)."""
+        with self._db.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+            conn.execute("DELETE FROM report_client_hits WHERE at <= %s", (now - span_s,))
+            row = conn.execute(
+                "SELECT COUNT(*) FROM report_client_hits WHERE key = %s AND at > %s",
+                (key, now - span_s),
+            ).fetchone()
+            if row is not None and int(row[0]) >= limit:
+                return False
+            conn.execute("INSERT INTO report_client_hits (key, at) VALUES (%s, %s)", (key, now))
+        return True
 
     def close(self) -> None:
         """Close every connection."""

@@ -5,7 +5,21 @@ who. Contact details, when a reporter volunteers them, go to the personal-data
 store with their own retention (read only with a stated, audited purpose, and
 purged on schedule with the callers' data). The reporter gets a private status
 link: a random token whose hash alone is recorded. Photos are re-encoded
-without metadata (`photos.clean_photo`) and kept in their own file.
+without metadata, with every person and vehicle the camera worker's detector
+finds mosaicked (`photos.clean_photo`), and kept in their own file.
+
+Retention: after `report_retention_days` a scheduled purge deletes the photo and
+records `ReportExpired`, after which the report is in no list and its status
+link answers 404. (Its text stays in the tamper-evident log, like any event;
+the form asks reporters not to write names.)
+
+Rate limits survive a restart and hold across processes: the per-area limit is
+counted from the log itself (the reports submitted in the cell in the last
+hour, which every process's book follows), the per-client limit in a table of
+keyed client hashes in the photo store (`PhotoStore`: an SQLite file shared by
+the processes of one host, or PostgreSQL shared by every host), pruned after an
+hour. The client key is an HMAC under a secret kept in that store: no address
+is stored, and the key cannot be reversed without the store.
 """
 
 from __future__ import annotations
@@ -15,9 +29,8 @@ import hmac
 import os
 import secrets
 import threading
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol
@@ -39,11 +52,12 @@ from vigil.core.ids import new_id
 from vigil.reports.events import (
     REPORTS_STREAM,
     ReportDismissed,
+    ReportExpired,
     ReportMerged,
     ReportPromoted,
     ReportSubmitted,
 )
-from vigil.reports.photos import clean_photo
+from vigil.reports.photos import Pixels, clean_photo
 from vigil.store.ports import EventLog
 from vigil.store.records import PersonalData
 from vigil.store.sqlite_file import SqliteFile
@@ -59,12 +73,16 @@ CATEGORIES: dict[str, str] = {
     "other": "Something else",
 }
 ReportState = Literal["new", "promoted", "merged", "dismissed"]
-REPORT_EVENTS = (ReportSubmitted, ReportPromoted, ReportMerged, ReportDismissed)
+REPORT_EVENTS = (ReportSubmitted, ReportPromoted, ReportMerged, ReportDismissed, ReportExpired)
+RATE_SPAN_S = 3600.0
 
 PHOTO_SCHEMA = """
 CREATE TABLE IF NOT EXISTS photos (
     report_id TEXT PRIMARY KEY, jpeg BLOB NOT NULL, at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS client_hits (key TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS client_hits_key ON client_hits (key, at);
+CREATE TABLE IF NOT EXISTS secret (id INTEGER PRIMARY KEY CHECK (id = 1), value BLOB NOT NULL);
 """
 
 
@@ -101,28 +119,6 @@ class NewReport:
     contact: str | None = None  # phone or e-mail
 
 
-@dataclass(slots=True)
-class Window:
-    """A sliding one-hour window of timestamps per key."""
-
-    limit: int
-    span_s: float = 3600.0
-    seen: dict[str, deque[float]] = field(default_factory=dict)
-
-    def hit(self, key: str, now: float) -> bool:
-        """Count a request; return False when the key is over its limit (not counted then)."""
-        q = self.seen.setdefault(key, deque())
-        while q and q[0] <= now - self.span_s:
-            q.popleft()
-        if len(q) >= self.limit:
-            return False
-        q.append(now)
-        if len(self.seen) > 100_000:  # bounded memory: forget idle keys
-            for k in [k for k, v in self.seen.items() if not v][:50_000]:
-                del self.seen[k]
-        return True
-
-
 def area_cell(location: LatLon) -> str:
     """Return the ~1 km grid cell of a location (0.01 degree latitude/longitude)."""
     return f"{round(location.lat, 2):.2f},{round(location.lon, 2):.2f}"
@@ -139,6 +135,7 @@ class ReportBook:
     def __init__(self) -> None:
         self.reports: dict[str, Report] = {}
         self.by_key: dict[str, str] = {}
+        self.by_cell: dict[str, list[datetime]] = {}  # submission times, for the area limit
         self._seen: set[int] = set()
 
     def apply(self, rec: Recorded) -> None:
@@ -162,9 +159,14 @@ class ReportBook:
                 status_key=e.status_key,
             )
             self.by_key[e.status_key] = e.report_id
+            self.by_cell.setdefault(area_cell(e.location), []).append(rec.at)
             return
         old = self.reports.get(e.report_id)
         if old is None:
+            return
+        if isinstance(e, ReportExpired):
+            del self.reports[e.report_id]
+            self.by_key.pop(old.status_key, None)
             return
         if isinstance(e, ReportPromoted):
             new = msgspec.structs.replace(old, state="promoted", incident_id=e.incident_id)
@@ -175,15 +177,29 @@ class ReportBook:
                 merged_into=e.into_report or e.into_incident,
                 incident_id=e.into_incident,
             )
-        else:
+        elif isinstance(e, ReportDismissed):
             new = msgspec.structs.replace(old, state="dismissed")
+        else:
+            return
         self.reports[e.report_id] = msgspec.structs.replace(
             new, decided_by=rec.actor, reason=e.reason, updated_at=rec.at
         )
 
+    def area_count(self, cell: str, since: datetime) -> int:
+        """Return how many reports of a cell were submitted after `since` (and prune older)."""
+        times = self.by_cell.get(cell, [])
+        recent = [t for t in times if t > since]
+        if len(recent) != len(times):
+            self.by_cell[cell] = recent
+        return len(recent)
+
 
 class PhotoStore(Protocol):
-    """Where report photos are kept (SQLite: `SqlitePhotos`; PostgreSQL: reports.postgres)."""
+    """Report photos and the per-client rate-limit hits, beside the log.
+
+    SQLite: `SqlitePhotos` (one file in the data directory: shared by the processes
+    of one host); PostgreSQL: `reports.postgres.PostgresPhotos` (shared by every host).
+    """
 
     def put(self, report_id: str, jpeg: bytes, at: datetime) -> None:
         """Store (or replace) a report's photo."""
@@ -191,6 +207,21 @@ class PhotoStore(Protocol):
 
     def get(self, report_id: str) -> bytes | None:
         """Return a report's photo, if stored."""
+        ...
+
+    def delete(self, report_ids: list[str], *, before: datetime) -> None:
+        """Delete these reports' photos and any photo stored before `before`."""
+        ...
+
+    def secret(self) -> bytes:
+        """Return the store's secret that keys client hashes (made on first use, then kept)."""
+        ...
+
+    def client_hit(self, key: str, *, now: float, span_s: float, limit: int) -> bool:
+        """Count one request of `key` at `now` unless it already made `limit` within `span_s`.
+
+        Atomic across processes sharing the store; hits older than `span_s` are dropped.
+        """
         ...
 
     def close(self) -> None:
@@ -220,6 +251,33 @@ class SqlitePhotos:
         )
         return None if row is None else bytes(row[0])
 
+    def delete(self, report_ids: list[str], *, before: datetime) -> None:
+        """Delete these reports' photos and any photo stored before `before`."""
+        with self._db.tx() as conn:
+            conn.execute("DELETE FROM photos WHERE at <= ?", (before.isoformat(),))
+            conn.executemany("DELETE FROM photos WHERE report_id = ?", [(i,) for i in report_ids])
+
+    def secret(self) -> bytes:
+        """Return the secret that keys client hashes (made on first use, then kept)."""
+        with self._db.tx() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO secret (id, value) VALUES (1, ?)", (os.urandom(32),)
+            )
+            row = conn.execute("SELECT value FROM secret WHERE id = 1").fetchone()
+        return bytes(row[0])
+
+    def client_hit(self, key: str, *, now: float, span_s: float, limit: int) -> bool:
+        """Count one request of `key` unless over `limit` in `span_s` (one writer at a time)."""
+        with self._db.tx() as conn:
+            conn.execute("DELETE FROM client_hits WHERE at <= ?", (now - span_s,))
+            (n,) = conn.execute(
+                "SELECT COUNT(*) FROM client_hits WHERE key = ? AND at > ?", (key, now - span_s)
+            ).fetchone()
+            if int(n) >= limit:
+                return False
+            conn.execute("INSERT INTO client_hits (key, at) VALUES (?, ?)", (key, now))
+        return True
+
     def close(self) -> None:
         """Close the file."""
         self._db.close()
@@ -241,6 +299,8 @@ class Reports:
         per_area_per_hour: int,
         photo_max_bytes: int,
         contact_retention: timedelta,
+        retention: timedelta = timedelta(days=90),
+        blur: Callable[[Pixels], Pixels] | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
@@ -251,12 +311,14 @@ class Reports:
                 raise ValueError("Reports needs a photo store or the path of its file")
             photos = SqlitePhotos(photo_path)
         self._photos = photos
-        self._clients = Window(per_client_per_hour)
-        self._areas = Window(per_area_per_hour)
+        self._per_client = per_client_per_hour
+        self._per_area = per_area_per_hour
         self._photo_max = photo_max_bytes
         self._retention = contact_retention
-        # Client addresses are never stored; a per-process secret keys the rate limiter.
-        self._salt = os.urandom(16)
+        self._report_retention = retention
+        self._blur = blur
+        # Client addresses are never stored: a secret kept in the side file keys their hashes.
+        self._salt = self._photos.secret()
         self._lock = threading.RLock()
         self.refused: dict[str, int] = {}
         self.book = ReportBook()
@@ -298,28 +360,31 @@ class Reports:
         if report.accuracy_m is not None and not 0 <= report.accuracy_m <= 50_000:
             self._count("accuracy")
             raise ValidationError("accuracy_m must be 0..50000 metres", field="accuracy_m")
-        jpeg = None
-        if report.photo is not None:
-            try:
-                jpeg = clean_photo(report.photo, max_bytes=self._photo_max)
-            except ValidationError:
-                self._count("photo")
-                raise
         now = self._clock.now()
         key = hmac.new(self._salt, client.encode(), "sha256").hexdigest()
         with self._lock:
-            if not self._clients.hit(key, now.timestamp()):
-                self._count("rate_client")
-                raise RateLimitedError(
-                    "too many reports from this device in the last hour; try again later",
-                    field="client",
-                )
-            if not self._areas.hit(area_cell(report.location), now.timestamp()):
+            since = now - timedelta(seconds=RATE_SPAN_S)
+            if self.book.area_count(area_cell(report.location), since) >= self._per_area:
                 self._count("rate_area")
                 raise RateLimitedError(
                     "many reports for this area already: operators are looking at it",
                     field="location",
                 )
+            if not self._photos.client_hit(
+                key, now=now.timestamp(), span_s=RATE_SPAN_S, limit=self._per_client
+            ):
+                self._count("rate_client")
+                raise RateLimitedError(
+                    "too many reports from this device in the last hour; try again later",
+                    field="client",
+                )
+        jpeg = None
+        if report.photo is not None:
+            try:
+                jpeg = clean_photo(report.photo, max_bytes=self._photo_max, blur=self._blur)
+            except ValidationError:
+                self._count("photo")
+                raise
         token = secrets.token_urlsafe(24)
         report_id = new_id("RPT")
         event = ReportSubmitted(
@@ -462,6 +527,21 @@ class Reports:
                 raise ValidationError("dismissing needs a reason", field="reason")
             self._append([ReportDismissed(report_id=report_id, reason=reason)], actor=actor)
         return self.get(report_id)
+
+    def purge_expired(self, *, actor: str = "system") -> list[str]:
+        """Expire reports past their retention: delete their photos, record `ReportExpired`."""
+        now = self._clock.now()
+        cutoff = now - self._report_retention
+        with self._lock:
+            due = [r.id for r in self.book.reports.values() if r.submitted_at <= cutoff]
+        # Also any photo left without a report (a crash between photo and log).
+        self._photos.delete(due, before=cutoff)
+        days = self._report_retention.total_seconds() / 86400
+        if due:
+            self._append(
+                [ReportExpired(report_id=i, retention_days=days) for i in due], actor=actor
+            )
+        return due
 
     def _append(
         self, events: list[Event], *, actor: str, personal: list[PersonalData] | None = None

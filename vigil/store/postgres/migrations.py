@@ -199,6 +199,18 @@ CREATE TABLE report_photos (
 );
 """
 
+_REPORT_LIMITS: LiteralString = """
+CREATE TABLE report_client_hits (
+    key text COLLATE "C" NOT NULL,
+    at double precision NOT NULL
+);
+CREATE INDEX report_client_hits_key ON report_client_hits (key, at);
+CREATE TABLE report_limit_secret (
+    id integer PRIMARY KEY CHECK (id = 1),
+    value bytea NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -208,6 +220,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "observations partitioned by month, dead letters, latest values", _OBSERVATIONS),
     Migration(3, "CAP-in dead letters and counters", _SIDE),
     Migration(4, "citizen-report photos", _PHOTOS),
+    Migration(
+        5, "citizen-report rate-limit hits (keyed client hashes) and their key", _REPORT_LIMITS
+    ),
 )
 HEAD = MIGRATIONS[-1].version
 _LOCK = 0x76696731  # advisory lock key of schema changes ("vig1")
