@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# The OASIS CAP 1.2 schema, shipped with the package (provenance and licence: its README).
+BUNDLED_CAP_SCHEMA = Path(__file__).resolve().parent / "schemas" / "cap12.xsd"
 
 
 class WebhookChannel(BaseModel):
@@ -58,11 +61,12 @@ class AlertSettings(BaseModel):
         description="Base URL of the public feed, used in Atom links and CAP <web>.",
     )
     cap_schema: Path | None = Field(
-        default=None,
+        default=BUNDLED_CAP_SCHEMA,
         description=(
-            "The OASIS CAP 1.2 XSD (cap12.xsd). Every alert is checked against it before "
-            "it is published; without it only the profile rules are checked, and the "
-            "publication event says so."
+            "The OASIS CAP 1.2 XSD (cap12.xsd; default: the copy shipped with Vigil, see "
+            "vigil/alerts/schemas/README.md). Every alert is checked against it before it is "
+            "published; null turns schema checks off (only the profile rules are checked, "
+            "and the publication event says so). A path that does not exist is an error."
         ),
     )
     two_person_rule: bool = Field(
@@ -100,3 +104,13 @@ class AlertSettings(BaseModel):
         description="Days a citizen report and its photo are kept: then the photo is deleted "
         "and the report leaves the moderation queue and its status link (purged on schedule).",
     )
+
+    @field_validator("cap_schema")
+    @classmethod
+    def _schema_exists(cls, v: Path | None) -> Path | None:
+        if v is not None and not Path(v).is_file():
+            raise ValueError(
+                f"the CAP schema {v} does not exist (default: Vigil's bundled cap12.xsd; "
+                "null turns schema checks off)"
+            )
+        return v

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ExchangeSettings(BaseModel):
@@ -25,9 +25,21 @@ class ExchangeSettings(BaseModel):
         default=None,
         description=(
             "NENA's EIDO openapi.yaml (its NIEMComponents/ folder beside it). Imports and "
-            "exports are checked against it; without it only Vigil's profile rules are checked."
+            "exports are checked against it; without it only Vigil's profile rules are checked. "
+            "Not shipped with Vigil (NENA states no licence for redistribution): point it at "
+            "your copy of NENA911/EIDO-JSON Schema/. A path that does not exist is an error."
         ),
     )
     max_eido_bytes: int = Field(
         default=2_000_000, ge=10_000, description="Larger EIDO documents are refused."
     )
+
+    @field_validator("eido_schema")
+    @classmethod
+    def _schema_exists(cls, v: Path | None) -> Path | None:
+        if v is not None and not Path(v).is_file():
+            raise ValueError(
+                f"the EIDO schema {v} does not exist (exchange.eido_schema must name NENA's "
+                "openapi.yaml with its NIEMComponents/ folder beside it)"
+            )
+        return v

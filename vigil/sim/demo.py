@@ -170,8 +170,11 @@ def _add_crew_unit(r: SimRun, password: str) -> bool:
     return True
 
 
-def run_demo(options: DemoOptions, *, say: Callable[[str], None] = print) -> RunResult:
+def run_demo(  # noqa: PLR0915 - the demo's steps, in order, in one place
+    options: DemoOptions, *, say: Callable[[str], None] = print
+) -> RunResult:
     """Run the demo until Ctrl-C (or `duration_s` wall seconds); return the run's result."""
+    schema_lines = warning_demo.use_shared_schemas()  # before the settings are read
     given = load_scenario(options.scenario)
     scenario = busy(given) if options.scenario is None else given
     with _data_dir(options.data_dir) as data_dir:
@@ -217,7 +220,8 @@ def run_demo(options: DemoOptions, *, say: Callable[[str], None] = print) -> Run
             say(f"  admin token {r.stack.admin_token}")
             say(f"  API docs    {r.stack.url}/docs")
             say(f"  data dir    {data_dir}")
-            for line in warning_demo.start(r.stack.url, r.add_login, password, _rise_at(scenario)):
+            started = warning_demo.start(r.stack.url, r.add_login, password, _rise_at(scenario))
+            for line in [*started, *schema_lines]:
                 say(line)
             if audio:
                 say(f"  microphone  {audio_demo.MIC_ID}: acoustic worker on a city recording")

@@ -9,8 +9,10 @@ would, to wait in the moderation queue.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 
@@ -24,6 +26,38 @@ REPORT = {
     "lon": 24.95290,
     "accuracy_m": 15,
 }
+
+
+EIDO_ENV = "VIGIL_EXCHANGE__EIDO_SCHEMA"
+
+
+def shared_eido_schema() -> Path | None:
+    """NENA's EIDO schema in the shared data (not shipped with Vigil: no stated licence)."""
+    root = os.environ.get("VIGIL_SHARED_DATA")
+    base = Path(root) if root else Path.cwd().parent / "shared" / "data"
+    path = base / "eido" / "Schema" / "openapi.yaml"
+    return path if path.is_file() else None
+
+
+def use_shared_schemas() -> list[str]:
+    """Point the demo's EIDO schema setting at the shared copy; return what the demo prints.
+
+    The CAP 1.2 schema needs nothing: Vigil ships it and checks every alert by default.
+    Call before the platform's settings are loaded (they read the environment).
+    """
+    cap = "  CAP schema  OASIS cap12.xsd, shipped with Vigil   (every alert, before publication)"
+    if os.environ.get(EIDO_ENV):
+        path: Path | None = Path(os.environ[EIDO_ENV])
+    else:
+        path = shared_eido_schema()
+        if path is None:
+            return [
+                cap,
+                "  EIDO schema NOT CONFIGURED: ../shared/data/eido is missing, so EIDO documents "
+                f"are checked against Vigil's profile rules only (set {EIDO_ENV})",
+            ]
+        os.environ[EIDO_ENV] = str(path)
+    return [cap, f"  EIDO schema {path}   (NENA; every EIDO export and import)"]
 
 
 def seed(base_url: str) -> str:
