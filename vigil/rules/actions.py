@@ -33,8 +33,7 @@ from vigil.dispatch.service import Recommendation
 from vigil.incidents.events import IncidentOpened
 from vigil.incidents.model import Incident
 from vigil.rules.evaluate import Firing
-from vigil.rules.events import RuleFired
-from vigil.rules.notify import Delivery, Outbox
+from vigil.rules.events import NotificationRequested, RuleFired
 from vigil.rules.rule import (
     Action,
     Attach,
@@ -167,7 +166,7 @@ def payload(f: Firing, result: Result) -> bytes:
 
 
 class ActionRunner:
-    """Runs firings against the CAD, dispatch, the log and the outbox."""
+    """Runs firings against the CAD, dispatch and the log (notifications are logged requests)."""
 
     def __init__(
         self,
@@ -177,14 +176,12 @@ class ActionRunner:
         store: EventLog,
         bus: Bus,
         clock: Clock,
-        outbox: Outbox,
     ) -> None:
         self._cad = cad
         self._dispatch = dispatch
         self._store = store
         self._bus = bus
         self._clock = clock
-        self._outbox = outbox
 
     def run(self, f: Firing) -> Result:
         """Carry out every action of a firing; record `rule.fired`; never raise for one action."""
@@ -391,12 +388,22 @@ class ActionRunner:
             ("webhook", action.url) if isinstance(action, NotifyWebhook) else ("mqtt", action.topic)
         )
         result = Result(incident_id=ctx.incident_id, opened=ctx.opened, outcomes=(), failures=0)
-        ok = self._outbox.submit(Delivery(kind, target, payload(f, result), f.rule.ref))
-        return f"notify_{kind}: {'queued' if ok else 'dropped (queue full)'} for {target}"
+        event = NotificationRequested(
+            rule=f.rule.name,
+            ref=f.rule.ref,
+            channel=kind,
+            target=target,
+            body=payload(f, result).decode("utf-8"),
+        )
+        # Logged, not sent: the notifier consumes it after the commit (`Notifier`).
+        self._append(event, f, f"{ctx.command_id()}/notify")
+        return f"notify_{kind}: queued for {target}"
 
     # ------------------------------------------------------------- records
 
-    def _append(self, event: RuleFired | AlertDrafted, f: Firing, event_id: str) -> None:
+    def _append(
+        self, event: RuleFired | AlertDrafted | NotificationRequested, f: Firing, event_id: str
+    ) -> None:
         pending = Pending(
             id=event_id,
             at=self._clock.now(),

@@ -42,7 +42,7 @@ from vigil.rules.load import (
     compile_texts,
     read_rule_files,
 )
-from vigil.rules.notify import Outbox
+from vigil.rules.notify import Notifier, Outbox
 from vigil.rules.rule import RuleSet
 from vigil.rules.settings import RulesSettings
 from vigil.store.ports import EventLog
@@ -102,6 +102,7 @@ class RulesEngine:
         execute: Execute,
         is_active: Callable[[str], bool],
         on_close: Callable[[], None] | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self._paths = tuple(paths)
         self._catalogue = catalogue
@@ -121,6 +122,7 @@ class RulesEngine:
         self._last_error_at: datetime | None = None
         self._problems: tuple[RuleProblem, ...] = ()
         self._on_close = on_close
+        self._notifier = notifier
         self._detach: list[Callable[[], None]] = []
         self.input_count = 0
         self.firing_errors = 0
@@ -179,8 +181,14 @@ class RulesEngine:
                 st.stats.last_error = message
 
     def attach(self, bus: Bus, ingest: ObservationSource) -> None:
-        """Consume committed log events (durable cursor ``rules``) and observation batches."""
+        """Consume committed log events (durable cursor ``rules``) and observation batches.
+
+        The notifier, when there is one, consumes the firings' notification requests
+        from its own cursor (``notifications``).
+        """
         self._detach.append(bus.subscribe("rules", self.on_record))
+        if self._notifier is not None:
+            self._detach.append(self._notifier.attach(bus))
         self._detach.append(ingest.subscribe("rules", self.on_observations))
 
     def close(self) -> None:
@@ -374,9 +382,7 @@ def create_engine(
         mqtt_host=settings.mqtt_host,
         mqtt_port=settings.mqtt_port,
     )
-    runner = ActionRunner(
-        cad=cad, dispatch=dispatch, store=store, bus=bus, clock=clock, outbox=outbox
-    )
+    runner = ActionRunner(cad=cad, dispatch=dispatch, store=store, bus=bus, clock=clock)
 
     def is_active(incident_id: str) -> bool:
         inc = cad.state.incidents.get(incident_id)
@@ -389,6 +395,7 @@ def create_engine(
         execute=runner.run,
         is_active=is_active,
         on_close=outbox.close,
+        notifier=Notifier(outbox),
     )
     engine.restore(store)
     return engine

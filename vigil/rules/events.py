@@ -35,3 +35,23 @@ class RuleFired(Event, frozen=True, kw_only=True, tag="rule.fired"):
     def related(self) -> tuple[str, ...]:
         """Show the firing on the incident's timeline too."""
         return (f"incident/{self.incident_id}",) if self.incident_id else ()
+
+
+@register
+class NotificationRequested(Event, frozen=True, kw_only=True, tag="rule.notification_requested"):
+    """A firing asked for a message to go out; the notifier, a consumer of the log, sends it.
+
+    Recorded with the firing (its id derives from the firing's, so a redelivered
+    firing requests nothing twice); sending happens after the commit, off the
+    rules' thread, from the notifier's durable cursor.
+    """
+
+    rule: str
+    ref: str  # name@version, for the delivery's log lines
+    channel: str  # "webhook" | "mqtt"
+    target: str  # URL or MQTT topic
+    body: str  # the JSON the receiver gets
+
+    def stream(self) -> str:
+        """Return ``rule/<name>``."""
+        return f"rule/{self.rule}"

@@ -1,9 +1,11 @@
 """Outbound notifications of rule firings: webhooks (HTTP POST) and MQTT topics.
 
-Delivery never blocks the engine: firings are queued (bounded; a full queue
-drops and counts) and one worker thread delivers them with retries and
-exponential backoff. The thread starts on the first notification and stops on
-``close()``.
+A firing's notify action only logs a request (`NotificationRequested`); the
+`Notifier`, a durable consumer of the log, hands each one to the outbox after
+the commit. Delivery never blocks the engine: requests are queued (bounded; a
+full queue drops and counts) and one worker thread delivers them with retries
+and exponential backoff. The thread starts on the first notification and stops
+on ``close()``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from typing import Any
 
 import httpx
 
+from vigil.bus import Bus, Unsubscribe
+from vigil.core.events import Recorded
 from vigil.ingest.mqtt import close_client
+from vigil.rules.events import NotificationRequested
 
 log = logging.getLogger(__name__)
 
@@ -172,3 +177,26 @@ class Outbox:
         info.wait_for_publish(timeout=self._timeout)
         if not info.is_published():
             raise TimeoutError(f"MQTT publish not acknowledged within {self._timeout} s")
+
+
+class Notifier:
+    """Sends what rules asked for: a consumer of `rule.notification_requested` log events.
+
+    It runs on its own bus thread from a durable cursor, after the firing's commit,
+    so a slow or full outbox never holds the rules back; a request is handed to the
+    outbox at least once (after a crash, those after the last saved cursor again).
+    """
+
+    def __init__(self, outbox: Outbox, *, consumer: str = "notifications") -> None:
+        self._outbox = outbox
+        self.consumer = consumer  # the name of its durable cursor
+
+    def on_record(self, rec: Recorded) -> None:
+        """Queue the delivery a logged request names (a full queue drops and counts it)."""
+        ev = rec.event
+        if isinstance(ev, NotificationRequested):
+            self._outbox.submit(Delivery(ev.channel, ev.target, ev.body.encode("utf-8"), ev.ref))
+
+    def attach(self, bus: Bus) -> Unsubscribe:
+        """Start consuming the log's notification requests."""
+        return bus.subscribe(self.consumer, self.on_record, kinds=(NotificationRequested,))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.unit.rules.conftest import HERE, T0, minutes, obs
@@ -16,7 +18,8 @@ from vigil.core.clock import ManualClock
 from vigil.core.geometry import LatLon
 from vigil.incidents.events import IncidentNoteAdded, IncidentOpened, IncidentUpdated
 from vigil.ingest.model import DeviceKind, Observation
-from vigil.rules.events import RuleFired
+from vigil.rules.events import NotificationRequested, RuleFired
+from vigil.rules.notify import Notifier, Outbox
 
 AppFactory = Callable[[str], App]
 
@@ -283,6 +286,46 @@ def test_notify_webhook_is_queued_not_awaited(make_app: AppFactory) -> None:
         actions: [{do: notify_webhook, url: "http://127.0.0.1:9/unreachable"}]
     """)
     app.rules.on_observations([alarm()])
-    (rec,) = app.store.stream("rule/hook")
-    assert isinstance(rec.event, RuleFired)
-    assert rec.event.outcomes == ("notify_webhook: queued for http://127.0.0.1:9/unreachable",)
+    request, fired = app.store.stream("rule/hook")
+    assert isinstance(fired.event, RuleFired)
+    assert fired.event.outcomes == ("notify_webhook: queued for http://127.0.0.1:9/unreachable",)
+    # Queued in the log with the firing, for the notifier to send after the commit.
+    assert isinstance(request.event, NotificationRequested)
+    assert (request.event.channel, request.event.target) == (
+        "webhook",
+        "http://127.0.0.1:9/unreachable",
+    )
+    assert json.loads(request.event.body)["rule"] == "hook"
+
+
+def test_the_notifier_sends_logged_requests_once_each(make_app: AppFactory) -> None:
+    app = make_app("""
+    rules:
+      - name: hook
+        version: 1
+        match: {kind: smoke_panel, stream: alarm}
+        cooldown: 0s
+        actions: [{do: notify_webhook, url: "http://hooks.test/in"}]
+    """)
+    seen: list[httpx.Request] = []
+
+    def receive(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    box = Outbox(retries=0, transport=httpx.MockTransport(receive))
+    detach = Notifier(box, consumer="test-notifier").attach(app.bus)
+    try:
+        reading = alarm()
+        app.rules.on_observations([reading])
+        app.rules.on_observations([reading])  # redelivered: the same firing, no second request
+        assert app.bus.drain()
+        assert box.drain(5)
+    finally:
+        detach()
+        box.close()
+    requests = [
+        r for r in app.store.stream("rule/hook") if isinstance(r.event, NotificationRequested)
+    ]
+    assert len(requests) == 1
+    assert [json.loads(r.content)["rule"] for r in seen] == ["hook"]
