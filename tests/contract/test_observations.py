@@ -12,6 +12,7 @@ from tests.contract.conftest import ObservationsFactory
 from tests.unit.ingest.conftest import NOW, TS, device
 from vigil.ingest.model import DeviceKind
 from vigil.ingest.parse import Limits, Parser, RejectReason
+from vigil.ingest.store import ObservationHistory
 
 TOPIC = "vigil/hel/devices/noise-meter/laeq"
 
@@ -114,3 +115,22 @@ def test_device_states_are_durable(open_observations: ObservationsFactory) -> No
     store.set_device_states([("b", True, NOW, NOW)])
     store.close()
     assert open_observations().offline_devices() == {"a": NOW - timedelta(minutes=5)}
+
+
+def test_readings_received_since_an_instant_come_back_in_commit_order(
+    open_observations: ObservationsFactory, parser: Parser
+) -> None:
+    store = open_observations()
+    assert isinstance(store, ObservationHistory)
+    later = NOW + timedelta(minutes=1)
+    first = parser.mqtt(TOPIC, _msg(1, 1.0), NOW)
+    store.write(first.observations, first.rejections, NOW)
+    second = parser.mqtt(TOPIC, _msg(3, 3.0), later)
+    second.extend(parser.mqtt(TOPIC, _msg(2, 2.0), later))
+    store.write(second.observations, second.rejections, later)
+    got = [
+        row for rows in store.received_since(NOW + timedelta(seconds=30), batch=1) for row in rows
+    ]
+    assert [(r[1], r[4]) for r in got] == [("noise-meter:laeq:3", 3.0), ("noise-meter:laeq:2", 2.0)]
+    assert got[0][7] == later.timestamp()
+    assert sum(len(b) for b in store.received_since(NOW)) == 3

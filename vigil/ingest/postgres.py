@@ -20,7 +20,7 @@ the ones several processes on one database need:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +29,14 @@ from psycopg import sql
 
 from vigil.ingest.model import Observation
 from vigil.ingest.parse import Rejection, RejectReason
-from vigil.ingest.store import STORED, DeadLetter, IngestStats, LatestValue, WriteResult
+from vigil.ingest.store import (
+    STORED,
+    DeadLetter,
+    IngestStats,
+    LatestValue,
+    StoredRow,
+    WriteResult,
+)
 from vigil.store.postgres.database import Database
 from vigil.store.postgres.migrations import require_current
 
@@ -306,6 +313,42 @@ class PostgresObservationStore:
             )
             for r in rows
         ]
+
+    def received_since(
+        self, at: datetime, *, lookback_rows: int = 2_000_000, batch: int = 5000
+    ) -> Iterator[list[StoredRow]]:
+        """Yield the readings received at or after `at`, in commit order, in batches.
+
+        Found by the index on receive time; `lookback_rows` caps how many are read
+        (the newest that many), as in the SQLite store.
+        """
+        with (
+            self._db.connection() as conn,
+            conn.transaction(),
+            conn.cursor(name="received_since") as cur,
+        ):
+            cur.execute(
+                "SELECT seq, id, device_id, stream, value, unit, extract(epoch FROM observed_at),"
+                " extract(epoch FROM received_at), attrs FROM ("
+                "  SELECT * FROM observations WHERE received_at >= %s"
+                "  ORDER BY seq DESC LIMIT %s) newest ORDER BY seq",
+                (at, lookback_rows),
+            )
+            while rows := cur.fetchmany(batch):
+                yield [
+                    (
+                        int(r[0]),
+                        str(r[1]),
+                        str(r[2]),
+                        str(r[3]),
+                        float(r[4]),
+                        str(r[5]),
+                        float(r[6]),
+                        float(r[7]),
+                        None if r[8] is None else bytes(r[8]),
+                    )
+                    for r in rows
+                ]
 
     def last_seen(self) -> dict[str, datetime]:
         """Return when each device last had a reading accepted."""

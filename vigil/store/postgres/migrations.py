@@ -211,6 +211,11 @@ CREATE TABLE report_limit_secret (
 );
 """
 
+# The rules refill their windows at start-up from the readings received since then.
+_RECEIVED: LiteralString = """
+CREATE INDEX observations_received ON observations (received_at);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -222,6 +227,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "citizen-report photos", _PHOTOS),
     Migration(
         5, "citizen-report rate-limit hits (keyed client hashes) and their key", _REPORT_LIMITS
+    ),
+    Migration(
+        6, "observations indexed by receive time (start-up replay of rule windows)", _RECEIVED
     ),
 )
 HEAD = MIGRATIONS[-1].version
