@@ -169,7 +169,10 @@ def fit_forecast(
     y = s.counts[lo_i:upto]
     t = np.arange(lo_i, upto, dtype=np.float64) / SEASON
     x = _design(s.hour[lo_i:upto], s.weekday[lo_i:upto], t)
-    fit = sm.GLM(y, x, family=sm.families.Poisson()).fit()
+    # Effects the window cannot estimate (an hour or weekday it never saw, every hour of a
+    # daily series) are left out, in the fit and in the forecast alike.
+    used = np.flatnonzero(np.any(x != 0, axis=0))
+    fit = sm.GLM(y, x[:, used], family=sm.families.Poisson()).fit()
     mu_in = fit.mu
     # NB2 dispersion by the Cameron-Trivedi auxiliary regression (y - mu)^2 - y = alpha mu^2,
     # which weights by mu^2 so near-empty hours cannot blow it up; 0 when not over-dispersed.
@@ -179,7 +182,7 @@ def fit_forecast(
     hours = future_hour if future_hour is not None else s.hour[upto : upto + horizon]
     days = future_weekday if future_weekday is not None else s.weekday[upto : upto + horizon]
     tf = np.arange(upto, upto + len(hours), dtype=np.float64) / SEASON
-    mean = np.asarray(fit.predict(_design(hours, days, tf)), dtype=np.float64)
+    mean = np.asarray(fit.predict(_design(hours, days, tf)[:, used]), dtype=np.float64)
     low, high = _interval(mean, mean + alpha * mean * mean, level)
     return Forecast(
         start=s.start + timedelta(hours=upto),
@@ -219,24 +222,34 @@ class Backtest:
 
 
 def backtest(
-    s: Series, *, horizon: int = 24, origins: int = 14, window: int = 8 * SEASON, level: float = 0.9
+    s: Series,
+    *,
+    horizon: int = 24,
+    origins: int = 14,
+    window: int = 8 * SEASON,
+    level: float = 0.9,
+    season: int = SEASON,
+    step: int = 24,
 ) -> Backtest:
-    """Forecast from `origins` daily origins at the end of the series and score them."""
+    """Forecast from `origins` origins `step` steps apart at the end of the series; score them.
+
+    The baseline is the seasonal-naive forecast (the value `season` steps earlier; it
+    needs horizon <= season); MASE divides by its in-sample error over each window.
+    """
     n = len(s.counts)
-    first = n - horizon - (origins - 1) * 24
-    if first - SEASON < max(SEASON, 2 * 24):
-        raise ValueError(
-            f"the backtest needs at least {SEASON * 2 + horizon + (origins - 1) * 24} hours of data"
-        )
+    first = n - horizon - (origins - 1) * step
+    if horizon > season or first < 2 * season:
+        need = season * 2 + horizon + (origins - 1) * step
+        raise ValueError(f"the backtest needs at least {need} steps of data (has {n})")
     errs, naive_errs, scales, hits, total = [], [], [], 0, 0
     for k in range(origins):
-        upto = first + k * 24
+        upto = first + k * step
         f = fit_forecast(s, upto=upto, horizon=horizon, window=window, level=level)
         actual = s.counts[upto : upto + horizon]
-        naive = s.counts[upto - SEASON : upto - SEASON + horizon]
-        lo_i = max(SEASON, upto - window)
+        naive = s.counts[upto - season : upto - season + horizon]
+        lo_i = max(season, upto - window)
         scales.append(
-            np.mean(np.abs(s.counts[lo_i:upto] - s.counts[lo_i - SEASON : upto - SEASON]))
+            np.mean(np.abs(s.counts[lo_i:upto] - s.counts[lo_i - season : upto - season]))
         )
         errs.append(np.abs(actual - f.mean))
         naive_errs.append(np.abs(actual - naive))

@@ -114,3 +114,25 @@ rules:
     assert busy.kind == "forecast.issued" and busy.value == 7.0
     assert h.feed(quiet) == []
     assert len(h.feed(busy)) == 1
+
+
+def test_a_daily_season_backtest_on_a_short_hourly_series() -> None:
+    """Four days of hours (the SFFD all-calls extract's length): daily season, hour effects only."""
+    s = _series(1, seed=4)
+    four_days = Series(
+        start=s.start,
+        counts=s.counts[:96],
+        hour=s.hour[:96],
+        weekday=np.zeros(96, dtype=np.int64),
+        label="four days",
+    )
+    bt = backtest(four_days, horizon=6, origins=8, window=48, season=24, step=6)
+    assert bt.origins == 8
+    assert np.isfinite(bt.mase) and np.isfinite(bt.seasonal_naive_mase)
+    assert 0.5 <= bt.coverage <= 1.0
+    try:
+        backtest(four_days, horizon=24, origins=3, window=48, season=24, step=24)
+    except ValueError as err:
+        assert "needs at least 120 steps" in str(err)
+    else:
+        raise AssertionError("three 24 h origins do not fit in 96 hours after 48 h of fit")
