@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from itertools import pairwise
 
@@ -222,3 +223,28 @@ def test_a_consumer_cursor_is_durable_and_never_moves_back(open_store: StoreFact
     again = open_store()
     assert again.cursor("rules") == 5
     assert again.cursor("live") == 1
+
+
+def test_open_records_near_a_point_nearest_first(store: Store) -> None:
+    def body(lat: float, lon: float, status: str) -> bytes:
+        return json.dumps({"location": {"lat": lat, "lon": lon}, "status": status}).encode()
+
+    store.replace_projection(
+        [
+            ("incident", "near", body(60.1700, 24.9400, "pending")),  # ~ 0 m
+            ("incident", "mid", body(60.1720, 24.9400, "dispatched")),  # ~ 223 m north
+            ("incident", "closed", body(60.1701, 24.9400, "closed")),
+            ("incident", "far", body(60.1800, 24.9400, "pending")),  # ~ 1.1 km
+            ("incident", "nowhere", b'{"location": null, "status": "pending"}'),
+            ("unit", "U1", body(60.1700, 24.9400, "pending")),
+        ],
+        seq=1,
+    )
+    here = LatLon(60.1700, 24.9400)
+    found = store.open_near("incident", here, 500.0, statuses=["pending", "dispatched"])
+    assert [i for i, _ in found] == ["near", "mid"]
+    assert found[0][1] == pytest.approx(0.0, abs=0.5)
+    assert found[1][1] == pytest.approx(223.0, rel=0.01)
+    ((ident, metres),) = store.open_near("incident", here, 5000.0, statuses=["closed"])
+    assert ident == "closed"
+    assert metres == pytest.approx(11.1, rel=0.02)

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Protocol
 
 from vigil.core.events import Pending, Recorded
+from vigil.core.geometry import LatLon
 from vigil.store.records import AuditEntry, ChainBreak, PersonalData, UserRecord
 
 ProjectionRow = tuple[str, str, bytes | None]
@@ -86,6 +87,15 @@ class Projections(Protocol):
 
     def replace_projection(self, rows: Iterable[tuple[str, str, bytes]], seq: int) -> None:
         """Replace every projection row at once, as of log seq `seq`."""
+        ...
+
+    def open_near(
+        self, kind: str, point: LatLon, radius_m: float, *, statuses: Sequence[str]
+    ) -> list[tuple[str, float]]:
+        """Return (id, metres) of `kind` records in `statuses` within `radius_m`, nearest first.
+
+        PostgreSQL answers from a spatial index (PostGIS); SQLite by a scan.
+        """
         ...
 
 

@@ -19,6 +19,7 @@ import msgspec
 
 from vigil.core.errors import ConflictError
 from vigil.core.events import Pending, Recorded, decode_event, encode_event
+from vigil.core.geometry import LatLon, haversine_m
 from vigil.store.chain import GENESIS, link
 from vigil.store.ports import ProjectionRow
 from vigil.store.records import AuditEntry, ChainBreak, PersonalData, UserRecord
@@ -100,6 +101,16 @@ def _audit_hash(prev: str, seq: int, e: AuditEntry) -> str:
 
 def _row_fields(p: Pending, data: bytes) -> tuple[str | bytes | None, ...]:
     return (p.id, p.event.type_name(), p.event.stream(), p.at.isoformat(), p.actor, p.cause, data)
+
+
+class _Place(msgspec.Struct):
+    """The part of a projection body a place query needs (the rest is ignored)."""
+
+    location: LatLon | None = None
+    status: str | None = None
+
+
+_PLACE = msgspec.json.Decoder(_Place)
 
 
 def _raw(data: object) -> bytes:
@@ -253,6 +264,29 @@ class SqliteStore:
             conn.execute("DELETE FROM projection")
             conn.executemany("INSERT INTO projection VALUES (?,?,?)", rows)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('projection_seq', ?)", (str(seq),))
+
+    def open_near(
+        self, kind: str, point: LatLon, radius_m: float, *, statuses: Sequence[str]
+    ) -> list[tuple[str, float]]:
+        """Return (id, metres) of `kind` records in `statuses` within `radius_m`, nearest first.
+
+        A scan of the kind's rows (SQLite has no spatial index here); distances are
+        great-circle metres.
+        """
+        wanted = set(statuses)
+        found: list[tuple[str, float]] = []
+        rows = self._db.reader().execute("SELECT id, body FROM projection WHERE kind = ?", (kind,))
+        for ident, body in rows:
+            try:
+                place = _PLACE.decode(bytes(body))
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                continue
+            if place.location is None or place.status not in wanted:
+                continue
+            metres = haversine_m(point, place.location)
+            if metres <= radius_m:
+                found.append((str(ident), metres))
+        return sorted(found, key=lambda f: (f[1], f[0]))
 
     # ---------------------------------------------------------------- cursors
 
