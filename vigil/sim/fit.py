@@ -43,8 +43,10 @@ import numpy.typing as npt
 
 from vigil.core.geometry import LatLon
 
-QUANTILE_STEPS = 20  # quantile tables at 0, 5, ..., 100 % (ends at the 1st and 99th)
-TRIM = 0.01
+# Quantile tables at 0, 2.5, ..., 100 %: `Empirical` reads point i as probability
+# i / 40, so the table must hold exactly those (a table trimmed to the 1st..99th
+# percentile but read as 0..100 % drew every tail short: p90 came from p89.2).
+QUANTILE_STEPS = 40
 BASE_DISPERSION_CUTOFF = 0.05
 HOME_IDLE_S = 600.0
 
@@ -86,7 +88,8 @@ class Table:
     def to_yaml(self) -> dict[str, Any]:
         """Return the scenario's `Empirical` shape."""
         return {
-            "quantiles": [round(q, 1) for q in self.quantiles],
+            # four significant digits: seconds to the second, a travel factor to 0.1 %
+            "quantiles": [float(f"{q:.4g}") for q in self.quantiles],
             "n": self.n,
             "source": self.source,
         }
@@ -155,9 +158,9 @@ def variant(key: str, j: int) -> str:
 
 
 def table(values: Sequence[float] | FloatArray, *, source: str) -> Table:
-    """Return the trimmed quantile table of samples (needs at least 2 values)."""
+    """Return the quantile table of samples at probabilities 0..1 (needs 2 values or more)."""
     arr = np.asarray(values, dtype=np.float64)
-    probs = np.linspace(TRIM, 1.0 - TRIM, QUANTILE_STEPS + 1)
+    probs = np.linspace(0.0, 1.0, QUANTILE_STEPS + 1)
     qs = np.quantile(arr, probs)
     return Table(quantiles=tuple(float(max(0.0, q)) for q in qs), n=int(arr.size), source=source)
 
