@@ -34,7 +34,7 @@ from vigil.core.clock import Clock
 from vigil.core.errors import NotFoundError, ValidationError, VigilError
 from vigil.core.events import Event, Pending, Recorded
 from vigil.core.geometry import BBox, LatLon
-from vigil.core.ids import new_id
+from vigil.core.ids import CallId, IncidentId, UnitId, new_id
 from vigil.incidents import decide as decide_incident
 from vigil.incidents.catalogue import Catalogue
 from vigil.incidents.model import Agency, Call, Incident, IncidentStatus
@@ -264,11 +264,11 @@ class Cad:
 
     def incident(self, incident_id: str) -> Incident:
         """Return one incident or refuse an unknown id."""
-        return decide_incident.incident(self._picture(), incident_id)
+        return decide_incident.incident(self._picture(), IncidentId(incident_id))
 
     def unit(self, unit_id: str) -> Unit:
         """Return one unit or refuse an unknown id."""
-        return decide_unit.unit(self._picture(), unit_id)
+        return decide_unit.unit(self._picture(), UnitId(unit_id))
 
     def _picture(self) -> Picture:
         return Picture(self.state.incidents, self.state.units, self.catalogue)
@@ -359,7 +359,7 @@ class Cad:
     ) -> Outcome:
         """Add a unit to the fleet, available at `location`."""
         command = decide_unit.RegisterUnit(
-            unit_id=unit_id,
+            unit_id=UnitId(unit_id),
             callsign=callsign,
             type=type,
             station=station,
@@ -387,9 +387,9 @@ class Cad:
             located_note = f" (address matched {found.label!r}, confidence {found.confidence:.2f})"
         has_pd = bool(call.caller_name or call.caller_phone)
         command = decide_incident.TakeCall(
-            call_id=call_id,
-            new_incident_id=new_id("INC"),
-            incident_id=call.incident_id,
+            call_id=CallId(call_id),
+            new_incident_id=IncidentId(new_id("INC")),
+            incident_id=None if call.incident_id is None else IncidentId(call.incident_id),
             incident_type=call.incident_type,
             priority=call.priority,
             received_at=received,
@@ -434,7 +434,7 @@ class Cad:
     ) -> Outcome:
         """Open an incident without a call (an operator, or a rule on sensor evidence)."""
         command = decide_incident.OpenIncident(
-            incident_id=new_id("INC"),
+            incident_id=IncidentId(new_id("INC")),
             type=type,
             location=location,
             address=address or self._place(location),
@@ -460,7 +460,7 @@ class Cad:
     ) -> Outcome:
         """Change an active incident's type, priority, location or description."""
         command = decide_incident.UpdateIncident(
-            incident_id=incident_id,
+            incident_id=IncidentId(incident_id),
             type=type,
             priority=priority,
             location=location,
@@ -483,7 +483,7 @@ class Cad:
     ) -> Outcome:
         """Add a note (or a rule's explanation with its evidence) to the timeline."""
         command = decide_incident.AddNote(
-            incident_id=incident_id, text=text, rule=rule, evidence=evidence
+            incident_id=IncidentId(incident_id), text=text, rule=rule, evidence=evidence
         )
         return self._incident_command(command, actor=actor, command_id=command_id, cause=cause)
 
@@ -499,8 +499,8 @@ class Cad:
     ) -> Outcome:
         """Send available units to an active incident."""
         command = decide_unit.AssignUnits(
-            incident_id=incident_id,
-            unit_ids=tuple(unit_ids),
+            incident_id=IncidentId(incident_id),
+            unit_ids=tuple(UnitId(u) for u in unit_ids),
             etas=dict(etas or {}),
             recommended=recommended,
         )
@@ -516,14 +516,16 @@ class Cad:
         command_id: str | None = None,
     ) -> Outcome:
         """Take a unit off an incident; it becomes available."""
-        command = decide_unit.ReleaseUnit(incident_id=incident_id, unit_id=unit_id, reason=reason)
+        command = decide_unit.ReleaseUnit(
+            incident_id=IncidentId(incident_id), unit_id=UnitId(unit_id), reason=reason
+        )
         return self._unit_command(command, actor=actor, command_id=command_id)
 
     def set_unit_status(
         self, unit_id: str, new: UnitStatus, *, actor: str, command_id: str | None = None
     ) -> Outcome:
         """Apply a status a unit reports (en route, on scene, transporting, ...)."""
-        command = decide_unit.ReportStatus(unit_id=unit_id, status=new)
+        command = decide_unit.ReportStatus(unit_id=UnitId(unit_id), status=new)
         return self._unit_command(command, actor=actor, command_id=command_id)
 
     def report_positions(
@@ -537,7 +539,7 @@ class Cad:
         command = decide_unit.ReportPositions(
             fixes=tuple(
                 decide_unit.Fix(
-                    unit_id=u, location=loc, fix_at=at, heading_deg=heading, speed_mps=speed
+                    unit_id=UnitId(u), location=loc, fix_at=at, heading_deg=heading, speed_mps=speed
                 )
                 for u, loc, at, heading, speed in fixes
             )
@@ -555,12 +557,15 @@ class Cad:
     ) -> Outcome:
         """Close an incident with a disposition; units still on it are cleared."""
         command = decide_incident.CloseIncident(
-            incident_id=incident_id, disposition=disposition, notes=notes
+            incident_id=IncidentId(incident_id), disposition=disposition, notes=notes
         )
 
         def decide(state: Picture, now: datetime) -> list[Event]:
             closed = decide_incident.decide(state, command, now)
-            return [*decide_unit.clear_incident(state, incident_id, "incident closed"), *closed]
+            return [
+                *decide_unit.clear_incident(state, command.incident_id, "incident closed"),
+                *closed,
+            ]
 
         return self._run(decide, actor=actor, command_id=command_id)
 
@@ -568,12 +573,12 @@ class Cad:
         self, incident_id: str, *, actor: str, reason: str, command_id: str | None = None
     ) -> Outcome:
         """Cancel an incident before anyone arrived; assigned units are released."""
-        command = decide_incident.CancelIncident(incident_id=incident_id, reason=reason)
+        command = decide_incident.CancelIncident(incident_id=IncidentId(incident_id), reason=reason)
 
         def decide(state: Picture, now: datetime) -> list[Event]:
             cancelled = decide_incident.decide(state, command, now)
             return [
-                *decide_unit.clear_incident(state, incident_id, "incident cancelled"),
+                *decide_unit.clear_incident(state, command.incident_id, "incident cancelled"),
                 *cancelled,
             ]
 
@@ -583,7 +588,7 @@ class Cad:
         self, incident_id: str, *, actor: str, reason: str, command_id: str | None = None
     ) -> Outcome:
         """Bring a closed or cancelled incident back to the queue."""
-        command = decide_incident.ReopenIncident(incident_id=incident_id, reason=reason)
+        command = decide_incident.ReopenIncident(incident_id=IncidentId(incident_id), reason=reason)
         return self._incident_command(command, actor=actor, command_id=command_id)
 
 

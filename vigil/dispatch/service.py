@@ -93,7 +93,7 @@ class Dispatcher:
         available = self._cad.units(status=UnitStatus.AVAILABLE)
         located = {u.id: u.location for u in available if u.location is not None}
         no_position = tuple(sorted(u.id for u in available if u.location is None))
-        snapped = {
+        snapped: dict[str, Snap] = {  # the road graph's ids are plain strings
             uid: snap
             for uid, where in located.items()
             if (snap := self._snap(network, uid, where)) is not None

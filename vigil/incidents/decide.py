@@ -17,6 +17,7 @@ from typing import Protocol
 from vigil.core.errors import NotFoundError, TransitionError, ValidationError
 from vigil.core.events import Event
 from vigil.core.geometry import LatLon
+from vigil.core.ids import CallId, IncidentId
 from vigil.incidents.catalogue import Catalogue
 from vigil.incidents.events import (
     CallReceived,
@@ -46,7 +47,7 @@ class IncidentState(Protocol):
         ...
 
 
-def incident(state: IncidentState, incident_id: str) -> Incident:
+def incident(state: IncidentState, incident_id: IncidentId) -> Incident:
     """Return one incident or refuse an unknown id."""
     try:
         return state.incidents[incident_id]
@@ -61,9 +62,9 @@ def incident(state: IncidentState, incident_id: str) -> Incident:
 class TakeCall:
     """Record a call: attach it to `incident_id`, or open `new_incident_id`."""
 
-    call_id: str
-    new_incident_id: str
-    incident_id: str | None = None
+    call_id: CallId
+    new_incident_id: IncidentId
+    incident_id: IncidentId | None = None
     incident_type: str | None = None
     priority: int | None = None
     received_at: datetime
@@ -81,7 +82,7 @@ class TakeCall:
 class OpenIncident:
     """Open an incident without a call (an operator, or a rule on sensor evidence)."""
 
-    incident_id: str
+    incident_id: IncidentId
     type: str
     location: LatLon | None
     address: str | None = None
@@ -94,7 +95,7 @@ class OpenIncident:
 class UpdateIncident:
     """Change an active incident's type, priority, location, address or description."""
 
-    incident_id: str
+    incident_id: IncidentId
     type: str | None = None
     priority: int | None = None
     location: LatLon | None = None
@@ -107,7 +108,7 @@ class UpdateIncident:
 class AddNote:
     """Add a note (or a rule's explanation with its evidence) to the timeline."""
 
-    incident_id: str
+    incident_id: IncidentId
     text: str
     rule: str | None = None
     evidence: tuple[str, ...] = ()
@@ -117,7 +118,7 @@ class AddNote:
 class CloseIncident:
     """Close an incident with a disposition."""
 
-    incident_id: str
+    incident_id: IncidentId
     disposition: str
     notes: str = ""
 
@@ -126,7 +127,7 @@ class CloseIncident:
 class CancelIncident:
     """Cancel an incident before anyone arrived."""
 
-    incident_id: str
+    incident_id: IncidentId
     reason: str
 
 
@@ -134,7 +135,7 @@ class CancelIncident:
 class ReopenIncident:
     """Bring a closed or cancelled incident back to the queue."""
 
-    incident_id: str
+    incident_id: IncidentId
     reason: str
 
 

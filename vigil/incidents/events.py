@@ -6,13 +6,14 @@ from datetime import datetime
 
 from vigil.core.events import Event, register
 from vigil.core.geometry import LatLon
+from vigil.core.ids import CallId, IncidentId
 from vigil.incidents.model import Agency, IncidentStatus
 
 
 class IncidentEvent(Event, frozen=True, kw_only=True):
     """An event on one incident's stream."""
 
-    incident_id: str
+    incident_id: IncidentId
 
     def stream(self) -> str:
         """Return ``incident/<id>``."""
@@ -39,7 +40,7 @@ class IncidentOpened(IncidentEvent, frozen=True, kw_only=True, tag="incident.ope
 class CallReceived(IncidentEvent, frozen=True, kw_only=True, tag="call.received"):
     """A call was taken and linked to an incident (personal data is stored apart)."""
 
-    call_id: str
+    call_id: CallId
     received_at: datetime
     location: LatLon | None
     accuracy_m: float | None

@@ -9,6 +9,7 @@ import msgspec
 
 from vigil.core.errors import TransitionError
 from vigil.core.geometry import LatLon
+from vigil.core.ids import CallId, IncidentId, UnitId
 
 
 class Agency(StrEnum):
@@ -69,7 +70,7 @@ def check_incident_move(incident_id: str, old: IncidentStatus, new: IncidentStat
 class Incident(msgspec.Struct, frozen=True, kw_only=True):
     """The projected state of one incident."""
 
-    id: str
+    id: IncidentId
     type: str
     priority: int
     status: IncidentStatus
@@ -81,9 +82,9 @@ class Incident(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
     closed_at: datetime | None = None
     disposition: str | None = None
-    call_ids: tuple[str, ...] = ()
-    unit_ids: tuple[str, ...] = ()
-    units_ever: tuple[str, ...] = ()
+    call_ids: tuple[CallId, ...] = ()
+    unit_ids: tuple[UnitId, ...] = ()
+    units_ever: tuple[UnitId, ...] = ()
     caused_by_rule: str | None = None
     number: str | None = None  # short per-year number, e.g. 26-000123 (incidents/numbers.py)
 
@@ -96,8 +97,8 @@ class Incident(msgspec.Struct, frozen=True, kw_only=True):
 class Call(msgspec.Struct, frozen=True, kw_only=True):
     """An emergency call as projected; personal data lives apart (see store)."""
 
-    id: str
-    incident_id: str
+    id: CallId
+    incident_id: IncidentId
     received_at: datetime
     location: LatLon | None
     accuracy_m: float | None

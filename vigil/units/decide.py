@@ -17,6 +17,7 @@ from typing import Protocol
 from vigil.core.errors import NotFoundError, TransitionError, ValidationError
 from vigil.core.events import Event
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId, UnitId
 from vigil.incidents.decide import IncidentState, incident
 from vigil.incidents.events import IncidentStatusChanged
 from vigil.incidents.model import Incident, IncidentStatus
@@ -41,7 +42,7 @@ class UnitState(IncidentState, Protocol):
         ...
 
 
-def unit(state: UnitState, unit_id: str) -> Unit:
+def unit(state: UnitState, unit_id: UnitId) -> Unit:
     """Return one unit or refuse an unknown id."""
     try:
         return state.units[unit_id]
@@ -56,7 +57,7 @@ def unit(state: UnitState, unit_id: str) -> Unit:
 class RegisterUnit:
     """Add a unit of a catalogued type to the fleet, available at `location`."""
 
-    unit_id: str
+    unit_id: UnitId
     callsign: str | None
     type: str
     station: str | None
@@ -68,8 +69,8 @@ class RegisterUnit:
 class AssignUnits:
     """Send available units to an active incident."""
 
-    incident_id: str
-    unit_ids: tuple[str, ...]
+    incident_id: IncidentId
+    unit_ids: tuple[UnitId, ...]
     etas: Mapping[str, float] = field(default_factory=dict)
     recommended: bool = False
 
@@ -78,8 +79,8 @@ class AssignUnits:
 class ReleaseUnit:
     """Take a unit off the incident it is assigned to."""
 
-    incident_id: str
-    unit_id: str
+    incident_id: IncidentId
+    unit_id: UnitId
     reason: str
 
 
@@ -87,7 +88,7 @@ class ReleaseUnit:
 class ReportStatus:
     """A status a unit reports (en route, on scene, transporting, available, ...)."""
 
-    unit_id: str
+    unit_id: UnitId
     status: UnitStatus
 
 
@@ -95,7 +96,7 @@ class ReportStatus:
 class Fix:
     """One AVL fix."""
 
-    unit_id: str
+    unit_id: UnitId
     location: LatLon
     fix_at: datetime
     heading_deg: float | None = None
@@ -221,7 +222,7 @@ def release_events(inc: Incident, units: Sequence[Unit], reason: str) -> list[Ev
     return events
 
 
-def clear_incident(state: UnitState, incident_id: str, reason: str) -> list[Event]:
+def clear_incident(state: UnitState, incident_id: IncidentId, reason: str) -> list[Event]:
     """Release every unit still on an incident that is closing or being cancelled."""
     inc = incident(state, incident_id)
     return [

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from vigil.core.events import Event, register
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId, UnitId
 from vigil.incidents.model import Agency
 from vigil.units.model import UnitStatus
 
@@ -13,7 +14,7 @@ from vigil.units.model import UnitStatus
 class UnitEvent(Event, frozen=True, kw_only=True):
     """An event on one unit's stream."""
 
-    unit_id: str
+    unit_id: UnitId
 
     def stream(self) -> str:
         """Return ``unit/<id>``."""
@@ -36,7 +37,7 @@ class UnitRegistered(UnitEvent, frozen=True, kw_only=True, tag="unit.registered"
 class UnitAssigned(UnitEvent, frozen=True, kw_only=True, tag="unit.assigned"):
     """A dispatcher (or the recommender, accepted) sent a unit to an incident."""
 
-    incident_id: str
+    incident_id: IncidentId
     eta_s: float | None = None
     recommended: bool = False
 
@@ -49,7 +50,7 @@ class UnitAssigned(UnitEvent, frozen=True, kw_only=True, tag="unit.assigned"):
 class UnitReleased(UnitEvent, frozen=True, kw_only=True, tag="unit.released"):
     """A unit left an incident (cleared, cancelled, or incident closed)."""
 
-    incident_id: str
+    incident_id: IncidentId
     reason: str
 
     def related(self) -> tuple[str, ...]:
@@ -63,7 +64,7 @@ class UnitStatusChanged(UnitEvent, frozen=True, kw_only=True, tag="unit.status_c
 
     old: UnitStatus
     new: UnitStatus
-    incident_id: str | None
+    incident_id: IncidentId | None
 
     def related(self) -> tuple[str, ...]:
         """Show on the incident's timeline when on one."""

@@ -9,6 +9,7 @@ import msgspec
 
 from vigil.core.errors import TransitionError
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId, UnitId
 from vigil.incidents.model import Agency
 
 
@@ -69,14 +70,14 @@ def check_unit_move(unit_id: str, old: UnitStatus, new: UnitStatus) -> None:
 class Unit(msgspec.Struct, frozen=True, kw_only=True):
     """The projected state of one unit."""
 
-    id: str
+    id: UnitId
     callsign: str
     agency: Agency
     type: str
     capabilities: tuple[str, ...]
     station: str | None
     status: UnitStatus
-    incident_id: str | None
+    incident_id: IncidentId | None
     location: LatLon | None
     location_at: datetime | None
     updated_at: datetime
