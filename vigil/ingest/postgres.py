@@ -129,7 +129,11 @@ class PostgresObservationStore:
         """Create the monthly partitions these observations fall in, once per process."""
         first = min(o.observed_at for o in observations)
         last = max(o.observed_at for o in observations)
-        wanted = [m for m in _months(_month(first), _month(last)) if m not in self._partitions]
+        # One month ahead too: the next month's partition exists before its first reading,
+        # so creating it (a brief exclusive lock on the parent) does not wait behind writers.
+        year, month = _month(last)
+        ahead = (year + 1, 1) if month == 12 else (year, month + 1)
+        wanted = [m for m in _months(_month(first), ahead) if m not in self._partitions]
         if not wanted:
             return
         with self._db.tx() as conn:
