@@ -16,7 +16,8 @@ Method
 - Quality: per-second counts at the clips' native resolution (5 fps for the
   30 s car clip, 12.5 fps for the 2-5 s GIFs, which have too few frames at 5)
   against the hand labels in tests/data/video/, pooled over the clips:
-  precision, recall and MAE of (second, class) counts; and per detector.
+  precision, recall and MAE of (second, class) counts, overall and per class
+  (person_precision / person_recall: people only); and per detector.
 
 Run: .venv/bin/python benchmarks/video.py  (writes benchmarks/results/video.json)
 """
@@ -36,6 +37,7 @@ from vigil.video.analyze import analyze
 from vigil.video.behaviours import Line, Zone
 from vigil.video.evaluate import ZERO, Score, load_labels, score
 from vigil.video.geometry import Polygon
+from vigil.video.model import COUNTED
 from vigil.video.pipeline import CameraPipeline, PipelineConfig
 from vigil.video.publish import line_readings, zone_readings
 from vigil.video.source import FrameSource
@@ -120,14 +122,18 @@ def run_stream(
 def quality(detector: str) -> dict[str, Any]:
     """Score per-second counts of every labelled clip with one detector."""
     total: Score = ZERO
+    by_class: dict[str, Score] = {c.value: ZERO for c in COUNTED}
     per: dict[str, Any] = {}
     for name, ext, fps in CLIPS:
         report = analyze(
             SHARED / "video" / f"{name}.{ext}",
             PipelineConfig(camera="q", detector=detector, fps=fps),
         )
-        s = score(report, load_labels(LABELS / f"{name}.yaml"))
+        labels = load_labels(LABELS / f"{name}.yaml")
+        s = score(report, labels)
         total = total + s
+        for c in COUNTED:
+            by_class[c.value] = by_class[c.value] + score(report, labels, classes=(c,))
         per[name] = {
             "precision": round(s.precision, 3),
             "recall": round(s.recall, 3),
@@ -142,6 +148,16 @@ def quality(detector: str) -> dict[str, Any]:
         "fp": total.fp,
         "fn": total.fn,
         "cells": total.cells,
+        "per_class": {
+            c: {
+                "precision": round(v.precision, 3),
+                "recall": round(v.recall, 3),
+                "tp": v.tp,
+                "fp": v.fp,
+                "fn": v.fn,
+            }
+            for c, v in by_class.items()
+        },
         "clips": per,
     }
 
@@ -200,6 +216,8 @@ def main() -> None:
             "count_mae": best["count_mae"],
             "precision": best["precision"],
             "recall": best["recall"],
+            "person_precision": best["per_class"]["person"]["precision"],
+            "person_recall": best["per_class"]["person"]["recall"],
             "per_detector": per_detector,
             "onnx": "not measured: no ONNX detection model ships in a package here; the adapter "
             "is tested on a generated model (tests/unit/video/test_onnx.py)",

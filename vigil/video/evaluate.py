@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from vigil.video.model import COUNTED
+from vigil.video.model import COUNTED, ObjectClass
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,15 +85,21 @@ class Score:
 ZERO = Score(0, 0, 0, 0, 0)
 
 
-def score(report: dict[str, Any], labels: Labels, *, zone: str = "frame") -> Score:
-    """Score a report's per-second counts in `zone` against the labels."""
+def score(
+    report: dict[str, Any],
+    labels: Labels,
+    *,
+    zone: str = "frame",
+    classes: tuple[ObjectClass, ...] = COUNTED,
+) -> Score:
+    """Score a report's per-second counts in `zone` against the labels (of `classes`)."""
     got: dict[int, dict[str, int]] = {
         int(r["t"]): r for r in report["per_second"] if r["zone"] == zone
     }
     tp = fp = fn = err = cells = 0
     for s in range(labels.seconds()):
         row = got.get(s, {})
-        for c in COUNTED:
+        for c in classes:
             want = labels.truth(s, c.value)
             have = int(row.get(c.value, 0))
             tp += min(want, have)
