@@ -181,7 +181,16 @@ def live_phase(
         )
         committed[k] = time.time() * 1000
         target[k] = inc
-    time.sleep(2.0)
+    # Let the last changes arrive and be drawn (at most 10 s more): a change still on
+    # its way when the phase ends is late, not lost. Drawn means the newest change of
+    # every incident touched is on screen.
+    newest = sorted({inc: k for k, inc in target.items()}.values())
+    ended = time.perf_counter()
+    while time.perf_counter() < ended + 10.0:
+        if page.evaluate("(ks) => ks.every((k) => String(k) in window.__seen)", newest):
+            break
+        time.sleep(0.2)
+    time.sleep(max(0.0, ended + 2.0 - time.perf_counter()))
     mover.stop_event.set()
     mover.join()
     seen: dict[str, float] = page.evaluate("() => window.__seen")

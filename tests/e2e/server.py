@@ -83,6 +83,7 @@ class LiveServer:
     data_dir: Path
     network: RoadNetwork = field(default_factory=helsinki)
     clock: Clock | None = None  # None: the wall clock
+    overrides: dict[str, Any] = field(default_factory=dict)  # settings, e.g. {"server": {...}}
     app: App = field(init=False)
     port: int = field(init=False)
     tokens: dict[Role, str] = field(default_factory=dict)
@@ -91,7 +92,9 @@ class LiveServer:
 
     def __post_init__(self) -> None:
         self.app = build(
-            load_settings(data_dir=self.data_dir), network=self.network, clock=self.clock
+            load_settings(data_dir=self.data_dir, **self.overrides),
+            network=self.network,
+            clock=self.clock,
         )
         self.port = free_port()
         self.api = create_api(self.app)

@@ -7,13 +7,15 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import login
 from tests.e2e.server import LiveServer, busy_scene, road_points
 from tests.e2e.test_alerts_panel import draft
 from vigil.audit.roles import Role
+from vigil.cad.service import NewCall
 from vigil.core.geometry import LatLon
+from vigil.incidents.events import IncidentOpened
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -260,3 +262,42 @@ def test_screenshot_of_a_busy_command_centre(page: Page, server: LiveServer) -> 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
     assert SCREENSHOT.stat().st_size > 50_000
+
+
+def test_a_client_told_to_resync_reopens_at_once_and_misses_nothing(
+    browser: Browser, tmp_path: Path
+) -> None:
+    # A live-feed buffer of 5 changes: a burst on a slow link overflows it, the server sends
+    # what fits, a resync frame, and ends the stream; the page resumes from there.
+    srv = LiveServer(tmp_path / "data", overrides={"server": {"live_buffer": 5}}).start()
+    context = browser.new_context(viewport={"width": 1600, "height": 900})
+    try:
+        srv.add_user("dispatcher", Role.DISPATCHER)
+        srv.register_fleet(srv.add_user("supervisor", Role.SUPERVISOR))
+        page = context.new_page()
+        login(page, srv, "dispatcher")
+        ids = []
+        for i, at in enumerate(road_points(srv.network, 3, seed=9)):
+            out = srv.app.cad.take_call(
+                NewCall(location=at, nature=f"resync {i}", incident_type="medical"), actor="e2e"
+            )
+            ids += [r.event.incident_id for r in out.records if isinstance(r.event, IncidentOpened)]
+        # A slow link (DevTools throttling) and big frames: the server's socket backs up.
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        slow = {"offline": False, "latency": 0, "uploadThroughput": -1}
+        cdp.send("Network.emulateNetworkConditions", {**slow, "downloadThroughput": 4_000})
+        pad = "x" * 1_900
+        for k in range(600):
+            srv.app.cad.update_incident(
+                ids[k % 3], actor="e2e", description=f"burst mk{k}k {pad}", reason="e2e"
+            )
+        cdp.send("Network.emulateNetworkConditions", {**slow, "downloadThroughput": -1})
+        last_seq = srv.app.store.last_seq()
+        page.wait_for_function(f"() => window.vigil.live.lastSeq >= {last_seq}", timeout=20_000)
+        assert page.evaluate("() => window.vigil.live.resyncs") >= 1
+        for j, inc in enumerate(ids):
+            expect(page.locator(f"#q-{inc} .desc")).to_contain_text(f"burst mk{597 + j}k ")
+        context.close()
+    finally:
+        srv.stop()

@@ -49,6 +49,7 @@ export class LiveFeed {
   lastSeq: number;
   state: LiveState = "connecting";
   reconnects = 0;
+  resyncs = 0;
   received = 0;
   private es: EventSource | null = null;
   private timer: number | undefined;
@@ -99,6 +100,19 @@ export class LiveFeed {
     es.addEventListener("clock", ((msg: MessageEvent<string>) => {
       const c = JSON.parse(msg.data) as { now?: string };
       if (c.now) this.opts.onClock?.(c.now);
+    }) as EventListener);
+    es.addEventListener("resync", (() => {
+      // The server's buffer for this client overflowed: it sent a gap-free prefix and
+      // ends the stream. Reopen at once from the last change applied (the server
+      // replays the rest), without waiting for the error backoff.
+      if (this.es !== es) return;
+      es.close();
+      this.es = null;
+      this.reconnects += 1;
+      this.resyncs += 1;
+      this.setState("reconnecting");
+      window.clearTimeout(this.timer);
+      this.timer = window.setTimeout(() => this.open(), 0);
     }) as EventListener);
     es.onerror = () => {
       if (this.es !== es) return;

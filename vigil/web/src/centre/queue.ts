@@ -17,6 +17,8 @@ export class Queue {
   private dirty = new Set<string>();
   private orderDirty = true;
   mapDirty = true;
+  private readonly onScreen = new Set<HTMLLIElement>();
+  private readonly seen: IntersectionObserver;
 
   constructor(
     private readonly c: Centre,
@@ -28,6 +30,21 @@ export class Queue {
       const li = (e.target as HTMLElement).closest<HTMLLIElement>("li[data-id]");
       if (li) void c.select(li.dataset.id!);
     });
+    this.seen = new IntersectionObserver(
+      (entries) => {
+        for (const e of entries) {
+          const row = e.target as HTMLLIElement;
+          if (!e.isIntersecting) {
+            this.onScreen.delete(row);
+            continue;
+          }
+          this.onScreen.add(row);
+          const timer = row.querySelector<HTMLElement>(".timer[data-from]");
+          if (timer) timer.textContent = ago(Number(timer.dataset.from), this.now());
+        }
+      },
+      { root: this.list, rootMargin: "200px 0px" },
+    );
     this.find = h("input", { id: "queue-find", type: "search", placeholder: t("queue.find_placeholder"), autocomplete: "off", "aria-describedby": "queue-find-hint" });
     this.find.addEventListener("input", () => this.filter());
     this.element = h(
@@ -57,6 +74,8 @@ export class Queue {
         if (!keep.has(id)) {
           row.remove();
           this.rows.delete(id);
+          this.seen.unobserve(row);
+          this.onScreen.delete(row);
         }
       }
       let prev: Element | null = null;
@@ -98,6 +117,7 @@ export class Queue {
   private makeRow(inc: Incident, now: number): HTMLLIElement {
     const row = h("li", { role: "option", id: `q-${inc.id}`, tabindex: -1 });
     row.dataset.id = inc.id;
+    this.seen.observe(row);
     this.fillRow(row, inc, now);
     return row;
   }
@@ -121,6 +141,14 @@ export class Queue {
       h("span", { class: "units" }, inc.unit_ids.length ? inc.unit_ids.join(" ") : "—"),
       timer,
     );
+  }
+
+  /** The timers of the rows on screen (or about to be). */
+  *visibleTimers(): Iterable<HTMLElement> {
+    for (const row of this.onScreen) {
+      const el = row.querySelector<HTMLElement>(".timer[data-from]");
+      if (el) yield el;
+    }
   }
 
   markSelected(): void {
