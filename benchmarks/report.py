@@ -345,6 +345,12 @@ def render() -> str:
                 ),
                 _row("queue ready ms", ui.get("queue_ready_ms", "—")),
                 _row(
+                    "first render CPU seconds: browser / server (load average)",
+                    f"{ui.get('first_render_browser_cpu_s', 0):.2f} / "
+                    f"{ui.get('first_render_server_cpu_s', 0):.2f} "
+                    f"({ui.get('load_average_1m', '—')})",
+                ),
+                _row(
                     f"change → DOM at {ui.get('changes_per_s', 20):.0f}/s, p50 / p99 ms",
                     f"{ui['live_p50_ms']:.0f} / {ui['live_p99_ms']:.0f}",
                     "p99 ≤ 500",
@@ -353,6 +359,10 @@ def render() -> str:
                 _row(
                     "same without the map (software WebGL removed), p50 / p99 ms",
                     f"{ui.get('no_map_live_p50_ms', 0):.0f} / {ui.get('no_map_live_p99_ms', 0):.0f}",
+                ),
+                _row(
+                    "changes superseded in the same batch (newer text drawn instead)",
+                    ui.get("changes_superseded_in_batch", "—"),
                 ),
                 _row(
                     "changes missing from the DOM",
