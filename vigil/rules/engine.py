@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -126,6 +127,8 @@ class RulesEngine:
         self._detach: list[Callable[[], None]] = []
         self.input_count = 0
         self.firing_errors = 0
+        self.sweeps = 0
+        self._swept_at = float("-inf")
 
     # ----------------------------------------------------------------- inputs
 
@@ -272,11 +275,21 @@ class RulesEngine:
 
     # ----------------------------------------------------------------- upkeep
 
+    # Idle keys outlive their span by an hour of event time (IDLE_KEY_S), so dropping
+    # them a minute late costs nothing; sweeping every 2 s tick walked every key of
+    # every rule (150,000 with 10,000 devices and 100 rules) under the engine lock.
+    SWEEP_EVERY_S = 60.0
+
     def tick(self) -> None:
-        """Reload changed files and drop idle state (the reload ticker calls this)."""
+        """Reload changed files; drop idle state at most every `SWEEP_EVERY_S` (the ticker)."""
         self.reload_if_changed()
+        now = time.monotonic()
+        if now - self._swept_at < self.SWEEP_EVERY_S:
+            return
+        self._swept_at = now
         with self._lock:
             self._evaluator.sweep()
+            self.sweeps += 1
 
     def ticker(self, interval_s: float) -> Ticker:
         """Return the background ticker that keeps the rules fresh."""

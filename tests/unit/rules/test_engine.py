@@ -92,6 +92,13 @@ def test_reload_swaps_in_a_new_version_without_restart(
     assert eng.status().last_error is None
 
 
+def test_idle_state_is_swept_at_most_once_a_minute(rules_file: Path, catalogue: Catalogue) -> None:
+    eng = engine(rules_file, catalogue, Recorder())
+    eng.tick()
+    eng.tick()  # the ticker runs every 2 s; the sweep waits for SWEEP_EVERY_S
+    assert eng.sweeps == 1
+
+
 def test_invalid_file_keeps_old_rules_and_reports(rules_file: Path, catalogue: Catalogue) -> None:
     rec = Recorder()
     eng = engine(rules_file, catalogue, rec)
