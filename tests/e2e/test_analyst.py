@@ -9,6 +9,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import shared_file
 from tests.e2e.server import PASSWORD, LiveServer
+from tests.e2e.test_accessibility import axe
 from vigil.history.store import HistoryStore
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -69,6 +70,7 @@ def test_the_analyst_page_works_from_the_keyboard(page: Page, server: LiveServer
     page.keyboard.press("Tab")
     focused = page.evaluate("document.activeElement.className")
     assert "an-table-wrap" in focused, focused
+    assert axe(page) == []  # WCAG 2.1 AA: no serious or critical violation
 
 
 def test_the_analyst_page_fits_a_phone(browser: Browser, server: LiveServer) -> None:
