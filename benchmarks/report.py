@@ -365,10 +365,10 @@ def render() -> str:
                     ui.get("changes_superseded_in_batch", "—"),
                 ),
                 _row(
-                    "changes missing from the DOM",
-                    ui.get("changes_missing_from_dom", "—"),
+                    "changes lost: never drawn, nor a newer change of the same incident",
+                    ui.get("changes_lost", ui.get("changes_missing_from_dom", "—")),
                     "0",
-                    ui.get("changes_missing_from_dom") == 0,
+                    ui.get("changes_lost", ui.get("changes_missing_from_dom")) == 0,
                 ),
             ],
         )

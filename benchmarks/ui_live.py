@@ -268,7 +268,13 @@ def print_profile(profile: dict[str, Any], top: int = 18) -> None:
 
 
 def measure(
-    seconds: float, rate: float, incidents: int, units: int, *, profile: bool = False
+    seconds: float,
+    rate: float,
+    incidents: int,
+    units: int,
+    *,
+    profile: bool = False,
+    still: bool = False,
 ) -> dict[str, Any]:
     """Run the scenario and return the figures."""
     if not CHROMIUM.is_file():
@@ -285,7 +291,10 @@ def measure(
             session = json.dumps({"token": token, "name": "bench-dispatcher", "role": "dispatcher"})
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-                context = browser.new_context(viewport={"width": 1600, "height": 900})
+                context = browser.new_context(
+                    viewport={"width": 1600, "height": 900},
+                    reduced_motion="reduce" if still else "no-preference",
+                )
                 context.add_init_script(
                     f"sessionStorage.setItem('vigil.session', {json.dumps(session)});" + OBSERVER
                 )
@@ -379,6 +388,7 @@ def measure(
         "avl_fixes_per_s": round(m["fixes"] / (seconds + 2), 1),
         "seconds_per_phase": seconds,
         "viewport": "1600x900",
+        "reduced_motion": still,
         "browser": "Debian chromium, headless, SwiftShader (software WebGL)",
         "machine": f"{platform.machine()}, {platform.python_implementation()} "
         f"{platform.python_version()}",
@@ -396,8 +406,20 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="print where the first render's CPU goes"
     )
+    parser.add_argument(
+        "--reduced-motion",
+        action="store_true",
+        help="the browser prefers reduced motion (static rings instead of pulses)",
+    )
     args = parser.parse_args()
-    result = measure(args.seconds, args.rate, args.incidents, args.units, profile=args.profile)
+    result = measure(
+        args.seconds,
+        args.rate,
+        args.incidents,
+        args.units,
+        profile=args.profile,
+        still=args.reduced_motion,
+    )
     width = max(len(k) for k in result)
     for key, value in result.items():
         print(f"{key:<{width}}  {value}")
