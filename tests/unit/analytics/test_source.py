@@ -175,3 +175,25 @@ def test_points_inside_a_zone_polygon() -> None:
     lat = np.array([1.0, 3.0, 1.0, -0.5])
     lon = np.array([1.0, 1.0, 2.5, 1.0])
     assert list(_inside(lat, lon, ring)) == [True, False, False, False]
+
+
+def test_an_incident_without_a_location_has_no_area() -> None:
+    log = scene()
+    log.add(
+        9000,
+        IncidentOpened(
+            incident_id="I9",
+            type="medical",
+            priority=2,
+            agency=Agency.EMS,
+            location=None,
+            address=None,
+            description="",
+        ),
+    )
+    log.add(9050, UnitAssigned(unit_id="M1", incident_id="I9"))
+    con = LiveLogSource(log, areas=Areas(stations=STATIONS, zones=(SOUTH_ZONE,))).connect()
+    row = con.execute(
+        "SELECT lat IS NULL, station_area, zone FROM responses WHERE incident_id = 'I9'"
+    ).fetchone()
+    assert row == (True, None, None)
