@@ -455,6 +455,7 @@ def consume(args: argparse.Namespace, store_url: str | None = None) -> dict[str,
     from vigil.core.geometry import LatLon  # noqa: PLC0415
     from vigil.ingest.model import DeviceKind  # noqa: PLC0415
     from vigil.ingest.registry import make_device  # noqa: PLC0415
+    from vigil.serve import tune_gc  # noqa: PLC0415
 
     load_before = list(os.getloadavg())  # other work on the machine skews every figure
     work = Path(tempfile.mkdtemp(prefix="vigil-bench-ingest-"))
@@ -491,6 +492,7 @@ def consume(args: argparse.Namespace, store_url: str | None = None) -> dict[str,
         app.ingest.pipeline.watch_commits(probe.on_commit)
         app.bus.subscribe("bench-probe", probe.on_record, durable=False)
         app.start()
+        tune_gc()  # as `vigil serve` does once started
         if not app.ingest.mqtt.connected.wait(10):
             raise RuntimeError("Vigil did not connect to the benchmark broker")
         time.sleep(0.5)

@@ -42,7 +42,7 @@ class Device(msgspec.Struct, frozen=True, kw_only=True):
     label: str = ""
 
 
-class Observation(msgspec.Struct, frozen=True, kw_only=True):
+class Observation(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One validated, normalised reading (SI units, UTC)."""
 
     id: str  # stable: "<device_id>:<stream>:<seq>" (or the message id): duplicates share it

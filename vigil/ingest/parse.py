@@ -104,7 +104,7 @@ Scope = frozenset[str]  # the devices a login (device, gateway) may report for
 AttrValue = str | float | bool
 
 
-class WireObservation(msgspec.Struct, forbid_unknown_fields=True):
+class WireObservation(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """One observation as a device sends it."""
 
     ts: UtcTimestamp
