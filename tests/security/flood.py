@@ -147,59 +147,84 @@ def _calls(port: int, token: str, seconds: float) -> list[float]:
 
 def phase(*, flood: bool, lifted: bool, seconds: float, port: int) -> dict[str, Any]:
     """Measure POST /calls latency on a fresh server, with or without a login flood."""
+    return phases(floods=[flood], lifted=lifted, seconds=seconds, port=port)[0]
+
+
+def phases(*, floods: list[bool], lifted: bool, seconds: float, port: int) -> list[dict[str, Any]]:
+    """Measure POST /calls latency on one fresh server, once per entry of `floods`, in order.
+
+    Measuring the baseline and the flood back to back on the same server makes
+    their comparison fair on a shared host: same process, same moment.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         server = _start_server(data_dir, port, LIFTED if lifted else {})
         try:
             ps = psutil.Process(server.pid)
-            rss_before = ps.memory_info().rss
-            cpu_before = sum(ps.cpu_times()[:2])
-            loop_before = _loop_cpu_s(ps)
             token = (data_dir / "taker.token").read_text()
-            counts_file = data_dir / "hammer.json"
-            hammer_proc = None
-            if flood:
-                hammer_proc = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "tests.security.flood",
-                        "hammer",
-                        str(port),
-                        str(seconds + 2),
-                        str(counts_file),
-                    ],
-                    cwd=ROOT,
-                )
-                time.sleep(2)  # let the flood build up before measuring
-            peak = [rss_before]
-            done = threading.Event()
-
-            def watch() -> None:
-                while not done.wait(0.1):
-                    peak[0] = max(peak[0], ps.memory_info().rss)
-
-            watcher = threading.Thread(target=watch, daemon=True)
-            watcher.start()
-            t0 = time.monotonic()
-            loop_start = _loop_cpu_s(ps)  # the measured window only (after the flood built up)
-            latencies = _calls(port, token, seconds)
-            window_s = time.monotonic() - t0
-            loop_window = _loop_cpu_s(ps) - loop_start
-            done.set()
-            watcher.join()
-            if hammer_proc is not None:
-                try:
-                    hammer_proc.wait(timeout=seconds + 60)
-                except subprocess.TimeoutExpired:
-                    hammer_proc.kill()
-                    hammer_proc.wait()
-            counts = json.loads(counts_file.read_text()) if flood else {}
-            cpu = sum(ps.cpu_times()[:2]) - cpu_before
-            loop_cpu = _loop_cpu_s(ps) - loop_before
+            return [
+                _measure(ps, data_dir, token, port=port, flood=f, lifted=lifted, seconds=seconds)
+                for f in floods
+            ]
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def _measure(
+    ps: psutil.Process,
+    data_dir: Path,
+    token: str,
+    *,
+    port: int,
+    flood: bool,
+    lifted: bool,
+    seconds: float,
+) -> dict[str, Any]:
+    rss_before = ps.memory_info().rss
+    cpu_before = sum(ps.cpu_times()[:2])
+    loop_before = _loop_cpu_s(ps)
+    counts_file = data_dir / "hammer.json"
+    hammer_proc = None
+    if flood:
+        hammer_proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.security.flood",
+                "hammer",
+                str(port),
+                str(seconds + 2),
+                str(counts_file),
+            ],
+            cwd=ROOT,
+        )
+        time.sleep(2)  # let the flood build up before measuring
+    peak = [rss_before]
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.1):
+            peak[0] = max(peak[0], ps.memory_info().rss)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        t0 = time.monotonic()
+        loop_start = _loop_cpu_s(ps)  # the measured window only (after the flood built up)
+        latencies = _calls(port, token, seconds)
+        window_s = time.monotonic() - t0
+        loop_window = _loop_cpu_s(ps) - loop_start
+    finally:
+        done.set()
+        watcher.join()
+        if hammer_proc is not None:
+            try:
+                hammer_proc.wait(timeout=seconds + 60)
+            except subprocess.TimeoutExpired:
+                hammer_proc.kill()
+                hammer_proc.wait()
+    counts = json.loads(counts_file.read_text()) if flood else {}
     return {
         "flood": flood,
         "limits_lifted": lifted,
@@ -210,8 +235,8 @@ def phase(*, flood: bool, lifted: bool, seconds: float, port: int) -> dict[str, 
         "login_status_counts": counts,
         "server_rss_mib_before": rss_before / 2**20,
         "server_rss_mib_peak": peak[0] / 2**20,
-        "server_cpu_s": cpu,
-        "loop_cpu_s": loop_cpu,
+        "server_cpu_s": sum(ps.cpu_times()[:2]) - cpu_before,
+        "loop_cpu_s": _loop_cpu_s(ps) - loop_before,
         # Event-loop CPU-seconds per second of measurement: what the call-taker's
         # requests queue behind. CPU time is work done, so other processes' load
         # on the host does not inflate it the way it inflates wall-clock latency.

@@ -28,6 +28,7 @@ from vigil.app import App, build
 from vigil.audit.roles import Role
 from vigil.config import load_settings
 from vigil.core.clock import ManualClock
+from vigil.geo import RoadNetwork
 
 MAX_EXAMPLES = 4
 CHECKS = [
@@ -40,8 +41,8 @@ CHECKS = [
 STREAMING = {"/api/v1/live"}
 
 
-def _build(tmp: Path) -> tuple[App, Any, dict[Role, str]]:
-    app = build(load_settings(data_dir=tmp), clock=ManualClock(T0))
+def _build(tmp: Path, network: RoadNetwork | None) -> tuple[App, Any, dict[Role, str]]:
+    app = build(load_settings(data_dir=tmp), clock=ManualClock(T0), network=network)
     tokens = {}
     for role in Role:
         app.users.add(user_name(role), role, None, actor="test")
@@ -50,8 +51,11 @@ def _build(tmp: Path) -> tuple[App, Any, dict[Role, str]]:
 
 
 @pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[App, Any, dict[Role, str]]]:
-    app, api, tokens = _build(tmp_path_factory.mktemp("fuzz"))
+def target(
+    tmp_path_factory: pytest.TempPathFactory, road_network: RoadNetwork
+) -> Iterator[tuple[App, Any, dict[Role, str]]]:
+    # With the road network: without it routing and geocoding answer 503 by design.
+    app, api, tokens = _build(tmp_path_factory.mktemp("fuzz"), road_network)
     try:
         yield app, api, tokens
     finally:

@@ -69,7 +69,8 @@ def create_api(app: App) -> FastAPI:
         mount(api, evidence_module.router)
     api.include_router(transparency.page)  # the public page lives at /transparency
     api.include_router(analytics.page)  # the analyst page at /analyst (data behind login)
-    problems.declare_responses(api, api.state.routers)
+    # The pages outside /api/v1 answer bad input with problems too.
+    problems.declare_responses(api, [*api.state.routers, transparency.page, analytics.page])
     # Pre-compressed and event-stream responses pass through untouched. Level 1 (nginx's
     # default): on a 400 kB incident list it costs 0.7 ms of CPU against Starlette's
     # default 9's 12 ms, for a body 30 % larger (26 kB against 20 kB).

@@ -110,9 +110,9 @@ def declare_responses(api: FastAPI, routers: Iterable[APIRouter]) -> None:
     """Declare, on every API operation, the problem responses it can return.
 
     What an operation can answer follows from how it is declared: authenticated
-    (401/403), path parameters (404), any input (422), a body (413), a command
-    (409), plus 503 when the store is unavailable. The Problem schema is added
-    to the components once.
+    (401/403), path parameters or a command naming records (404), any input
+    (422), a body (413), a command (409), plus 503 when the store is unavailable.
+    The Problem schema is added to the components once.
     """
     for route in (r for router in routers for r in router.routes):
         if not isinstance(route, APIRoute):
@@ -124,7 +124,8 @@ def declare_responses(api: FastAPI, routers: Iterable[APIRouter]) -> None:
             statuses.add(404)
         methods = route.methods or set()
         if methods & {"POST", "PUT", "PATCH", "DELETE"}:
-            statuses |= {409, 413}
+            # A command's body may name records too (units to assign, fixes of units).
+            statuses |= {404, 409, 413}
         for status, spec in problem_responses(*sorted(statuses)).items():
             route.responses.setdefault(status, spec)
     original = api.openapi

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from vigil.alerts.cap import CapArea, CapInfo
 from vigil.alerts.drafts import AlertDrafted, list_drafts
@@ -15,6 +15,7 @@ from vigil.alerts.service import Alert
 from vigil.api.security import Allow, AppDep, CommandId, Principal
 from vigil.audit.roles import DISPATCH, SUPERVISORS, VIEWERS
 from vigil.core.errors import NotFoundError
+from vigil.core.text import clean_text
 
 router = APIRouter(tags=["alerts"])
 
@@ -50,7 +51,24 @@ class DraftOut(BaseModel):
     incident_id: str | None
 
 
-class AreaIn(BaseModel):
+class _CleanText(BaseModel):
+    """Every text field refuses control, bidirectional and invisible characters.
+
+    They would reach the log and the CAP XML (which cannot even hold most C0
+    controls: composing such an alert was a 500, found by schemathesis).
+    """
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _clean(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return clean_text(value)
+        if isinstance(value, list):
+            return [clean_text(v) if isinstance(v, str) else v for v in value]
+        return value
+
+
+class AreaIn(_CleanText):
     """A CAP <area>: a description plus polygons and/or circles (from a zone or drawn)."""
 
     desc: str = Field(min_length=1, max_length=500, description="CAP <areaDesc>.")
@@ -62,7 +80,7 @@ class AreaIn(BaseModel):
     )
 
 
-class InfoIn(BaseModel):
+class InfoIn(_CleanText):
     """One CAP <info> block: one per language."""
 
     language: str = Field(default="en-US", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -99,7 +117,7 @@ class InfoIn(BaseModel):
         )
 
 
-class ComposeIn(BaseModel):
+class ComposeIn(_CleanText):
     """A new alert (from scratch or for an incident), or an Update/Cancel of a published one."""
 
     msg_type: Literal["Alert", "Update", "Cancel"] = "Alert"
@@ -112,14 +130,14 @@ class ComposeIn(BaseModel):
     reason: str = Field(default="", max_length=2000, description="Why, for the log.")
 
 
-class ReviseIn(BaseModel):
+class ReviseIn(_CleanText):
     """New content for a draft; the reviser becomes one of its authors."""
 
     infos: list[InfoIn] = Field(min_length=1, max_length=10)
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class DecisionIn(BaseModel):
+class DecisionIn(_CleanText):
     """A supervisor's decision on a draft and why."""
 
     reason: str = Field(min_length=1, max_length=2000)
