@@ -74,6 +74,7 @@ def _operations(api: Any) -> list[Any]:
 
 def _fuzz(op: Any, headers: dict[str, str], failures: list[str]) -> None:
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        first: list[str] = []  # the first failing request, kept if replaying it passes
 
         @given(case=op.as_strategy(generation_mode=mode))
         @settings(
@@ -85,14 +86,20 @@ def _fuzz(op: Any, headers: dict[str, str], failures: list[str]) -> None:
             suppress_health_check=list(HealthCheck),
         )
         def run(case: Any) -> None:
-            case.call_and_validate(headers=headers, checks=CHECKS)
+            try:
+                case.call_and_validate(headers=headers, checks=CHECKS)
+            except (Exception, BaseExceptionGroup) as err:
+                if not first:
+                    first.append(f"{case.as_curl_command(headers=headers)}\n{err}")
+                raise
 
         try:
             run()
         except Unsatisfiable:
             continue  # nothing to make invalid (no parameters, no body): positive mode covers it
         except (Exception, BaseExceptionGroup) as err:  # noqa: BLE001 - all reported at the end
-            failures.append(f"{op.method.upper()} {op.path} [{mode.value}]: {err}"[:2000])
+            where = f"{op.method.upper()} {op.path} [{mode.value}]"
+            failures.append(f"{where}: {err}"[:2000] + "\nfirst failure: " + "".join(first)[:3000])
 
 
 def test_the_whole_api_as_admin(target: tuple[App, Any, dict[Role, str]]) -> None:
