@@ -74,32 +74,40 @@ def _operations(api: Any) -> list[Any]:
 
 def _fuzz(op: Any, headers: dict[str, str], failures: list[str]) -> None:
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-        first: list[str] = []  # the first failing request, kept if replaying it passes
+        failure = _fuzz_mode(op, mode, headers)
+        if failure is not None:
+            failures.append(failure)
 
-        @given(case=op.as_strategy(generation_mode=mode))
-        @settings(
-            max_examples=MAX_EXAMPLES,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        def run(case: Any) -> None:
-            try:
-                case.call_and_validate(headers=headers, checks=CHECKS)
-            except (Exception, BaseExceptionGroup) as err:
-                if not first:
-                    first.append(f"{case.as_curl_command(headers=headers)}\n{err}")
-                raise
 
+def _fuzz_mode(op: Any, mode: GenerationMode, headers: dict[str, str]) -> str | None:
+    """Return what failed on one operation in one generation mode, or None."""
+    first: list[str] = []  # the first failing request, kept if replaying it passes
+
+    @given(case=op.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
         try:
-            run()
-        except Unsatisfiable:
-            continue  # nothing to make invalid (no parameters, no body): positive mode covers it
-        except (Exception, BaseExceptionGroup) as err:  # noqa: BLE001 - all reported at the end
-            where = f"{op.method.upper()} {op.path} [{mode.value}]"
-            failures.append(f"{where}: {err}"[:2000] + "\nfirst failure: " + "".join(first)[:3000])
+            case.call_and_validate(headers=headers, checks=CHECKS)
+        except (Exception, BaseExceptionGroup) as err:
+            if not first:
+                first.append(f"{case.as_curl_command(headers=headers)}\n{err}")
+            raise
+
+    try:
+        run()
+    except Unsatisfiable:
+        return None  # nothing to make invalid (no parameters, no body): positive mode covers it
+    except (Exception, BaseExceptionGroup) as err:  # noqa: BLE001 - all reported at the end
+        where = f"{op.method.upper()} {op.path} [{mode.value}]"
+        return f"{where}: {err}"[:2000] + "\nfirst failure: " + "".join(first)[:3000]
+    return None
 
 
 def test_the_whole_api_as_admin(target: tuple[App, Any, dict[Role, str]]) -> None:
