@@ -119,6 +119,7 @@ class CityFit:
     tables: dict[str, dict[str, Table]]  # interval -> type ("*" = pooled) -> table
     travel_factor: dict[str, Table]  # incident kind (with pools) -> real travel / ETA
     floating_travel: dict[str, dict[str, Table]]  # unit type -> incident kind -> travel (s)
+    floating_by_card: dict[str, dict[str, Table]]  # unit type -> "kind|mix" -> travel (s)
     turnout_by_unit: dict[str, dict[str, Table]]  # unit type -> incident kind -> turnout (s)
     dispatch_lag_by_unit: dict[str, dict[str, Table]]  # ... -> first dispatch -> its dispatch
     points: list[tuple[float, float]]
@@ -280,6 +281,7 @@ def fit_city(
         "travel",
         lambda u: u in unit_types and not unit_types[u]["housed"],
     )
+    floating_by_card = _floating_by_card(conn, options, unit_types)
     turnout, excluded["turnout_by_unit"] = _by_unit(
         conn, _TURNOUT_BY_UNIT_SQL, options, "turnout", lambda u: u in unit_types
     )
@@ -301,6 +303,7 @@ def fit_city(
         tables=tables,
         travel_factor=travel,
         floating_travel=floating,
+        floating_by_card=floating_by_card,
         turnout_by_unit=turnout,
         dispatch_lag_by_unit=lags,
         points=points,
@@ -546,6 +549,58 @@ _FLOATING_TRAVEL_SQL = """
 """
 
 
+def card_key(kind: str, run_card: Sequence[Mapping[str, Any]]) -> str:
+    """Return "kind|type:count+..." for a kind's mix of units (as `_CARD_SQL` spells it)."""
+    units = sorted((str(c["capability"]), int(c["count"])) for c in run_card)
+    return kind + "|" + "+".join(f"{u}:{n}" for u, n in units)
+
+
+_CARD_SQL = """
+    create or replace temp table sim_cards as
+    select call_id, string_agg(u || ':' || n, '+' order by u) as card
+    from (select call_id,
+                 coalesce(nullif(trim(regexp_replace(lower(unit_type), '[^a-z0-9]+', '_', 'g'),
+                                      '_'), ''), 'unknown') as u,
+                 count(*) as n
+          from sim_responses where dispatch_at is not null and unit_type is not null
+          group by 1, 2)
+    group by call_id
+"""
+
+
+def _floating_by_card(
+    conn: Any, o: FitOptions, unit_types: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Table]]:
+    """Return roaming units' drive times per kind *and mix of units sent*.
+
+    Where an ambulance is sent alone it is usually the only one free, from far away;
+    where an engine goes too it was near. Drawing every drive of a type from one
+    table diluted the long drives of the calls it answers alone.
+    """
+    conn.execute(_CARD_SQL)
+    rows = conn.execute(
+        """
+        select r.unit_type, c.key || '|' || k.card, epoch(r.on_scene_at) - epoch(r.en_route_at)
+        from sim_responses r join sim_calls c using (call_id) join sim_cards k using (call_id)
+        where r.origin_station is null
+        """
+    ).fetchall()
+    values: dict[str, dict[str, list[float]]] = {}
+    for utype, key, value in rows:
+        name = slug(utype or "")
+        roaming = name in unit_types and not unit_types[name]["housed"]
+        if roaming and value is not None and 0 <= value <= o.max_interval_s:
+            values.setdefault(name, {}).setdefault(key, []).append(float(value))
+    return {
+        name: {
+            key: table(vs, source=f"travel of {name}, {key}")
+            for key, vs in by_key.items()
+            if len(vs) >= o.min_n
+        }
+        for name, by_key in values.items()
+    }
+
+
 def _by_unit(
     conn: Any, sql: str, o: FitOptions, what: str, keep: Callable[[str], bool]
 ) -> tuple[dict[str, dict[str, Table]], dict[str, int]]:
@@ -731,9 +786,20 @@ def scenario_dict(
             }
             if found:
                 entry[field] = found
-        # One kind per mix of units the calls drew, sharing every time of the kind.
-        for j, card in enumerate(info["run_cards"] or [{"share": 1.0}]):
-            mix[variant(t, j)] = {**entry, "weight": max(info["share"] * card["share"], 1e-6)}
+        # One kind per mix of units the calls drew, sharing every time of the kind but
+        # the roaming units' drives, which depend on who else was sent.
+        for j, card in enumerate(info["run_cards"] or [{"share": 1.0, "run_card": []}]):
+            key = card_key(t, card["run_card"])
+            drives = {
+                unit: by_key[key].to_yaml()
+                for unit, by_key in fit.floating_by_card.items()
+                if key in by_key
+            }
+            mix[variant(t, j)] = {
+                **entry,
+                "weight": max(info["share"] * card["share"], 1e-6),
+                **({"travel": {**entry.get("travel", {}), **drives}} if drives else {}),
+            }
     units: dict[str, Any] = {}
     handover = _dist(fit, "hospital_handover", "*")
     if handover is not None:

@@ -184,6 +184,11 @@ def test_fit_recovers_every_time_by_kind_and_priority(fitted: tuple[Any, FitOpti
     assert cards[emergency] == [({"engine": 1, "medic": 1}, 1.0)]
     assert [card for card, _ in cards[other]] == [{"medic": 1}, {"private": 1}]
     assert cards[other][0][1] == pytest.approx(0.75, abs=0.05)
+    # Roaming drives also by the mix of units sent (the medic alone, or with an engine).
+    assert set(fit.floating_by_card["medic"]) == {
+        "medical_incident_p3|engine:1+medic:1",
+        "medical_incident_p2|medic:1",
+    }
     # The medic is sent 5 s after the engine on emergencies; lone units at once.
     lag = fit.dispatch_lag_by_unit
     assert _median(lag["medic"][emergency].quantiles) == pytest.approx(5.0)
@@ -246,6 +251,7 @@ def test_the_fitted_files_load_as_a_scenario_and_catalogue(fitted: tuple[Any, Fi
     # card), weighted so the two add up to the real kind's share.
     private = scenario.demand.mix["medical_incident_v2_p2"]
     assert private.on_scene == mix.on_scene
+    assert mix.travel["medic"].source == "travel of medic, medical_incident_p2|medic:1"
     assert mix.weight + private.weight == pytest.approx(fit.types["medical_incident_p2"]["share"])
     assert private.weight / (mix.weight + private.weight) == pytest.approx(0.25, abs=0.05)
     catalogue = catalogue_dict(fit)
