@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
 
 import msgspec
 
 from tests.conftest import T0
 from tests.contract.conftest import BusFactory, StoreFactory
 from vigil.bus import Topic
+from vigil.core.errors import StoreUnavailableError
 from vigil.core.events import Pending, Recorded
 from vigil.incidents.events import IncidentNoteAdded, IncidentOpened
 from vigil.incidents.model import Agency
@@ -91,6 +93,35 @@ def test_events_appended_without_a_publish_are_still_delivered(
     _append(store, [_opened(1)])  # e.g. another process appended it
     assert bus.drain(10)
     assert seen.ids == ["EV-1"]
+
+
+class _LogDown:
+    """The store, but reading the log fails the first `failures` times (an outage)."""
+
+    def __init__(self, store: Store, failures: int) -> None:
+        self._store = store
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def read(self, after_seq: int = 0, limit: int | None = None) -> Iterator[Recorded]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise StoreUnavailableError("the database is unreachable", retry_after_s=1.0)
+        return self._store.read(after_seq=after_seq, limit=limit)
+
+
+def test_a_consumer_outlives_a_log_it_cannot_read_for_a_while(
+    store: Store, open_bus: BusFactory
+) -> None:
+    flaky = _LogDown(store, failures=2)
+    bus = open_bus(cast(Store, flaky))
+    seen = Seen()
+    bus.subscribe("a", seen)
+    _append(store, [_opened(1), _opened(2)])  # appended elsewhere: read from the log
+    assert bus.drain(10)
+    assert seen.ids == ["EV-1", "EV-2"]
 
 
 def test_consumers_filter_by_kind(store: Store, open_bus: BusFactory) -> None:

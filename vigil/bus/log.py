@@ -73,7 +73,13 @@ class _EventConsumer:
             if self.cursor >= bus.head:
                 bus.poll_head()
             while self.cursor < bus.head and not self.stopping:
-                self._deliver(bus.records_after(self.cursor))
+                try:
+                    records = bus.records_after(self.cursor)
+                except Exception:  # the store is failing (an outage): retry at the next poll
+                    bus.read_errors += 1
+                    log.exception("bus consumer %s could not read the log", self.name)
+                    break
+                self._deliver(records)
             bus.notify_progress()
             if self.durable and time.monotonic() - last_save >= bus.checkpoint_s:
                 self.save()
@@ -159,6 +165,7 @@ class LogBus:
         self.head = store.last_seq()
         self.handler_errors = 0
         self.store_reads = 0
+        self.read_errors = 0  # reads of the log that failed (retried at the next poll)
 
     # ------------------------------------------------------------- producers
 
