@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -16,7 +17,7 @@ from vigil.auth.login import LoginLimits, Logins
 from vigil.auth.users import Users
 from vigil.bus import Bus
 from vigil.bus.log import LogBus
-from vigil.bus.nats import NatsBus, parse_owned
+from vigil.bus.nats import NatsBus, parse_owned, partition_of
 from vigil.bus.settings import BusSettings, NatsBusSettings
 from vigil.cad.service import AddressResolver, Cad, Located, PlaceDescriber
 from vigil.config import Settings
@@ -40,6 +41,15 @@ from vigil.store.ports import Store
 from vigil.store.postgres.database import Database
 from vigil.store.postgres.store import PostgresStore
 from vigil.store.sqlite import SqliteStore
+
+ROLES = frozenset({"api", "ingest", "rules"})
+"""What one process does: serve HTTP, take devices' readings (MQTT), run the rules.
+
+A process with every role (the default, one machine) also runs the duties that
+must run once per deployment: alert delivery, the retention purge, CAP feed
+polling and audit checkpoints. With several processes those run in the process
+with the rules role that owns partition 0 (see docs/deployment.md).
+"""
 
 
 @dataclass(slots=True)
@@ -65,12 +75,17 @@ class App:
     tickers: list[Ticker] = field(default_factory=list)
     network: RoadNetwork | None = None
     geocoder: Geocoder | None = None
+    roles: frozenset[str] = ROLES
+    singleton: bool = True
 
     def start(self) -> None:
         """Start background services (retention purge, ingest, rules reload)."""
         for ticker in self.tickers:
             ticker.start()
-        self.ingest.start()
+        if "ingest" in self.roles:
+            self.ingest.start()
+        if not self.singleton:
+            return
         self.delivery.start()
         names = [c.name for c in self.settings.alerts.channels]
         for alert_id, xml, channels in self.alerts.undelivered(names):
@@ -92,13 +107,22 @@ class App:
 
 
 def build(
-    settings: Settings, *, clock: Clock | None = None, network: RoadNetwork | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    network: RoadNetwork | None = None,
+    roles: frozenset[str] = ROLES,
 ) -> App:
     """Build the application from settings (a prebuilt road network may be passed in)."""
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store, observations = _stores(settings)
     bus = bus_of(settings.bus, store)
+    shared = isinstance(settings.bus, NatsBusSettings)  # other processes share the log
+    owns_device = _owns_device(settings.bus)
+    singleton = roles == ROLES or (
+        "rules" in roles and (owns_device is None or _owns_partition_zero(settings.bus))
+    )
     catalogue = load_catalogue(settings.catalogue)
     geocoder, resolve = _geo_parts(network)
     describe = _describer(geocoder)
@@ -110,7 +134,10 @@ def build(
         personal_data_retention=timedelta(days=settings.audit.personal_data_retention_days),
         resolve_address=resolve,
         describe_place=describe,
+        shared_log=shared,
     )
+    if shared:
+        bus.subscribe("cad-follow", cad.follow, durable=False)
     users = Users(store, clock, token_ttl=timedelta(hours=settings.auth.session_hours))
     logins = Logins(users, _login_limits(settings))
     access = PersonalDataAccess(store, clock)
@@ -122,6 +149,8 @@ def build(
         users=users,
         clock=clock,
         observations=observations,
+        monitor="ingest" in roles,
+        owns_device=owns_device,
     )
     dispatch = Dispatcher(
         cad,
@@ -133,9 +162,15 @@ def build(
     rules = create_engine(
         settings=settings.rules, cad=cad, dispatch=dispatch, store=store, bus=bus, clock=clock
     )
-    # Windows survive a restart: refilled from the stored observations they reach back to.
-    rules.warm(ingest.history(clock.now() - timedelta(seconds=rules.memory_s())), store)
-    rules.attach(bus, ingest)
+    if "rules" in roles:
+        # Windows survive a restart: refilled from the stored observations they reach back to
+        # (a worker: those of its partitions' devices).
+        history = ingest.history(clock.now() - timedelta(seconds=rules.memory_s()))
+        if owns_device is not None:
+            mine = owns_device
+            history = ([o for o in batch if mine(o.device_id)] for batch in history)
+        rules.warm(history, store)
+        rules.attach(bus, ingest)
     alerts = Alerts(settings=settings.alerts, store=store, bus=bus, clock=clock)
     cap_in = build_cap_in(
         settings.alerts.feeds,
@@ -154,8 +189,6 @@ def build(
         retries=settings.alerts.delivery_retries,
         backoff_s=settings.alerts.delivery_backoff_s,
     )
-    # Not durable: the deliverer re-queues what the log shows undelivered when it starts.
-    bus.subscribe("alert-delivery", delivery.on_record, kinds=(AlertPublished,), durable=False)
     reports = Reports(
         store=store,
         bus=bus,
@@ -172,13 +205,16 @@ def build(
         retention=timedelta(days=settings.alerts.report_retention_days),
         blur=PhotoBlur(),
     )
-    tickers = [
-        Ticker("purge-personal-data", settings.audit.purge_interval_s, access.purge_expired),
-        Ticker("purge-reports", settings.audit.purge_interval_s, reports.purge_expired),
-        rules.ticker(settings.rules.reload_interval_s),
-        *_cap_feed_tickers(settings, cap_in),
-    ]
-    anchors = anchors_of(settings, store, clock)
+    tickers = [rules.ticker(settings.rules.reload_interval_s)]
+    if singleton:
+        # Not durable: the deliverer re-queues what the log shows undelivered when it starts.
+        bus.subscribe("alert-delivery", delivery.on_record, kinds=(AlertPublished,), durable=False)
+        tickers += [
+            Ticker("purge-personal-data", settings.audit.purge_interval_s, access.purge_expired),
+            Ticker("purge-reports", settings.audit.purge_interval_s, reports.purge_expired),
+            *_cap_feed_tickers(settings, cap_in),
+        ]
+    anchors = anchors_of(settings, store, clock) if singleton else None
     if anchors is not None:
         tickers.append(
             Ticker("audit-checkpoint", settings.audit.checkpoint_interval_s, anchors.tick)
@@ -211,6 +247,24 @@ def build(
         tickers=tickers,
         network=network,
         geocoder=geocoder,
+        roles=roles,
+        singleton=singleton,
+    )
+
+
+def _owns_device(settings: BusSettings) -> Callable[[str], bool] | None:
+    """Return whether a device is this process's (its partition is owned), when partitioned."""
+    if not isinstance(settings, NatsBusSettings):
+        return None
+    owned = parse_owned(settings.owned, settings.partitions)
+    if len(owned) == settings.partitions:
+        return None
+    return lambda device_id: partition_of(device_id, settings.partitions) in owned
+
+
+def _owns_partition_zero(settings: BusSettings) -> bool:
+    return not isinstance(settings, NatsBusSettings) or 0 in parse_owned(
+        settings.owned, settings.partitions
     )
 
 

@@ -635,7 +635,8 @@ class NatsBus:
             log.info("bus reconnected to NATS at %s", self.url)
 
         async def disconnected() -> None:
-            log.warning("bus lost its connection to NATS at %s", self.url)
+            if not self._stopping:
+                log.warning("bus lost its connection to NATS at %s", self.url)
 
         async def error(err: Exception) -> None:
             log.debug("NATS client error: %r", err)

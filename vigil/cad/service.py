@@ -127,8 +127,13 @@ class Cad:
         personal_data_retention: timedelta,
         resolve_address: AddressResolver | None = None,
         describe_place: PlaceDescriber | None = None,
+        shared_log: bool = False,
     ) -> None:
         self._store = store
+        # Other processes append to the same log (several API processes, rules workers):
+        # each group is decided on the state caught up with the log, and the state
+        # follows the log between groups (`follow`).
+        self._shared = shared_log
         self._bus = bus
         self._clock = clock
         self.catalogue = catalogue
@@ -182,6 +187,9 @@ class Cad:
     def _write(self, group: list[_Job]) -> None:
         """Decide each job against the state so far, then commit the group in one transaction."""
         now = self._clock.now()
+        if self._shared:
+            self._catch_up()
+        base = self.state.last_seq
         scratch = self.state.overlay()
         picture = Picture(scratch.incidents, scratch.units, self.catalogue)
         touched: set[tuple[str, str]] = set()
@@ -233,7 +241,7 @@ class Cad:
                     job.error, job.done = err, True
             return
         self.groups += 1
-        self.state.merge(scratch, last_seq=recorded[-1].seq if recorded else self.state.last_seq)
+        self._take(scratch, recorded, wrote=len(pending), base=base)
         by_id = {r.id: r for r in recorded}
         for job, mine in written:
             if job.outcome is None and job.command_id is not None and not mine:
@@ -246,6 +254,38 @@ class Cad:
                 job.outcome = Outcome(records=tuple(by_id[p.id] for p in mine if p.id in by_id))
             job.done = True
         self._bus.publish(recorded)
+
+    def _take(self, scratch: CadState, recorded: list[Recorded], *, wrote: int, base: int) -> None:
+        """Take a committed group's overlay into the state."""
+        if self._shared and (len(recorded) != wrote or (recorded and recorded[0].seq != base + 1)):
+            # Another process appended meanwhile (or the same firing first): the state is
+            # what the log says, in its order, not this group's overlay.
+            self._catch_up()
+        else:
+            self.state.merge(
+                scratch, last_seq=recorded[-1].seq if recorded else self.state.last_seq
+            )
+
+    def _catch_up(self) -> None:
+        """Apply what the log holds beyond the state (appended by other processes)."""
+        if self._store.last_seq() > self.state.last_seq:
+            for rec in self._store.read(after_seq=self.state.last_seq):
+                self.state.apply(rec)
+
+    def follow(self, rec: Recorded) -> None:
+        """Bring the state up to a committed record (a bus consumer, with a shared log)."""
+        if rec.seq <= self.state.last_seq:
+            return  # this process's own, or already applied
+        with self._cond:
+            while self._writing:
+                self._cond.wait()
+            self._writing = True
+        try:
+            self._catch_up()
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
 
     def _place(self, location: LatLon | None) -> str | None:
         """Describe a location as an address (reverse geocoding), when a geocoder is set."""

@@ -90,7 +90,7 @@ def _fail(err: VigilError) -> None:
 
 
 @cli.command()
-def serve(
+def serve(  # noqa: PLR0917 - typer maps each option to a parameter
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
     host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
@@ -98,17 +98,39 @@ def serve(
     admin_token: Annotated[
         bool, typer.Option(help="Create an 'admin' login if none exists and print its token.")
     ] = False,
+    role: Annotated[
+        str,
+        typer.Option(
+            help="What this process does: all, or any of api,ingest,rules (comma-separated)."
+        ),
+    ] = "all",
+    partitions: Annotated[
+        str | None,
+        typer.Option(
+            help="Device partitions this worker owns (NATS bus): e.g. 0-7; default bus.owned."
+        ),
+    ] = None,
+    member: Annotated[
+        str | None,
+        typer.Option(help="Names this process's durable consumers; default from role+partitions."),
+    ] = None,
+    reuse_port: Annotated[
+        bool, typer.Option(help="Share the port with other API processes (SO_REUSEPORT).")
+    ] = False,
 ) -> None:
-    """Run the HTTP API (and UI) on the configured store."""
-    from vigil.serve import run  # noqa: PLC0415 - keeps `vigil --help` fast
+    """Run the HTTP API (and UI), or a worker (--role ingest,rules), on the configured store."""
+    from vigil.serve import parse_roles, run, with_partitions  # noqa: PLC0415 - fast --help
 
     try:
         settings = _settings(config, data_dir)
         server = settings.server.model_copy(
             update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
         )
-        settings = settings.model_copy(update={"server": server})
-        run(settings, admin_token=admin_token)
+        roles = parse_roles(role)
+        settings = with_partitions(
+            settings.model_copy(update={"server": server}), roles, partitions, member
+        )
+        run(settings, admin_token=admin_token, roles=roles, reuse_port=reuse_port)
     except VigilError as err:
         _fail(err)
 

@@ -10,7 +10,7 @@ logging and recording the state cannot log the same transition twice.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -48,8 +48,10 @@ class DeviceMonitor:
         bus: Bus,
         clock: Clock,
         grace: float,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
         self._registry = registry
+        self._owns = owns  # a worker judges only the devices of its partitions
         self._obs = observations
         self._store = store
         self._bus = bus
@@ -98,7 +100,9 @@ class DeviceMonitor:
         ids: list[str] = []
         with self._lock:
             for device in list(self._registry.devices.values()):
-                if device.id in self._offline:
+                if device.id in self._offline or (
+                    self._owns is not None and not self._owns(device.id)
+                ):
                     continue
                 last = self._last_seen.get(device.id)
                 silent = (now - (last or self._since)).total_seconds()

@@ -56,6 +56,8 @@ class Ingest:
         users: Users,
         clock: Clock,
         observations: ObservationStorage | None = None,
+        monitor: bool = True,
+        owns_device: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -109,8 +111,13 @@ class Ingest:
             bus=bus,
             clock=clock,
             grace=settings.offline_grace,
+            owns=owns_device,
         )
-        self._unsubscribe = [self.pipeline.subscribe("device-monitor", self.monitor.seen)]
+        # Several processes: only those with the ingest role follow devices (each its
+        # partitions of them, `owns_device`); an API process commits HTTP readings only.
+        self._unsubscribe = (
+            [self.pipeline.subscribe("device-monitor", self.monitor.seen)] if monitor else []
+        )
         self.mqtt = MqttIngest(
             settings.mqtt,
             parser=self.parser,
