@@ -607,6 +607,7 @@ class NatsBus:
         self._closed = False
         self._stopping = False
         self._sent = 0
+        self._inflight: set[Future[None]] = set()
         self._instance = secrets.token_hex(8)  # names this bus's topic batches for dedupe
         self.head = store.last_seq()
         self.handler_errors = 0
@@ -622,12 +623,30 @@ class NatsBus:
             self.js = self.nc.jetstream()
             self.io.call(self._ensure_streams(), timeout=60)
         except Exception as err:
-            self.io.stop()
+            self._abandon()
             raise ConfigError(
                 f"bus: cannot use NATS JetStream at {url}: {err}", field="bus"
             ) from err
 
     # ------------------------------------------------------------- connection
+
+    def _abandon(self) -> None:
+        """Close what a failed start opened (the connection, then the loop)."""
+        self._stopping = True
+        nc: NatsClient | None = getattr(self, "nc", None)
+
+        async def shutdown() -> None:
+            if nc is not None:
+                with contextlib.suppress(Exception):
+                    await nc.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            self.io.call(shutdown(), timeout=15)
+        self.io.stop()
 
     async def _connect(self, timeout: float) -> NatsClient:
         async def reconnected() -> None:
@@ -642,7 +661,7 @@ class NatsBus:
             log.debug("NATS client error: %r", err)
 
         nc = await nats.connect(
-            self.url,
+            [u.strip() for u in self.url.split(",") if u.strip()],  # a cluster: every node
             name=f"vigil-{self.prefix}{'-' + self.member if self.member else ''}",
             connect_timeout=timeout,
             allow_reconnect=True,
@@ -711,7 +730,9 @@ class NatsBus:
                     self.publish_failures += 1
                     log.debug("bus publish failed (consumers read it from the log): %r", err)
 
-        self.io.submit(go())
+        fut = self.io.submit(go())
+        self._inflight.add(fut)
+        fut.add_done_callback(self._inflight.discard)
 
     def send(self, topic: Topic[T], batch: Sequence[T]) -> None:
         """Put a committed batch on the stream, split by key; wait until the stream has it."""
@@ -942,14 +963,23 @@ class NatsBus:
         self._closed = True
 
         async def shutdown() -> None:
+            # Publishes under way (hints: the log has them anyway) get a moment to land.
+            inflight = [asyncio.wrap_future(f) for f in list(self._inflight)]
+            if inflight:
+                await asyncio.wait(inflight, timeout=2.0)
             try:
                 await self.nc.drain()
             except Exception as err:  # noqa: BLE001 - already closed or NATS away
                 log.debug("NATS drain failed: %r", err)
-                await self.nc.close()
+                with contextlib.suppress(Exception):
+                    await self.nc.close()
+            left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in left:
+                t.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
 
         try:
-            self.io.call(shutdown(), timeout=15)
+            self.io.call(shutdown(), timeout=20)
         except Exception as err:  # noqa: BLE001
             log.debug("NATS close failed: %r", err)
         self.io.stop()
