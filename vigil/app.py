@@ -30,6 +30,7 @@ from vigil.exchange.service import Exchange
 from vigil.geo import Geocoder, RoadNetwork, is_ambiguous
 from vigil.geo.travel import model_for
 from vigil.incidents.catalogue import load_catalogue
+from vigil.ingest.events import DeviceRegistered, GatewayRegistered
 from vigil.ingest.postgres import PostgresObservationStore
 from vigil.ingest.service import OBSERVATIONS_FILE, Ingest
 from vigil.ingest.store import ObservationStorage, ObservationStore
@@ -152,6 +153,13 @@ def build(
         monitor="ingest" in roles,
         owns_device=owns_device,
     )
+    if shared:  # devices registered through another process reach this one's parser
+        bus.subscribe(
+            "devices-follow",
+            ingest.registry.follow,
+            kinds=(DeviceRegistered, GatewayRegistered),
+            durable=False,
+        )
     dispatch = Dispatcher(
         cad,
         network,

@@ -1,17 +1,20 @@
 """Several processes on one store and one NATS bus: 2 API processes and 2 rules/ingest workers.
 
 Real `vigil serve` processes (``--role api`` twice, ``--role ingest,rules``
-with partitions 0-1 and 2-3 of 4) on one data directory (the SQLite store in
-WAL mode, shared by the processes) and the shared NATS server (a random
-prefix). A smoke-panel alarm posted to the first API process is committed
-there, goes over JetStream to the worker owning the panel's partition, whose
-rule opens an incident; the live feed of the *second* API process streams it,
-its incident list shows it, and a client reconnecting to the first process
-with the second's last event id resumes without a gap.
+with partitions 0-1 and 2-3 of 4) on one store (SQLite files in WAL mode in
+one data directory, or a PostgreSQL database of its own) and the shared NATS
+server (a random prefix). Smoke panels are registered through the first
+API process; an alarm posted to the *second* is committed there, goes over
+JetStream to the worker owning the panel's partition, whose rule opens an
+incident; the live feed of the second API process streams it, both processes'
+incident lists show it, and a client reconnecting to the first process with
+the second's event id resumes without a gap. Run on SQLite files and on
+PostgreSQL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -29,8 +32,12 @@ import pytest
 import yaml
 
 from tests.natsutil import delete_streams, free_port, nats_url
+from tests.postgres import temp_database
 from vigil.bus.nats import partition_of
 from vigil.serve import listening_socket
+from vigil.store.ports import Store
+from vigil.store.postgres.database import Database
+from vigil.store.postgres.store import PostgresStore
 from vigil.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.integration
@@ -143,32 +150,32 @@ def _opened(frames: list[tuple[int, str, dict[str, object]]]) -> list[tuple[int,
     ]
 
 
-@pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[tuple[Path, str, str]]:
+@pytest.fixture(params=["sqlite", "postgres"])
+def deployment(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[Path, str, str, str | None]]:
+    """A config: the store (SQLite files in WAL mode, or a PostgreSQL database) and NATS."""
     url = nats_url()
     prefix = f"t{secrets.token_hex(6)}"
     low, high = _panels()
-    devices = {
-        "devices": [
-            {"id": d, "kind": "smoke_panel", "lat": 60.17, "lon": 24.94, "interval_s": 3600}
-            for d in (low, high)
-        ]
-    }
-    (tmp_path / "devices.yaml").write_text(yaml.safe_dump(devices))
-    config = {
-        "data_dir": str(tmp_path / "data"),
-        "bus": {"kind": "nats", "url": url, "prefix": prefix, "partitions": PARTITIONS},
-        "ingest": {"devices_file": str(tmp_path / "devices.yaml")},
-    }
-    (tmp_path / "city.yaml").write_text(yaml.safe_dump(config))
-    yield tmp_path, low, high
-    delete_streams(url, prefix)
+    with contextlib.ExitStack() as stack:
+        config: dict[str, object] = {
+            "data_dir": str(tmp_path / "data"),
+            "bus": {"kind": "nats", "url": url, "prefix": prefix, "partitions": PARTITIONS},
+        }
+        db: str | None = None
+        if request.param == "postgres":
+            db = stack.enter_context(temp_database())
+            config["store"] = {"url": db}
+        (tmp_path / "city.yaml").write_text(yaml.safe_dump(config))
+        yield tmp_path, low, high, db
+        delete_streams(url, prefix)
 
 
 def test_two_api_processes_and_two_workers_on_one_store_and_bus(
-    deployment: tuple[Path, str, str],
+    deployment: tuple[Path, str, str, str | None],
 ) -> None:
-    tmp, low, high = deployment
+    tmp, low, high, db = deployment
     cfg = ["--config", str(tmp / "city.yaml")]
     port1, port2 = free_port(), free_port()
     procs: list[Proc] = []
@@ -206,13 +213,16 @@ def test_two_api_processes_and_two_workers_on_one_store_and_bus(
                 )
                 assert r.status_code == 201, r.text
                 device_tokens[d] = r.json()["token"]
+            # The devices were registered through the first process only: the second
+            # follows the registrations through the bus.
+            time.sleep(1.0)
             feed2 = Feed(base2, token)  # the other API process's live feed, from now on
             assert feed2.connected.wait(30)
             time.sleep(1.0)
             now = datetime.now(UTC).isoformat()
             for d in (low, high):
                 r = http.post(
-                    f"{base1}/api/v1/observations",
+                    f"{base2}/api/v1/observations",
                     headers={"Authorization": f"Bearer {device_tokens[d]}"},
                     json={"device_id": d, "stream": "alarm", "seq": 1, "ts": now, "value": 1.0},
                 )
@@ -220,8 +230,9 @@ def test_two_api_processes_and_two_workers_on_one_store_and_bus(
             feed2.wait(lambda frames: len(_opened(frames)) == 2)
             opened = _opened(feed2.frames)
             # Each worker's rule opened one (the panels are in different partitions).
-            incidents = http.get(f"{base2}/api/v1/incidents", headers=admin).json()
-            assert {i["id"] for i in incidents} >= {iid for _, iid in opened}
+            for base in (base1, base2):  # both processes' CAD state followed the workers'
+                incidents = http.get(f"{base}/api/v1/incidents", headers=admin).json()
+                assert {i["id"] for i in incidents} >= {iid for _, iid in opened}
             # Resume on the first process from the second's first incident frame.
             first_seq = opened[0][0]
             feed1 = Feed(base1, token, last_event_id=first_seq)
@@ -235,7 +246,7 @@ def test_two_api_processes_and_two_workers_on_one_store_and_bus(
     finally:
         codes = [p.stop() for p in procs]
     assert codes == [0] * len(procs), [p.lines[-20:] for p in procs]
-    store = SqliteStore(tmp / "data" / "vigil.sqlite3")
+    store: Store = SqliteStore(tmp / "data" / "vigil.sqlite3") if db is None else _pg(db)
     try:
         # Each worker kept its own durable cursor (its member name), both at the head.
         head = store.last_seq()
@@ -243,6 +254,10 @@ def test_two_api_processes_and_two_workers_on_one_store_and_bus(
             assert store.cursor(f"rules@ingest-rules-{part}") == head
     finally:
         store.close()
+
+
+def _pg(url: str) -> Store:
+    return PostgresStore(Database(url, what="store"))
 
 
 def test_api_processes_share_one_port() -> None:

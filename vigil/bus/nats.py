@@ -748,25 +748,45 @@ class NatsBus:
         with self._lock:
             self._sent += 1
             msg_id = f"{self._instance}:{self._sent}"
-        for part, items in sorted(parts.items()):
-            self._publish_until_stored(
-                self.topic_subject(topic, part),
-                encoder.encode(items),
-                {"Nats-Msg-Id": f"{msg_id}:{part}"},
-            )
+        self._publish_until_stored(
+            [
+                (self.topic_subject(topic, part), encoder.encode(items), f"{msg_id}:{part}")
+                for part, items in sorted(parts.items())
+            ]
+        )
 
-    def _publish_until_stored(self, subject: str, data: bytes, headers: dict[str, str]) -> None:
-        """Publish and wait for the stream's acknowledgement, retrying (backpressure)."""
-        delay = 0.05
-        while not self._stopping:
+    def _publish_until_stored(self, messages: list[tuple[str, bytes, str]]) -> None:
+        """Publish (each partition at once) and wait for the stream's acknowledgements.
+
+        What NATS refuses (away, or the stream full: backpressure) is retried with the
+        same message id, so a publish that was stored but whose acknowledgement was
+        lost is not stored twice.
+        """
+
+        async def publish_all(todo: list[tuple[str, bytes, str]]) -> list[BaseException | None]:
+            results = await asyncio.gather(
+                *(
+                    self.js.publish(subject, data, headers={"Nats-Msg-Id": mid}, timeout=5.0)
+                    for subject, data, mid in todo
+                ),
+                return_exceptions=True,
+            )
+            return [r if isinstance(r, BaseException) else None for r in results]
+
+        todo, delay = messages, 0.05
+        while todo and not self._stopping:
             try:
-                self.io.call(self.js.publish(subject, data, headers=headers, timeout=5.0), 10.0)
+                errors = self.io.call(publish_all(todo), 15.0)
+            except Exception as err:  # noqa: BLE001 - the loop did not answer in time
+                errors = [err] * len(todo)
+            failed = [(m, e) for m, e in zip(todo, errors, strict=True) if e is not None]
+            if not failed:
                 return
-            except Exception as err:  # noqa: BLE001 - NATS away or the stream full: wait
-                self.publish_failures += 1
-                log.warning("bus: topic batch not accepted yet (%r); retrying", err)
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
+            self.publish_failures += len(failed)
+            log.warning("bus: topic batch not accepted yet (%r); retrying", failed[0][1])
+            todo = [m for m, _ in failed]
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     # -------------------------------------------------------------- consumers
 

@@ -32,7 +32,7 @@ from vigil.auth.users import Users, UserStore
 from vigil.bus import Bus
 from vigil.core.clock import Clock
 from vigil.core.errors import ConfigError, ConflictError, NotFoundError, ValidationError
-from vigil.core.events import Pending
+from vigil.core.events import Pending, Recorded
 from vigil.core.geometry import LatLon
 from vigil.core.text import clean_line
 from vigil.ingest.events import DeviceRegistered, GatewayRegistered
@@ -278,6 +278,22 @@ class DeviceRegistry:
                 )
                 self.gateway_devices[e.gateway_id] = frozenset(e.devices)
                 self._last_event[GATEWAY_PREFIX + e.gateway_id] = rec.id
+
+    def follow(self, rec: Recorded) -> None:
+        """Take in a device or gateway registered by another process (a bus consumer)."""
+        e = rec.event
+        with self._lock:
+            if isinstance(e, DeviceRegistered):
+                self._put(_device(e), rec.id)
+            elif isinstance(e, GatewayRegistered):
+                self.gateways[e.gateway_id] = Gateway(
+                    id=e.gateway_id, devices=frozenset(e.devices), label=e.label
+                )
+                self.gateway_devices[e.gateway_id] = frozenset(e.devices)
+                self._last_event[GATEWAY_PREFIX + e.gateway_id] = rec.id
+            else:
+                return
+        self._changed()
 
     def _put(self, device: Device, event_id: str) -> None:
         self.devices[device.id] = device
