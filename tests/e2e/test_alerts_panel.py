@@ -122,7 +122,7 @@ def test_supervisor_approves_from_the_keyboard_and_cannot_approve_own_draft(
     expect(own_approve).to_have_attribute("aria-disabled", "true")
     own_approve.focus()
     page.keyboard.press("Enter")
-    expect(page.locator(".toast.bad")).to_contain_text("two-person rule")
+    expect(page.locator(".toast.bad").last).to_contain_text("two-person rule")
     with server.client(mine) as api:
         assert api.get(f"/alerts/{own['id']}").json()["state"] == "draft"
 

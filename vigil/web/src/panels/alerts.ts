@@ -196,8 +196,9 @@ class AlertsPanel implements Panel {
     const reason = h("input", { id: reasonId, type: "text", autocomplete: "off", maxlength: 2000, placeholder: t("alerts.reason_hint") });
     reason.dataset.reason = a.id;
     reason.value = typed;
-    const approve = h("button", { type: "button", class: "approve", "data-alert": a.id }, t("alerts.approve"));
-    const reject = h("button", { type: "button", class: "reject", "data-alert": a.id }, t("alerts.reject"));
+    // Ids keep the keyboard focus on the same button when a live event redraws the list.
+    const approve = h("button", { type: "button", id: `approve-${a.id}`, class: "approve", "data-alert": a.id }, t("alerts.approve"));
+    const reject = h("button", { type: "button", id: `reject-${a.id}`, class: "reject", "data-alert": a.id }, t("alerts.reject"));
     if (author) {
       // Still focusable (aria-disabled, not disabled), so a keyboard user reaches the reason.
       for (const b of [approve, reject]) {
