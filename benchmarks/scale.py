@@ -1,0 +1,513 @@
+"""Scale-out: 10,000 live subscribers, throughput on SQLite vs PostgreSQL, faults survived.
+
+Every server here is a real ``vigil serve`` subprocess; PostgreSQL is a private
+cluster of this run (initdb into a temp dir, its own port), NATS a private
+``nats-server -js`` on a free port, MQTT the machine's Mosquitto on
+127.0.0.1:1883 (a random site and client ids). Nothing shared is stopped.
+
+1. **Live feed**: N subscribers (default 10,000; authenticated with 1,000
+   distinct dispatcher tokens) open ``/api/v1/live`` from several client
+   processes (raw asyncio sockets, ``tests/integration/swarm.py``); 20 changes
+   per second are committed over HTTP, each carrying its send time, and every
+   subscriber notes when each arrives. ``live_p50_ms``/``live_p99_ms`` are over
+   every (subscriber, change) pair, from the HTTP request's start to receipt.
+   Server RSS before and after the connections gives memory per subscriber.
+2. **Throughput** per store (SQLite, then PostgreSQL; the log bus, one
+   process): calls over HTTP (4 writers) -> ``calls_per_s``; observations over
+   MQTT (gateway batches of 50) -> stored per CPU second of the Vigil process.
+3. **Faults** (``tests/integration/faults.py``): calls over HTTP and readings
+   over MQTT keep coming while one fault happens: kill -9 of ``vigil serve``
+   (SQLite, then PostgreSQL), a 60-second PostgreSQL outage (immediate stop,
+   start 60 s later), and a NATS restart when Vigil runs on the NATS bus.
+
+Usage: ``python benchmarks/scale.py [--subscribers 10000] [--live-seconds 30]
+[--skip-live] [--skip-faults] [--outage-s 60]``; writes
+benchmarks/results/scale.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+
+# Run as a script (python benchmarks/scale.py): the repo root holds `tests`.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.conftest import free_port
+from tests.integration.faults import (
+    CallLoad,
+    FaultResult,
+    ObservationLoad,
+    count,
+    drop_session,
+    register_devices,
+    wait_for,
+)
+from tests.integration.servers import VigilServer
+from tests.integration.swarm import Swarm, Tally, marker
+from tests.postgres import Cluster
+from vigil.app import build
+from vigil.audit.roles import Role
+from vigil.config import load_settings
+from vigil.core.ids import new_id
+from vigil.ingest.mqtt import close_client
+from vigil.store.postgres.migrations import upgrade
+
+RESULTS = Path(__file__).resolve().parent / "results" / "scale.json"
+CLK = os.sysconf("SC_CLK_TCK")
+MQTT_PORT = 1883
+
+
+def say(msg: str) -> None:
+    """Print progress with a timestamp."""
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)  # noqa: T201
+
+
+def cpu_s(pid: int) -> float:
+    """Return a process's user + system CPU seconds (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def rss_mb(pid: int) -> float:
+    """Return a process's resident memory in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# ------------------------------------------------------------------ live feed
+
+
+def _swarm_worker(port: int, tokens: list[str], n: int, conn: Any, go: Any, done: Any) -> None:
+    """A client process: open n subscribers, report, count markers until told to stop."""
+
+    async def main() -> None:
+        swarm = Swarm("127.0.0.1", port, tokens)
+        await swarm.connect(n, concurrency=100, timeout=600)
+        conn.send(("connected", swarm.tally.connected, swarm.tally.failed))
+        while not go.is_set():
+            await asyncio.sleep(0.05)
+        while not done.is_set():
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(3)  # what is still in flight
+        tally = swarm.tally
+        lagging = sum(1 for s in swarm.subs if s.closed)
+        swarm.close()
+        conn.send(("tally", tally.__dict__, lagging))
+
+    asyncio.run(main())
+
+
+def live_phase(subscribers: int, seconds: float, rate: float, procs: int) -> dict[str, Any]:
+    """Measure delivery latency to `subscribers` at `rate` changes per second."""
+    work = Path(tempfile.mkdtemp(prefix="vigil-scale-live-"))
+    data = work / "data"
+    say(f"live: preparing {subscribers} subscribers' logins")
+    prep = build(load_settings(data_dir=data))
+    try:
+        names = [f"disp-{i:03d}" for i in range(100)]
+        for name in names:
+            prep.users.add(name, Role.DISPATCHER, None, actor="bench")
+        tokens = [
+            prep.users.issue_token(names[i % 100], label="live", actor="bench", ttl=None)
+            for i in range(1000)
+        ]
+    finally:
+        prep.close()
+    server = VigilServer(data)
+    try:
+        pid = server.pid
+        r = httpx.post(
+            f"{server.url}/api/v1/incidents",
+            json={"type": "medical", "location": {"lat": 60.17, "lon": 24.94}},
+            headers=server.headers(),
+        )
+        r.raise_for_status()
+        incident = r.json()["id"]
+        rss0, cpu0 = rss_mb(pid), cpu_s(pid)
+        ctx = mp.get_context("spawn")
+        go, done = ctx.Event(), ctx.Event()
+        pipes, workers = [], []
+        per = [subscribers // procs + (1 if i < subscribers % procs else 0) for i in range(procs)]
+        t0 = time.monotonic()
+        for i, n in enumerate(per):
+            parent, child = ctx.Pipe()
+            p = ctx.Process(
+                target=_swarm_worker,
+                args=(server.port, tokens[i::procs], n, child, go, done),
+                daemon=True,
+            )
+            p.start()
+            pipes.append(parent)
+            workers.append(p)
+        connected = failed = 0
+        for parent in pipes:
+            _, c, f = parent.recv()
+            connected += c
+            failed += f
+        connect_s = time.monotonic() - t0
+        time.sleep(2)
+        rss1, cpu1 = rss_mb(pid), cpu_s(pid)
+        say(
+            f"live: {connected} connected ({failed} failed) in {connect_s:.1f} s; server RSS "
+            f"{rss0:.0f} -> {rss1:.0f} MiB, connect CPU {cpu1 - cpu0:.1f} s"
+        )
+        go.set()
+        changes = int(seconds * rate)
+        cpu2 = cpu_s(pid)
+        with httpx.Client(base_url=server.url, headers=server.headers(), timeout=30) as http:
+            start = time.monotonic()
+            for n in range(changes):
+                http.patch(
+                    f"/api/v1/incidents/{incident}", json={"description": marker(n)}
+                ).raise_for_status()
+                delay = start + (n + 1) / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                if n and n % int(rate * 5) == 0:
+                    say(f"live: {n}/{changes} changes")
+            achieved = changes / (time.monotonic() - start)
+        done.set()
+        tally = Tally()
+        closed = 0
+        for parent in pipes:
+            _, d, lag = parent.recv()
+            part = Tally(**d)
+            tally.merge(part)
+            closed += lag
+        cpu3 = cpu_s(pid)
+        for p in workers:
+            p.join(timeout=30)
+        expected = connected * changes
+        out = {
+            "subscribers": connected,
+            "failed_connects": failed,
+            "changes": changes,
+            "changes_per_s": round(achieved, 1),
+            "delivered": tally.received,
+            "delivered_fraction": round(tally.received / expected, 5) if expected else None,
+            "resyncs": tally.resyncs,
+            "closed_early": closed,
+            "live_p50_ms": tally.percentile(50),
+            "live_p99_ms": tally.percentile(99),
+            "live_max_ms": _max(tally),
+            "connect_s": round(connect_s, 1),
+            "server_rss_mb_before": round(rss0, 1),
+            "server_rss_mb_with_subscribers": round(rss1, 1),
+            "server_kib_per_subscriber": round((rss1 - rss0) * 1024 / max(connected, 1), 1),
+            "server_cpu_s_connecting": round(cpu1 - cpu0, 2),
+            "server_cpu_s_per_change": round((cpu3 - cpu2) / max(changes, 1), 4),
+        }
+        say(
+            f"live: p50 {out['live_p50_ms']} ms, p99 {out['live_p99_ms']} ms over "
+            f"{tally.received} deliveries ({out['delivered_fraction']} of expected), "
+            f"{tally.resyncs} resyncs"
+        )
+        return out
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _max(t: Tally) -> float | None:
+    top = [i for i, n in enumerate(t.hist) if n]
+    return float(top[-1] + 1) if top else None
+
+
+# ------------------------------------------------------------------ backends
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[Cluster]:
+    """A private PostgreSQL cluster with a `vigil` database upgraded to the schema."""
+    cluster = Cluster(free_port())
+    try:
+        cluster.start()
+        with psycopg.connect(cluster.url, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE vigil")
+        cluster.url = cluster.url.rsplit("/", 1)[0] + "/vigil"
+        with psycopg.connect(cluster.url, autocommit=True) as conn:
+            upgrade(conn)
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+class Setup:
+    """One deployment under test: its data dir, its environment, its devices."""
+
+    def __init__(self, backend: str, work: Path, store_url: str | None, devices: int) -> None:
+        self.backend = backend
+        self.run = new_id("b").lower()
+        self.site = f"s{self.run}"
+        self.data = work / f"data-{self.run}"
+        self.env = {
+            "VIGIL_INGEST__MQTT__ENABLED": "true",
+            "VIGIL_INGEST__MQTT__SITE": self.site,
+            "VIGIL_INGEST__MQTT__CLIENT_ID": f"vigil-{self.run}",
+            "VIGIL_INGEST__MQTT__RECONNECT_MIN_S": "1",
+            "VIGIL_INGEST__MQTT__RECONNECT_MAX_S": "2",
+            "VIGIL_INGEST__MAX_AGE_S": "86400",
+        }
+        overrides: dict[str, Any] = {}
+        if store_url is not None:
+            self.env["VIGIL_STORE__URL"] = store_url
+            self.env["VIGIL_STORE__CONNECT_TIMEOUT_S"] = "1"
+            overrides["store"] = {"url": store_url}
+        self.overrides = overrides
+        app = build(load_settings(data_dir=self.data, **overrides))
+        try:
+            self.devices = register_devices(app, self.site, devices)
+        finally:
+            app.close()
+
+    def app(self) -> Any:
+        """Open the deployment's stores (to count what is there)."""
+        return build(load_settings(data_dir=self.data, **self.overrides))
+
+    def close(self) -> None:
+        """Drop Vigil's persistent MQTT session from the broker."""
+        drop_session(MQTT_PORT, f"vigil-{self.run}")
+
+
+def throughput(setup: Setup, seconds: float, observations: int) -> dict[str, Any]:
+    """Calls per second over HTTP, then observations per Vigil CPU second over MQTT."""
+    server = VigilServer(setup.data, env=setup.env)
+    try:
+        pid = server.pid
+        calls = CallLoad(server.url, server.token, setup.run, writers=4)
+        c0, t0 = cpu_s(pid), time.monotonic()
+        calls.start()
+        time.sleep(seconds)
+        calls.stop()
+        wall, call_cpu = time.monotonic() - t0, cpu_s(pid) - c0
+        n_calls = len(calls.acked)
+        say(
+            f"{setup.backend}: {n_calls} calls in {wall:.1f} s = {n_calls / wall:.1f}/s, "
+            f"{call_cpu / max(n_calls, 1) * 1000:.1f} ms Vigil CPU per call"
+        )
+        stored0 = _stored(server)
+        pub = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"gw-{setup.run}", clean_session=True
+        )
+        pub.max_queued_messages_set(0)
+        pub.connect("127.0.0.1", MQTT_PORT)
+        pub.loop_start()
+        batch = 50
+        c0, t0 = cpu_s(pid), time.monotonic()
+        infos = []
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for b in range(observations // batch):
+            body = {
+                "observations": [
+                    {
+                        "device_id": setup.devices[(b * batch + i) % len(setup.devices)],
+                        "stream": "laeq",
+                        "seq": b * batch + i + 1,
+                        "ts": now,
+                        "value": 55.0,
+                    }
+                    for i in range(batch)
+                ]
+            }
+            infos.append(
+                pub.publish(f"vigil/{setup.site}/gateways/gw-1/batch", json.dumps(body), qos=1)
+            )
+            if b % 50 == 49:  # stay within the broker's queue for an offline subscriber
+                infos[-1].wait_for_publish(30)
+        target = stored0 + (observations // batch) * batch
+        ok = wait_for(lambda: _stored(server) >= target, 300)
+        wall, cpu = time.monotonic() - t0, cpu_s(pid) - c0
+        stored = _stored(server) - stored0
+        close_client(pub)
+        say(
+            f"{setup.backend}: {stored} observations in {wall:.1f} s = {stored / wall:.0f}/s, "
+            f"{stored / cpu:.0f} per Vigil CPU s{'' if ok else ' (NOT all stored)'}"
+        )
+        return {
+            "calls_per_s": round(n_calls / wall, 1),
+            "vigil_cpu_ms_per_call": round(call_cpu / max(n_calls, 1) * 1000, 2),
+            "obs_per_s": round(stored / wall, 1),
+            "obs_per_vigil_cpu_s": round(stored / cpu, 1),
+            "vigil_cpu_us_per_obs": round(cpu / max(stored, 1) * 1e6, 1),
+            "observations": stored,
+            "all_stored": ok,
+        }
+    finally:
+        server.stop()
+
+
+def _stored(server: VigilServer) -> int:
+    r = httpx.get(f"{server.url}/api/v1/ingest/stats", headers=server.headers(), timeout=10)
+    r.raise_for_status()
+    n: int = r.json()["stored"]
+    return n
+
+
+# --------------------------------------------------------------------- faults
+
+
+def fault_run(
+    setup: Setup,
+    name: str,
+    inject: Any,
+    *,
+    warm_s: float = 5.0,
+    after_s: float = 5.0,
+    obs_rate: float = 10.0,
+) -> FaultResult:
+    """Load, fault, repair (inject returns the repaired server and time), count."""
+    server = VigilServer(setup.data, env=setup.env)
+    calls = CallLoad(server.url, server.token, f"{setup.run}-{len(name)}", writers=2)
+    obs = ObservationLoad(
+        MQTT_PORT, setup.site, setup.devices, rate=obs_rate, client_id=f"gw-{new_id('g')}"
+    )
+    calls.start()
+    obs.start()
+    try:
+        time.sleep(warm_s)
+        say(f"fault {name}: {len(calls.acked)} calls, {len(obs.acked)} readings acknowledged")
+        server, repaired = inject(server)
+        say(f"fault {name}: repaired; waiting for the next acknowledged call")
+        wait_for(lambda: calls.acked_after(repaired) is not None, 120)
+        time.sleep(after_s)
+    finally:
+        calls.stop()
+        obs.stop()
+    wait_for(lambda: _stored(server) >= _acked_count(obs), 60)
+    server.stop()
+    app = setup.app()
+    try:
+        result = count(app, name, calls, obs, repaired)
+    finally:
+        app.close()
+    say(
+        f"fault {name}: acknowledged {result.acknowledged}, found {result.found}, "
+        f"duplicated {result.duplicated}, recovery {result.recovery_s} s; {result.detail}"
+    )
+    return result
+
+
+def _acked_count(obs: ObservationLoad) -> int:
+    return len(obs.acked)
+
+
+def kill9(setup: Setup) -> Any:
+    """Return an injector: SIGKILL the server, start it again at once (a supervisor's job)."""
+
+    def inject(server: VigilServer) -> tuple[VigilServer, float]:
+        server.kill()
+        repaired = time.time()
+        return VigilServer(setup.data, env=setup.env, port=server.port), repaired
+
+    return inject
+
+
+def pg_outage(cluster: Cluster, seconds: float) -> Any:
+    """Return an injector: stop PostgreSQL (immediate), start it `seconds` later."""
+
+    def inject(server: VigilServer) -> tuple[VigilServer, float]:
+        cluster.stop("immediate")
+        say(f"postgres stopped for {seconds:.0f} s")
+        time.sleep(seconds)
+        cluster.start()
+        return server, time.time()
+
+    return inject
+
+
+# ----------------------------------------------------------------------- main
+
+
+def main() -> None:
+    """Run the phases and write the results."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--live-seconds", type=float, default=30.0)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--client-procs", type=int, default=4)
+    parser.add_argument("--calls-seconds", type=float, default=15.0)
+    parser.add_argument("--observations", type=int, default=20_000)
+    parser.add_argument("--outage-s", type=float, default=60.0)
+    parser.add_argument("--skip-live", action="store_true")
+    parser.add_argument("--skip-faults", action="store_true")
+    args = parser.parse_args()
+
+    out: dict[str, Any] = {
+        "benchmark": "scale",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_start": os.getloadavg()[0],
+        },
+        "command": "python benchmarks/scale.py " + " ".join(sys.argv[1:]),
+    }
+    if not args.skip_live:
+        live = live_phase(args.subscribers, args.live_seconds, args.rate, args.client_procs)
+        out["subscribers"] = live["subscribers"]
+        out["live_p99_ms"] = live["live_p99_ms"]
+        out["live"] = live
+    faults: list[FaultResult] = []
+    work = Path(tempfile.mkdtemp(prefix="vigil-scale-"))
+    try:
+        sqlite = Setup("sqlite", work, None, 20)
+        try:
+            out["sqlite"] = throughput(sqlite, args.calls_seconds, args.observations)
+            if not args.skip_faults:
+                faults.append(fault_run(sqlite, "kill -9 vigil serve (sqlite)", kill9(sqlite)))
+        finally:
+            sqlite.close()
+        with postgres() as cluster:
+            pg = Setup("postgres", work, cluster.url, 20)
+            try:
+                out["postgres"] = throughput(pg, args.calls_seconds, args.observations)
+                if not args.skip_faults:
+                    faults.append(fault_run(pg, "kill -9 vigil serve (postgres)", kill9(pg)))
+                    faults.append(
+                        fault_run(
+                            pg,
+                            f"postgres outage {args.outage_s:.0f} s",
+                            pg_outage(cluster, args.outage_s),
+                        )
+                    )
+            finally:
+                pg.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    out["faults"] = [f.row() for f in faults]
+    out["fault_detail"] = {f.fault: f.detail for f in faults}
+    out["obs_per_vigil_cpu_s_postgres"] = out["postgres"]["obs_per_vigil_cpu_s"]
+    out["calls_per_s_postgres"] = out["postgres"]["calls_per_s"]
+    out["obs_per_vigil_cpu_s_sqlite"] = out["sqlite"]["obs_per_vigil_cpu_s"]
+    out["calls_per_s_sqlite"] = out["sqlite"]["calls_per_s"]
+    out["postgres_cost_per_obs_vs_sqlite"] = round(
+        out["sqlite"]["obs_per_vigil_cpu_s"] / out["postgres"]["obs_per_vigil_cpu_s"], 2
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    say(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
