@@ -63,6 +63,7 @@ from tests.integration.faults import (
 )
 from tests.integration.servers import VigilServer
 from tests.integration.swarm import Swarm, Tally, marker
+from tests.natsutil import NatsServer
 from tests.postgres import Cluster
 from vigil.app import build
 from vigil.audit.roles import Role
@@ -78,7 +79,7 @@ MQTT_PORT = 1883
 
 def say(msg: str) -> None:
     """Print progress with a timestamp."""
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)  # noqa: T201
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def cpu_s(pid: int) -> float:
@@ -253,10 +254,28 @@ def postgres() -> Iterator[Cluster]:
         cluster.remove()
 
 
+@contextlib.contextmanager
+def nats_server(work: Path) -> Iterator[NatsServer]:
+    """A private nats-server with JetStream on a free port."""
+    nats = NatsServer(work / "nats-store", name="scale").start()
+    try:
+        yield nats
+    finally:
+        nats.stop()
+
+
 class Setup:
     """One deployment under test: its data dir, its environment, its devices."""
 
-    def __init__(self, backend: str, work: Path, store_url: str | None, devices: int) -> None:
+    def __init__(
+        self,
+        backend: str,
+        work: Path,
+        store_url: str | None,
+        devices: int,
+        *,
+        nats_url: str | None = None,
+    ) -> None:
         self.backend = backend
         self.run = new_id("b").lower()
         self.site = f"s{self.run}"
@@ -274,6 +293,10 @@ class Setup:
             self.env["VIGIL_STORE__URL"] = store_url
             self.env["VIGIL_STORE__CONNECT_TIMEOUT_S"] = "1"
             overrides["store"] = {"url": store_url}
+        if nats_url is not None:
+            bus = {"kind": "nats", "url": nats_url, "prefix": f"v{self.run}"}
+            self.env.update({f"VIGIL_BUS__{k.upper()}": v for k, v in bus.items()})
+            overrides["bus"] = bus
         self.overrides = overrides
         app = build(load_settings(data_dir=self.data, **overrides))
         try:
@@ -423,6 +446,18 @@ def kill9(setup: Setup) -> Any:
     return inject
 
 
+def nats_restart(nats: NatsServer) -> Any:
+    """Return an injector: stop the NATS server (SIGTERM) and start it again on its port."""
+
+    def inject(server: VigilServer) -> tuple[VigilServer, float]:
+        nats.stop()
+        time.sleep(1)
+        nats.start()
+        return server, time.time()
+
+    return inject
+
+
 def pg_outage(cluster: Cluster, seconds: float) -> Any:
     """Return an injector: stop PostgreSQL (immediate), start it `seconds` later."""
 
@@ -478,12 +513,13 @@ def main() -> None:
                 faults.append(fault_run(sqlite, "kill -9 vigil serve (sqlite)", kill9(sqlite)))
         finally:
             sqlite.close()
-        with postgres() as cluster:
-            pg = Setup("postgres", work, cluster.url, 20)
+        with postgres() as cluster, nats_server(work) as nats:
+            pg = Setup("postgres+nats", work, cluster.url, 20, nats_url=nats.url)
             try:
                 out["postgres"] = throughput(pg, args.calls_seconds, args.observations)
                 if not args.skip_faults:
-                    faults.append(fault_run(pg, "kill -9 vigil serve (postgres)", kill9(pg)))
+                    faults.append(fault_run(pg, "kill -9 vigil serve (postgres+nats)", kill9(pg)))
+                    faults.append(fault_run(pg, "nats-server restart", nats_restart(nats)))
                     faults.append(
                         fault_run(
                             pg,
