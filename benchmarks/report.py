@@ -592,7 +592,77 @@ def render() -> str:
                 _row("peak RSS MB", a["peak_rss_mb"]),
             ],
         )
+    scale = _load("scale")
+    if scale:
+        lines += _section(
+            "Scale-out: live subscribers, PostgreSQL + NATS, faults (issue 18)",
+            "benchmarks/scale.py",
+            "perf/scale.md",
+            _scale_rows(scale),
+        )
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _scale_rows(s: dict[str, Any]) -> list[str]:
+    """Return the rows of the scale-out section."""
+    rows: list[str] = []
+    live = s.get("live")
+    if live:
+        rate = live["changes_per_s"]
+        rows += [
+            _row(
+                "live-feed subscribers held (one API process)",
+                live["subscribers"],
+                "10,000",
+                live["subscribers"] >= 10_000,
+            ),
+            _row(
+                f"live delivery p99 ms at {rate:.0f} changes/s (request sent -> received)",
+                live["live_p99_ms"],
+                "≤ 1,000",
+                live["live_p99_ms"] is not None and live["live_p99_ms"] <= 1000,
+            ),
+            _row("live delivery p50 ms", live["live_p50_ms"]),
+            _row(
+                "changes delivered / expected (subscribers × changes)",
+                f"{live['delivered']:,} / {live['subscribers'] * live['changes']:,}",
+            ),
+            _row("subscribers told to resync", live["resyncs"]),
+            _row("server memory per subscriber, KiB (RSS)", live["server_kib_per_subscriber"]),
+            _row("server CPU-s per change (all subscribers)", live["server_cpu_s_per_change"]),
+        ]
+    for f in s.get("faults", []):
+        ok = f["found"] == f["acknowledged"] and f["duplicated"] == 0
+        rows.append(
+            _row(
+                f"{f['fault']}: acknowledged / found / duplicated; recovery s",
+                f"{f['acknowledged']:,} / {f['found']:,} / {f['duplicated']}; {f['recovery_s']}",
+                "found = acknowledged, 0 duplicated",
+                ok,
+            )
+        )
+    sq, pg = s.get("sqlite"), s.get("postgres")
+    if sq and pg:
+        ratio = s["postgres_cost_per_obs_vs_sqlite"]
+        rows += [
+            _row("calls/s over HTTP, 4 clients: SQLite", sq["calls_per_s"]),
+            _row("calls/s over HTTP, 4 clients: PostgreSQL + NATS", pg["calls_per_s"]),
+            _row(
+                "Vigil CPU ms per call: SQLite / PostgreSQL + NATS",
+                f"{sq['vigil_cpu_ms_per_call']:.1f} / {pg['vigil_cpu_ms_per_call']:.1f}",
+            ),
+            _row(
+                "observations per Vigil CPU-s over MQTT: SQLite / PostgreSQL + NATS",
+                f"{sq['obs_per_vigil_cpu_s']:,.0f} / {pg['obs_per_vigil_cpu_s']:,.0f}",
+            ),
+            _row(
+                "PostgreSQL + NATS cost per observation vs SQLite",
+                f"×{ratio:.2f}",
+                "≤ ×2",
+                ratio <= 2,
+            ),
+        ]
+    return rows
 
 
 def main() -> None:

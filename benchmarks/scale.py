@@ -119,7 +119,9 @@ def _swarm_worker(port: int, tokens: list[str], n: int, conn: Any, go: Any, done
     asyncio.run(main())
 
 
-def live_phase(subscribers: int, seconds: float, rate: float, procs: int) -> dict[str, Any]:
+def live_phase(
+    subscribers: int, seconds: float, rate: float, procs: int, flush_s: float
+) -> dict[str, Any]:
     """Measure delivery latency to `subscribers` at `rate` changes per second."""
     work = Path(tempfile.mkdtemp(prefix="vigil-scale-live-"))
     data = work / "data"
@@ -135,7 +137,7 @@ def live_phase(subscribers: int, seconds: float, rate: float, procs: int) -> dic
         ]
     finally:
         prep.close()
-    server = VigilServer(data)
+    server = VigilServer(data, env={"VIGIL_SERVER__LIVE_FLUSH_S": str(flush_s)})
     try:
         pid = server.pid
         r = httpx.post(
@@ -202,6 +204,7 @@ def live_phase(subscribers: int, seconds: float, rate: float, procs: int) -> dic
         expected = connected * changes
         out = {
             "subscribers": connected,
+            "live_flush_s": flush_s,
             "failed_connects": failed,
             "changes": changes,
             "changes_per_s": round(achieved, 1),
@@ -481,6 +484,7 @@ def main() -> None:
     parser.add_argument("--live-seconds", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--client-procs", type=int, default=4)
+    parser.add_argument("--live-flush-s", type=float, default=0.5)
     parser.add_argument("--calls-seconds", type=float, default=15.0)
     parser.add_argument("--observations", type=int, default=20_000)
     parser.add_argument("--outage-s", type=float, default=60.0)
@@ -499,7 +503,9 @@ def main() -> None:
         "command": "python benchmarks/scale.py " + " ".join(sys.argv[1:]),
     }
     if not args.skip_live:
-        live = live_phase(args.subscribers, args.live_seconds, args.rate, args.client_procs)
+        live = live_phase(
+            args.subscribers, args.live_seconds, args.rate, args.client_procs, args.live_flush_s
+        )
         out["subscribers"] = live["subscribers"]
         out["live_p99_ms"] = live["live_p99_ms"]
         out["live"] = live

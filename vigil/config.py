@@ -43,6 +43,13 @@ class ServerSettings(BaseModel):
         le=100_000,
         description="Changes one live-feed client may have waiting; beyond, it is told to resync.",
     )
+    live_flush_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=5,
+        description="Send live changes in windows this long (one write per client per window); "
+        "0 sends each burst at once. Raise it (0.25-0.5) for many thousands of clients.",
+    )
 
 
 class AuthSettings(BaseModel):

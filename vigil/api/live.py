@@ -14,9 +14,18 @@ newest in a ring for resume and fans them out to per-subscriber buffers.
 
 A subscriber resumes from a sequence number (``Last-Event-ID`` or ``?after=``):
 what it missed comes from the ring, or from the store when the ring no longer
-reaches back that far, so a browser that drops for a while misses nothing. A
-subscriber too slow to keep up overflows its queue and is disconnected; it then
-reconnects and resumes like any other.
+reaches back that far, so a browser that drops for a while misses nothing.
+With ``flush_s`` > 0, the changes of a window that long are fanned out
+together (one write per subscriber per window instead of per change).
+
+The work per change is one encoding and one append per subscriber; each
+subscriber's task then sends everything it has buffered in one write. Each
+buffer is bounded (`queue_size` frames, references to the shared bytes): a
+subscriber too slow to keep up gets what it had buffered, then a ``resync``
+frame naming the last change it was sent, and its stream ends; it reopens the
+feed with ``?after=`` and misses nothing, while the others never wait for it.
+Keep-alives (or the server's clock) are built once per heartbeat for every
+stream.
 
 What a role may see is decided per frame by its type (``visible``): nobody but
 an admin sees login administration, field units do not see rule internals or
@@ -181,9 +190,13 @@ class LiveFeed:
         ring_size: int = 50_000,
         queue_size: int = 1_000,
         heartbeat_s: float = 15.0,
+        flush_s: float = 0.0,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._store = store
+        # Changes that arrive within `flush_s` of a burst's first go out together: one
+        # write per subscriber per window, the lever at 10,000 subscribers.
+        self.flush_s = flush_s
         self._bus = bus
         self._ring: deque[Frame] = deque(maxlen=ring_size)
         self._queue_size = queue_size
@@ -258,7 +271,14 @@ class LiveFeed:
         loop = self._loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closing
-                loop.call_soon_threadsafe(self._fan_out)
+                loop.call_soon_threadsafe(self._arm)
+
+    def _arm(self) -> None:
+        loop = self._loop
+        if self.flush_s <= 0 or loop is None:
+            self._fan_out()
+        else:
+            loop.call_later(self.flush_s, self._fan_out)
 
     # ----------------------------------------------------------- loop side
     def _fan_out(self) -> None:

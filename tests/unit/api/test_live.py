@@ -429,3 +429,24 @@ def test_stream_connects_look_a_token_up_once(
         )
         assert r.status_code == 422
     assert len(calls) <= 1  # five connects, at most one store lookup
+
+
+def test_a_flush_window_sends_its_changes_in_one_write(app: App) -> None:
+    async def scenario() -> tuple[list[bytes], int]:
+        feed = LiveFeed(app.store, app.bus, flush_s=2.0)
+        feed.start(asyncio.get_running_loop())
+        try:
+            s = feed.stream(Role.DISPATCHER, feed.head)
+            await anext(s)
+            for _ in range(4):  # committed one by one, the loop free between them
+                await asyncio.to_thread(open_incidents, app, 1)
+                await settle(app)
+            chunk = await asyncio.wait_for(anext(s), 5)
+            await s.aclose()
+            return split(chunk), feed.fanouts
+        finally:
+            feed.close()
+
+    frames, fanouts = run(scenario())
+    assert seqs(frames) == [1, 2, 3, 4]
+    assert fanouts == 1

@@ -26,6 +26,7 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         app.bus,
         queue_size=app.settings.server.live_buffer,
         heartbeat_s=5.0,
+        flush_s=app.settings.server.live_flush_s,
         clock=app.clock.now,
     )
     feed.start(asyncio.get_running_loop())
