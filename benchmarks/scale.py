@@ -502,6 +502,14 @@ def main() -> None:
         },
         "command": "python benchmarks/scale.py " + " ".join(sys.argv[1:]),
     }
+    earlier = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    if args.skip_live and "live" in earlier:  # keep the last live run's figures, dated
+        out["live"] = {
+            **earlier["live"],
+            "from_run": earlier["live"].get("from_run", earlier["when"]),
+        }
+        out["subscribers"] = earlier["subscribers"]
+        out["live_p99_ms"] = earlier["live_p99_ms"]
     if not args.skip_live:
         live = live_phase(
             args.subscribers, args.live_seconds, args.rate, args.client_procs, args.live_flush_s
@@ -539,6 +547,10 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     out["faults"] = [f.row() for f in faults]
     out["fault_detail"] = {f.fault: f.detail for f in faults}
+    if args.skip_faults and "faults" in earlier:  # keep the last fault runs, dated
+        out["faults"] = earlier["faults"]
+        out["fault_detail"] = earlier["fault_detail"]
+        out["faults_from_run"] = earlier.get("faults_from_run", earlier["when"])
     out["obs_per_vigil_cpu_s_postgres"] = out["postgres"]["obs_per_vigil_cpu_s"]
     out["calls_per_s_postgres"] = out["postgres"]["calls_per_s"]
     out["obs_per_vigil_cpu_s_sqlite"] = out["sqlite"]["obs_per_vigil_cpu_s"]
