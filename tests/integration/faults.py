@@ -65,11 +65,11 @@ class FaultResult:
         }
 
 
-def register_devices(app: App, site: str, n: int) -> list[str]:
-    """Register n noise meters on a site; return their ids."""
+def register_devices(app: App, site: str, n: int, *, prefix: str = "nm") -> list[str]:
+    """Register n noise meters on a site (ids ``<prefix>-<i>``); return their ids."""
     devices = [
         make_device(
-            id=f"nm-{i}",
+            id=f"{prefix}-{i}",
             kind=DeviceKind.NOISE_METER,
             location=HELSINKI,
             zone=None,
@@ -218,16 +218,19 @@ class ObservationLoad:
                 self.acked.add(obs)
 
     def _run(self) -> None:
+        # Sequence numbers of this load alone: a later run on the same devices must not
+        # find the readings of an earlier one.
+        base = time.time_ns() // 1_000_000 * 1000
         seq = 0
         start = time.monotonic()
         while not self._stop.is_set():
             seq += 1
             device = self.devices[seq % len(self.devices)]
             ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            body = json.dumps({"seq": seq, "ts": ts, "value": 50 + seq % 30})
+            body = json.dumps({"seq": base + seq, "ts": ts, "value": 50 + seq % 30})
             # Not under our lock: paho calls on_publish holding its own locks.
             info = self.client.publish(f"vigil/{self.site}/devices/{device}/laeq", body, qos=1)
-            obs = f"{device}:laeq:{seq}"
+            obs = f"{device}:laeq:{base + seq}"
             with self._lock:
                 self.published += 1
                 if info.mid in self._early:
