@@ -655,6 +655,17 @@ def _scale_rows(s: dict[str, Any]) -> list[str]:
                 "observations per Vigil CPU-s over MQTT: SQLite / PostgreSQL + NATS",
                 f"{sq['obs_per_vigil_cpu_s']:,.0f} / {pg['obs_per_vigil_cpu_s']:,.0f}",
             ),
+            *(
+                [
+                    _row(
+                        "same, PostgreSQL with the embedded bus: per CPU-s (cost vs SQLite)",
+                        f"{s['postgres_log_bus']['obs_per_vigil_cpu_s']:,.0f} (×"
+                        f"{sq['obs_per_vigil_cpu_s'] / s['postgres_log_bus']['obs_per_vigil_cpu_s']:.2f})",
+                    )
+                ]
+                if "postgres_log_bus" in s
+                else []
+            ),
             _row(
                 "PostgreSQL + NATS cost per observation vs SQLite",
                 f"×{ratio:.2f}",
