@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from pathlib import Path
@@ -34,7 +35,10 @@ def _stored(server: VigilServer) -> int:
 
 def test_kill_9_under_load_loses_no_acknowledged_call_or_observation(tmp_path: Path) -> None:
     if not _mosquitto():
-        pytest.fail("Mosquitto is not running on 127.0.0.1:1883")  # CI starts it
+        reason = "Mosquitto is not running on 127.0.0.1:1883"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must have it")
+        pytest.skip(reason)
     run = new_id("f").lower()
     data = tmp_path / "data"
     site = f"s{run}"
