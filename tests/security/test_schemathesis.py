@@ -11,6 +11,7 @@ The live feed streams forever and is exercised by its own tests.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,8 @@ def _fuzz_mode(op: Any, mode: GenerationMode, headers: dict[str, str]) -> str | 
             case.call_and_validate(headers=headers, checks=CHECKS)
         except (Exception, BaseExceptionGroup) as err:
             if not first:
-                first.append(f"{case.as_curl_command(headers=headers)}\n{err}")
+                first.append(f"{case.method} {case.formatted_path} {case.body!r:.300}\n")
+                first.append("".join(traceback.format_exception(err))[-3000:])
             raise
 
     try:
@@ -106,7 +108,7 @@ def _fuzz_mode(op: Any, mode: GenerationMode, headers: dict[str, str]) -> str | 
         return None  # nothing to make invalid (no parameters, no body): positive mode covers it
     except (Exception, BaseExceptionGroup) as err:  # noqa: BLE001 - all reported at the end
         where = f"{op.method.upper()} {op.path} [{mode.value}]"
-        return f"{where}: {err}"[:2000] + "\nfirst failure: " + "".join(first)[:3000]
+        return f"{where}: {err}"[:2000] + "\nfirst failure: " + "".join(first)[:4000]
     return None
 
 
