@@ -39,6 +39,7 @@ from vigil.bus.log import LogBus
 from vigil.bus.nats import NatsBus
 from vigil.core.events import Pending, Recorded
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId
 from vigil.incidents.events import IncidentNoteAdded
 from vigil.ingest.model import DeviceKind, Observation
 from vigil.ingest.pipeline import OBSERVATIONS
@@ -90,7 +91,9 @@ def _events(bus: Bus, store: SqliteStore, n: int) -> dict[str, float]:
                     at=T0,
                     actor="bench",
                     cause=None,
-                    event=IncidentNoteAdded(incident_id=f"INC-{(g + i) % 97}", text="x"),
+                    event=IncidentNoteAdded(
+                        incident_id=IncidentId(f"INC-{(g + i) % 97}"), text="x"
+                    ),
                 )
                 for i in range(10)
             ]

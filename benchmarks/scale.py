@@ -40,6 +40,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -366,9 +367,9 @@ def throughput(setup: Setup, seconds: float, observations: int) -> dict[str, Any
                 # batches ahead of what Vigil has stored.
                 infos[-1].wait_for_publish(30)
                 ahead = stored0 + (b - 400) * batch
-                wait_for(lambda ahead=ahead: _stored(server) >= ahead, 120)
+                wait_for(partial(_stored_at_least, server, ahead), 120)
         target = stored0 + (observations // batch) * batch
-        ok = wait_for(lambda: _stored(server) >= target, 300)
+        ok = wait_for(partial(_stored_at_least, server, target), 300)
         wall, cpu = time.monotonic() - t0, cpu_s(pid) - c0
         stored = _stored(server) - stored0
         close_client(pub)
@@ -387,6 +388,10 @@ def throughput(setup: Setup, seconds: float, observations: int) -> dict[str, Any
         }
     finally:
         server.stop()
+
+
+def _stored_at_least(server: VigilServer, n: int) -> bool:
+    return _stored(server) >= n
 
 
 def _stored(server: VigilServer) -> int:

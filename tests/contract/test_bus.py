@@ -13,6 +13,7 @@ from tests.contract.conftest import BusFactory, StoreFactory
 from vigil.bus import Topic
 from vigil.core.errors import StoreUnavailableError
 from vigil.core.events import Pending, Recorded
+from vigil.core.ids import IncidentId
 from vigil.incidents.events import IncidentNoteAdded, IncidentOpened
 from vigil.incidents.model import Agency
 from vigil.store.ports import Store
@@ -27,7 +28,7 @@ def _opened(n: int) -> Pending:
         actor="t",
         cause=None,
         event=IncidentOpened(
-            incident_id=f"INC-{n}",
+            incident_id=IncidentId(f"INC-{n}"),
             type="medical",
             priority=2,
             agency=Agency.EMS,
@@ -44,7 +45,7 @@ def _note(n: int) -> Pending:
         at=T0,
         actor="t",
         cause=None,
-        event=IncidentNoteAdded(incident_id="INC-1", text=f"note {n}"),
+        event=IncidentNoteAdded(incident_id=IncidentId("INC-1"), text=f"note {n}"),
     )
 
 

@@ -14,6 +14,7 @@ from vigil.auth.events import UserAdded
 from vigil.core.errors import ConflictError
 from vigil.core.events import Pending
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId
 from vigil.incidents.events import IncidentNoteAdded, IncidentOpened
 from vigil.incidents.model import Agency
 from vigil.store.ports import Store
@@ -27,7 +28,7 @@ def _opened(n: int, *, prefix: str = "EV") -> Pending:
         actor="tester",
         cause=None,
         event=IncidentOpened(
-            incident_id=f"INC-{n}",
+            incident_id=IncidentId(f"INC-{n}"),
             type="medical",
             priority=2,
             agency=Agency.EMS,
@@ -44,7 +45,7 @@ def _note(ident: str, incident: str, cause: str | None = None) -> Pending:
         at=T0,
         actor="t",
         cause=cause,
-        event=IncidentNoteAdded(incident_id=incident, text="hello"),
+        event=IncidentNoteAdded(incident_id=IncidentId(incident), text="hello"),
     )
 
 

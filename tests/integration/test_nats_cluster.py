@@ -35,6 +35,7 @@ from vigil.cad.service import NewCall
 from vigil.config import load_settings
 from vigil.core.events import Pending, Recorded
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId
 from vigil.incidents.events import IncidentNoteAdded
 from vigil.ingest.model import DeviceKind, Observation
 from vigil.ingest.registry import make_device
@@ -124,7 +125,7 @@ def _note(n: int) -> Pending:
         at=T0,
         actor="t",
         cause=None,
-        event=IncidentNoteAdded(incident_id="INC-1", text=f"note {n}"),
+        event=IncidentNoteAdded(incident_id=IncidentId("INC-1"), text=f"note {n}"),
     )
 
 

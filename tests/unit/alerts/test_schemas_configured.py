@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,7 +45,8 @@ def test_a_configured_schema_that_is_missing_stops_start_up(
     tmp_path: Path, section: str, key: str
 ) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
-        load_settings(data_dir=tmp_path / "d", **{section: {key: str(tmp_path / "nope.xsd")}})
+        overrides: dict[str, Any] = {section: {key: str(tmp_path / "nope.xsd")}}
+        load_settings(None, data_dir=tmp_path / "d", **overrides)
 
 
 def test_the_demo_points_eido_at_the_shared_schema(monkeypatch: pytest.MonkeyPatch) -> None:

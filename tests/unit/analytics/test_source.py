@@ -12,6 +12,7 @@ from vigil.analytics.settings import AnalyticsSettings
 from vigil.analytics.source import Areas, LiveLogSource
 from vigil.core.events import Event, Recorded
 from vigil.core.geometry import LatLon
+from vigil.core.ids import CallId, IncidentId, UnitId
 from vigil.incidents.events import CallReceived, IncidentOpened
 from vigil.incidents.model import Agency
 from vigil.units.events import UnitAssigned, UnitRegistered, UnitStatusChanged
@@ -54,7 +55,7 @@ def incident(log: FakeLog, n: int, at: LatLon, t: float, unit: str) -> None:
     log.add(
         t,
         IncidentOpened(
-            incident_id=iid,
+            incident_id=IncidentId(iid),
             type="medical",
             priority=2,
             agency=Agency.EMS,
@@ -66,8 +67,8 @@ def incident(log: FakeLog, n: int, at: LatLon, t: float, unit: str) -> None:
     log.add(
         t,
         CallReceived(
-            incident_id=iid,
-            call_id=f"C{n}",
+            incident_id=IncidentId(iid),
+            call_id=CallId(f"C{n}"),
             received_at=T0 + timedelta(seconds=t),
             location=at,
             accuracy_m=None,
@@ -77,23 +78,32 @@ def incident(log: FakeLog, n: int, at: LatLon, t: float, unit: str) -> None:
             has_personal_data=True,
         ),
     )
-    log.add(t + 50, UnitAssigned(unit_id=unit, incident_id=iid))
+    log.add(t + 50, UnitAssigned(unit_id=UnitId(unit), incident_id=IncidentId(iid)))
     log.add(
         t + 110,
         UnitStatusChanged(
-            unit_id=unit, old=UnitStatus.AVAILABLE, new=UnitStatus.EN_ROUTE, incident_id=iid
+            unit_id=UnitId(unit),
+            old=UnitStatus.AVAILABLE,
+            new=UnitStatus.EN_ROUTE,
+            incident_id=IncidentId(iid),
         ),
     )
     log.add(
         t + 400,
         UnitStatusChanged(
-            unit_id=unit, old=UnitStatus.EN_ROUTE, new=UnitStatus.ON_SCENE, incident_id=iid
+            unit_id=UnitId(unit),
+            old=UnitStatus.EN_ROUTE,
+            new=UnitStatus.ON_SCENE,
+            incident_id=IncidentId(iid),
         ),
     )
     log.add(
         t + 900,
         UnitStatusChanged(
-            unit_id=unit, old=UnitStatus.ON_SCENE, new=UnitStatus.AVAILABLE, incident_id=iid
+            unit_id=UnitId(unit),
+            old=UnitStatus.ON_SCENE,
+            new=UnitStatus.AVAILABLE,
+            incident_id=IncidentId(iid),
         ),
     )
 
@@ -103,7 +113,7 @@ def fleet(log: FakeLog) -> None:
         log.add(
             0,
             UnitRegistered(
-                unit_id=uid,
+                unit_id=UnitId(uid),
                 callsign=uid,
                 agency=Agency.EMS,
                 type="medic_als",
@@ -182,7 +192,7 @@ def test_an_incident_without_a_location_has_no_area() -> None:
     log.add(
         9000,
         IncidentOpened(
-            incident_id="I9",
+            incident_id=IncidentId("I9"),
             type="medical",
             priority=2,
             agency=Agency.EMS,
@@ -191,7 +201,7 @@ def test_an_incident_without_a_location_has_no_area() -> None:
             description="",
         ),
     )
-    log.add(9050, UnitAssigned(unit_id="M1", incident_id="I9"))
+    log.add(9050, UnitAssigned(unit_id=UnitId("M1"), incident_id=IncidentId("I9")))
     con = LiveLogSource(log, areas=Areas(stations=STATIONS, zones=(SOUTH_ZONE,))).connect()
     row = con.execute(
         "SELECT lat IS NULL, station_area, zone FROM responses WHERE incident_id = 'I9'"

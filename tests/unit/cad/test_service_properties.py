@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -62,7 +63,7 @@ class CadMachine(RuleBasedStateMachine):
             assert self.store.last_seq() == seq
         self.clock.advance(7)
 
-    def _pick(self, ids: list[str], index: int) -> str | None:
+    def _pick(self, ids: Sequence[str], index: int) -> str | None:
         return sorted(ids)[index % len(ids)] if ids else None
 
     @precondition(lambda self: self.unit_count < 6)

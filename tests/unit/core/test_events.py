@@ -7,7 +7,7 @@ import pytest
 from vigil.core.errors import ValidationError
 from vigil.core.events import decode_event, encode_event, event_types
 from vigil.core.geometry import LatLon
-from vigil.core.ids import new_id
+from vigil.core.ids import IncidentId, UnitId, new_id
 from vigil.incidents.events import IncidentOpened
 from vigil.incidents.model import Agency
 from vigil.units.events import UnitAssigned
@@ -15,7 +15,7 @@ from vigil.units.events import UnitAssigned
 
 def test_round_trip_keeps_type_and_values() -> None:
     ev = IncidentOpened(
-        incident_id="INC-1",
+        incident_id=IncidentId("INC-1"),
         type="medical",
         priority=2,
         agency=Agency.EMS,
@@ -28,7 +28,7 @@ def test_round_trip_keeps_type_and_values() -> None:
 
 
 def test_related_streams() -> None:
-    ev = UnitAssigned(unit_id="E1", incident_id="INC-1")
+    ev = UnitAssigned(unit_id=UnitId("E1"), incident_id=IncidentId("INC-1"))
     assert ev.stream() == "unit/E1"
     assert ev.related() == ("incident/INC-1",)
 

@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import T0
 from vigil.core.errors import NotFoundError, TransitionError, ValidationError
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId
 from vigil.incidents.catalogue import Catalogue, load_catalogue
 from vigil.incidents.decide import (
     AddNote,
@@ -118,13 +119,15 @@ def test_a_call_a_few_minutes_ahead_of_the_clock_is_accepted() -> None:
 
 
 def test_an_incident_needs_a_location_or_an_address() -> None:
-    cmd = OpenIncident(incident_id="INC-2", type="flood", location=None, rule="r@v1")
+    cmd = OpenIncident(incident_id=IncidentId("INC-2"), type="flood", location=None, rule="r@v1")
     with pytest.raises(ValidationError) as err:
         decide(State(), cmd, T0)
     assert err.value.field == "location"
     (opened,) = decide(
         State(),
-        OpenIncident(incident_id="INC-2", type="flood", location=None, address="Kauppatori"),
+        OpenIncident(
+            incident_id=IncidentId("INC-2"), type="flood", location=None, address="Kauppatori"
+        ),
         T0,
     )
     assert isinstance(opened, IncidentOpened) and opened.address == "Kauppatori"
@@ -132,26 +135,32 @@ def test_an_incident_needs_a_location_or_an_address() -> None:
 
 def test_update_changes_only_what_is_given_and_refuses_nothing_or_inactive() -> None:
     state = State({"INC-1": _incident()})
-    (upd,) = decide(state, UpdateIncident(incident_id="INC-1", priority=1, reason="r"), T0)
+    (upd,) = decide(
+        state, UpdateIncident(incident_id=IncidentId("INC-1"), priority=1, reason="r"), T0
+    )
     assert isinstance(upd, IncidentUpdated)
     assert (upd.priority, upd.type, upd.agency) == (1, None, None)
-    (retyped,) = decide(state, UpdateIncident(incident_id="INC-1", type="structure_fire"), T0)
+    (retyped,) = decide(
+        state, UpdateIncident(incident_id=IncidentId("INC-1"), type="structure_fire"), T0
+    )
     assert isinstance(retyped, IncidentUpdated) and retyped.agency is Agency.FIRE
     with pytest.raises(ValidationError, match="nothing to change"):
-        decide(state, UpdateIncident(incident_id="INC-1", reason="just because"), T0)
+        decide(state, UpdateIncident(incident_id=IncidentId("INC-1"), reason="just because"), T0)
     with pytest.raises(ValidationError, match="priority"):
-        decide(state, UpdateIncident(incident_id="INC-1", priority=9), T0)
+        decide(state, UpdateIncident(incident_id=IncidentId("INC-1"), priority=9), T0)
     closed = State({"INC-1": _incident(IncidentStatus.CLOSED)})
     with pytest.raises(TransitionError):
-        decide(closed, UpdateIncident(incident_id="INC-1", priority=1), T0)
+        decide(closed, UpdateIncident(incident_id=IncidentId("INC-1"), priority=1), T0)
 
 
 def test_notes_need_text() -> None:
     state = State({"INC-1": _incident()})
-    (note,) = decide(state, AddNote(incident_id="INC-1", text="smoke seen", evidence=("EV-1",)), T0)
+    (note,) = decide(
+        state, AddNote(incident_id=IncidentId("INC-1"), text="smoke seen", evidence=("EV-1",)), T0
+    )
     assert isinstance(note, IncidentNoteAdded) and note.evidence == ("EV-1",)
     with pytest.raises(ValidationError):
-        decide(state, AddNote(incident_id="INC-1", text="  "), T0)
+        decide(state, AddNote(incident_id=IncidentId("INC-1"), text="  "), T0)
 
 
 @pytest.mark.parametrize(
@@ -159,17 +168,17 @@ def test_notes_need_text() -> None:
     [
         (
             IncidentStatus.ON_SCENE,
-            CloseIncident(incident_id="INC-1", disposition="resolved"),
+            CloseIncident(incident_id=IncidentId("INC-1"), disposition="resolved"),
             IncidentClosed,
         ),
         (
             IncidentStatus.PENDING,
-            CancelIncident(incident_id="INC-1", reason="duplicate"),
+            CancelIncident(incident_id=IncidentId("INC-1"), reason="duplicate"),
             IncidentCancelled,
         ),
         (
             IncidentStatus.CLOSED,
-            ReopenIncident(incident_id="INC-1", reason="called back"),
+            ReopenIncident(incident_id=IncidentId("INC-1"), reason="called back"),
             IncidentReopened,
         ),
     ],
@@ -186,10 +195,13 @@ def test_lifecycle_moves_a_real_cad_allows(
     [
         (
             IncidentStatus.ON_SCENE,
-            CancelIncident(incident_id="INC-1", reason="x"),
+            CancelIncident(incident_id=IncidentId("INC-1"), reason="x"),
         ),  # someone arrived
-        (IncidentStatus.PENDING, ReopenIncident(incident_id="INC-1", reason="x")),
-        (IncidentStatus.CLOSED, CloseIncident(incident_id="INC-1", disposition="again")),
+        (IncidentStatus.PENDING, ReopenIncident(incident_id=IncidentId("INC-1"), reason="x")),
+        (
+            IncidentStatus.CLOSED,
+            CloseIncident(incident_id=IncidentId("INC-1"), disposition="again"),
+        ),
     ],
 )
 def test_lifecycle_moves_a_real_cad_refuses(
@@ -202,14 +214,14 @@ def test_lifecycle_moves_a_real_cad_refuses(
 def test_closing_needs_a_disposition_and_reasons_are_required() -> None:
     state = State({"INC-1": _incident()})
     with pytest.raises(ValidationError, match="disposition"):
-        decide(state, CloseIncident(incident_id="INC-1", disposition=" "), T0)
+        decide(state, CloseIncident(incident_id=IncidentId("INC-1"), disposition=" "), T0)
     with pytest.raises(ValidationError, match="reason"):
-        decide(state, CancelIncident(incident_id="INC-1", reason=""), T0)
+        decide(state, CancelIncident(incident_id=IncidentId("INC-1"), reason=""), T0)
 
 
 def test_decisions_never_change_the_state() -> None:
     incidents = {"INC-1": _incident()}
     before = dict(incidents)
     decide(State(incidents), _call(incident_id="INC-1"), T0)
-    decide(State(incidents), CloseIncident(incident_id="INC-1", disposition="done"), T0)
+    decide(State(incidents), CloseIncident(incident_id=IncidentId("INC-1"), disposition="done"), T0)
     assert incidents == before

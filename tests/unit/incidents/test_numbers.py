@@ -8,6 +8,7 @@ import pytest
 
 from vigil.core.events import Event
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId
 from vigil.incidents.events import IncidentOpened, IncidentStatusChanged
 from vigil.incidents.model import Agency, IncidentStatus
 from vigil.incidents.numbers import assign_numbers, format_number, note_number, parse_number
@@ -15,7 +16,7 @@ from vigil.incidents.numbers import assign_numbers, format_number, note_number, 
 
 def opened(number: str | None = None) -> IncidentOpened:
     return IncidentOpened(
-        incident_id="INC-x",
+        incident_id=IncidentId("INC-x"),
         type="medical",
         priority=2,
         agency=Agency.EMS,
@@ -44,7 +45,10 @@ def test_format_and_parse_round_trip() -> None:
 def test_assign_continues_the_year_and_leaves_other_events_alone() -> None:
     at = datetime(2026, 3, 1, 9, tzinfo=UTC)
     status = IncidentStatusChanged(
-        incident_id="INC-x", old=IncidentStatus.PENDING, new=IncidentStatus.DISPATCHED, reason=""
+        incident_id=IncidentId("INC-x"),
+        old=IncidentStatus.PENDING,
+        new=IncidentStatus.DISPATCHED,
+        reason="",
     )
     out = assign_numbers([opened(), status, opened()], {2026: 41, 2025: 900}, at)
     assert [getattr(e, "number", None) for e in out] == ["26-000042", None, "26-000043"]

@@ -16,6 +16,7 @@ from vigil.app import App, build
 from vigil.config import load_settings
 from vigil.core.clock import ManualClock
 from vigil.core.geometry import LatLon
+from vigil.core.ids import CallId, IncidentId
 from vigil.incidents.events import IncidentNoteAdded, IncidentOpened, IncidentUpdated
 from vigil.ingest.model import DeviceKind, Observation
 from vigil.rules.events import NotificationRequested, RuleFired
@@ -254,8 +255,8 @@ def test_failing_action_does_not_stop_the_next(make_app: AppFactory) -> None:
     from vigil.incidents.events import CallReceived  # noqa: PLC0415
 
     ev = CallReceived(
-        incident_id="INC-0",
-        call_id="C-1",
+        incident_id=IncidentId("INC-0"),
+        call_id=CallId("C-1"),
         received_at=T0,
         location=None,
         accuracy_m=None,

@@ -12,6 +12,7 @@ from tests.unit.rules.conftest import HERE, T0, minutes, obs
 from vigil.core.clock import ManualClock
 from vigil.core.events import Recorded
 from vigil.core.geometry import LatLon
+from vigil.core.ids import CallId, IncidentId
 from vigil.incidents.catalogue import Catalogue
 from vigil.incidents.events import CallReceived
 from vigil.ingest.model import DeviceKind, Observation
@@ -214,8 +215,8 @@ def test_calls_from_the_bus_are_correlated(tmp_path: Path, catalogue: Catalogue)
 
     def recorded(i: int) -> Recorded:
         ev = CallReceived(
-            incident_id="INC-9",
-            call_id=f"CALL-{i}",
+            incident_id=IncidentId("INC-9"),
+            call_id=CallId(f"CALL-{i}"),
             received_at=T0 + minutes(i / 2),
             location=LatLon(HERE.lat + 0.001, HERE.lon),
             accuracy_m=10,

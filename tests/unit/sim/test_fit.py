@@ -251,7 +251,9 @@ def test_the_fitted_files_load_as_a_scenario_and_catalogue(fitted: tuple[Any, Fi
     # card), weighted so the two add up to the real kind's share.
     private = scenario.demand.mix["medical_incident_v2_p2"]
     assert private.on_scene == mix.on_scene
-    assert mix.travel["medic"].source == "travel of medic, medical_incident_p2|medic:1"
+    drive = mix.travel["medic"]
+    assert isinstance(drive, Empirical)
+    assert drive.source == "travel of medic, medical_incident_p2|medic:1"
     assert mix.weight + private.weight == pytest.approx(fit.types["medical_incident_p2"]["share"])
     assert private.weight / (mix.weight + private.weight) == pytest.approx(0.25, abs=0.05)
     catalogue = catalogue_dict(fit)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from vigil.core.events import Event, Recorded
 from vigil.core.geometry import LatLon
+from vigil.core.ids import CallId, IncidentId, UnitId
 from vigil.incidents.events import CallReceived, IncidentClosed, IncidentOpened
 from vigil.incidents.model import Agency
 from vigil.sim.summary import percentile, summarise
@@ -39,7 +40,7 @@ class _Log:
 
 def _opened(inc: str, rule: str | None = None) -> IncidentOpened:
     return IncidentOpened(
-        incident_id=inc,
+        incident_id=IncidentId(inc),
         type="medical",
         priority=2,
         agency=Agency.EMS,
@@ -52,8 +53,8 @@ def _opened(inc: str, rule: str | None = None) -> IncidentOpened:
 
 def _call(inc: str, received_s: float) -> CallReceived:
     return CallReceived(
-        incident_id=inc,
-        call_id=f"C-{inc}-{received_s}",
+        incident_id=IncidentId(inc),
+        call_id=CallId(f"C-{inc}-{received_s}"),
         received_at=T0 + timedelta(seconds=received_s),
         location=HERE,
         accuracy_m=None,
@@ -65,7 +66,7 @@ def _call(inc: str, received_s: float) -> CallReceived:
 
 
 def _status(unit: str, inc: str, old: UnitStatus, new: UnitStatus) -> UnitStatusChanged:
-    return UnitStatusChanged(unit_id=unit, old=old, new=new, incident_id=inc)
+    return UnitStatusChanged(unit_id=UnitId(unit), old=old, new=new, incident_id=IncidentId(inc))
 
 
 def test_percentile_interpolates_like_numpy() -> None:
@@ -80,16 +81,16 @@ def test_intervals_use_the_first_arriving_unit() -> None:
     # Incident A: call received at 0, entered at 40, two units.
     log.add(40, _opened("A"))
     log.add(40, _call("A", 0))
-    log.add(100, UnitAssigned(unit_id="M1", incident_id="A", recommended=True))
-    log.add(100, UnitAssigned(unit_id="E1", incident_id="A", recommended=True))
+    log.add(100, UnitAssigned(unit_id=UnitId("M1"), incident_id=IncidentId("A"), recommended=True))
+    log.add(100, UnitAssigned(unit_id=UnitId("E1"), incident_id=IncidentId("A"), recommended=True))
     log.add(160, _status("M1", "A", UnitStatus.DISPATCHED, UnitStatus.EN_ROUTE))
     log.add(130, _status("E1", "A", UnitStatus.DISPATCHED, UnitStatus.EN_ROUTE))
     log.add(300, _status("M1", "A", UnitStatus.EN_ROUTE, UnitStatus.ON_SCENE))  # first
     log.add(330, _status("E1", "A", UnitStatus.EN_ROUTE, UnitStatus.ON_SCENE))
-    log.add(900, IncidentClosed(incident_id="A", disposition="done"))
+    log.add(900, IncidentClosed(incident_id=IncidentId("A"), disposition="done"))
     # Incident B, opened by a rule: the clock starts at the opening.
     log.add(1000, _opened("B", rule="smoke@v1"))
-    log.add(1030, UnitAssigned(unit_id="P1", incident_id="B"))
+    log.add(1030, UnitAssigned(unit_id=UnitId("P1"), incident_id=IncidentId("B")))
     log.add(1050, _status("P1", "B", UnitStatus.DISPATCHED, UnitStatus.EN_ROUTE))
     log.add(1150, _status("P1", "B", UnitStatus.EN_ROUTE, UnitStatus.ON_SCENE))
     # Incident C: never reached.

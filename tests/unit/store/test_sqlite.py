@@ -13,6 +13,7 @@ from tests.conftest import T0
 from vigil.core.errors import ConflictError
 from vigil.core.events import Pending
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId
 from vigil.incidents.events import IncidentNoteAdded, IncidentOpened
 from vigil.incidents.model import Agency
 from vigil.store.records import PersonalData
@@ -26,7 +27,7 @@ def _opened(n: int) -> Pending:
         actor="tester",
         cause=None,
         event=IncidentOpened(
-            incident_id=f"INC-{n}",
+            incident_id=IncidentId(f"INC-{n}"),
             type="medical",
             priority=2,
             agency=Agency.EMS,
@@ -127,7 +128,7 @@ def test_timeline_includes_related_events(store: SqliteStore) -> None:
                 at=T0,
                 actor="t",
                 cause="EV-1",
-                event=IncidentNoteAdded(incident_id="INC-1", text="hello"),
+                event=IncidentNoteAdded(incident_id=IncidentId("INC-1"), text="hello"),
             )
         ]
     )
