@@ -15,12 +15,17 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import nats
 import nats.js.errors
 import pytest
+
+T = TypeVar("T")
 
 NATS_URL = os.environ.get("VIGIL_TEST_NATS_URL", "nats://127.0.0.1:4222")
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
@@ -55,6 +60,17 @@ def nats_binary() -> str:
     return NATS_SERVER
 
 
+def run_coroutine(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion on a fresh event loop in its own thread.
+
+    `asyncio.run` refuses to start in a thread that already runs a loop, and the
+    browser tests' sync Playwright leaves one running in the main thread for the rest
+    of the session; a thread of its own has none.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nats-test") as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
 def delete_streams(url: str, prefix: str) -> None:
     """Delete the streams a NatsBus with this prefix created (a test's cleanup)."""
 
@@ -68,7 +84,7 @@ def delete_streams(url: str, prefix: str) -> None:
         finally:
             await nc.close()
 
-    asyncio.run(go())
+    run_coroutine(go)
 
 
 def free_port() -> int:

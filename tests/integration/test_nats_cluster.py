@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import threading
@@ -27,7 +26,7 @@ import nats
 import pytest
 
 from tests.conftest import T0
-from tests.natsutil import NatsServer, free_port, nats_binary
+from tests.natsutil import NatsServer, free_port, nats_binary, run_coroutine
 from vigil.app import build
 from vigil.bus import Topic
 from vigil.bus.nats import NatsBus
@@ -116,7 +115,7 @@ def _stream_leader(url: str, stream: str) -> str:
         finally:
             await nc.close()
 
-    return asyncio.run(go())
+    return run_coroutine(go)
 
 
 def _note(n: int) -> Pending:
