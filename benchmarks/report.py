@@ -577,8 +577,14 @@ def render() -> str:
                         if "kpi_report_runs_s" in a
                         else ""
                     ),
-                    "≤ 2",
+                    "≤ 2 (read as CPU-s)",
                     a["kpi_report_s"] <= 2,
+                ),
+                _row(
+                    "same, wall seconds of that run (DuckDB on both cores)",
+                    f"{a['kpi_report_wall_s']:.2f} at load average {a.get('load_average_1m', 0):.1f}",
+                    "≤ 2 (read as wall time, quiet machine)",
+                    a["kpi_report_wall_s"] <= 2 and a.get("load_average_1m", 99) < 2,
                 ),
                 _row(
                     "same figures with pandas, same run: CPU-s (wall)",
