@@ -7,9 +7,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# The OASIS CAP 1.2 schema, shipped with the package (provenance and licence: its README).
-BUNDLED_CAP_SCHEMA = Path(__file__).resolve().parent / "schemas" / "cap12.xsd"
-
 
 class WebhookChannel(BaseModel):
     """Deliver each published alert's CAP XML by HTTP POST."""
@@ -61,12 +58,12 @@ class AlertSettings(BaseModel):
         description="Base URL of the public feed, used in Atom links and CAP <web>.",
     )
     cap_schema: Path | None = Field(
-        default=BUNDLED_CAP_SCHEMA,
+        default=None,
         description=(
-            "The OASIS CAP 1.2 XSD (cap12.xsd; default: the copy shipped with Vigil, see "
-            "vigil/alerts/schemas/README.md). Every alert is checked against it before it is "
-            "published; null turns schema checks off (only the profile rules are checked, "
-            "and the publication event says so). A path that does not exist is an error."
+            "The OASIS CAP 1.2 XSD (cap12.xsd, from OASIS; `vigil demo` uses the copy in "
+            "../shared/data/cap). Every alert is checked against it before it is published; "
+            "unset, only the profile rules are checked and the publication event says "
+            "'none configured'. A path that does not exist is an error."
         ),
     )
     two_person_rule: bool = Field(
@@ -110,7 +107,7 @@ class AlertSettings(BaseModel):
     def _schema_exists(cls, v: Path | None) -> Path | None:
         if v is not None and not Path(v).is_file():
             raise ValueError(
-                f"the CAP schema {v} does not exist (default: Vigil's bundled cap12.xsd; "
-                "null turns schema checks off)"
+                f"the CAP schema {v} does not exist (point alerts.cap_schema at the OASIS "
+                "cap12.xsd, or leave it unset to check the profile rules only)"
             )
         return v

@@ -28,36 +28,41 @@ REPORT = {
 }
 
 
+CAP_ENV = "VIGIL_ALERTS__CAP_SCHEMA"
 EIDO_ENV = "VIGIL_EXCHANGE__EIDO_SCHEMA"
+# (label, setting's environment variable, file under the shared data, what it checks):
+# the published schemas are not shipped with Vigil; the demo uses the shared copies.
+SCHEMAS = (
+    ("CAP schema", CAP_ENV, "cap/cap12.xsd", "OASIS CAP 1.2; every alert, before publication"),
+    ("EIDO schema", EIDO_ENV, "eido/Schema/openapi.yaml", "NENA; every EIDO export and import"),
+)
 
 
-def shared_eido_schema() -> Path | None:
-    """NENA's EIDO schema in the shared data (not shipped with Vigil: no stated licence)."""
+def shared_data() -> Path:
+    """Where the shared data is: VIGIL_SHARED_DATA, else ../shared/data."""
     root = os.environ.get("VIGIL_SHARED_DATA")
-    base = Path(root) if root else Path.cwd().parent / "shared" / "data"
-    path = base / "eido" / "Schema" / "openapi.yaml"
-    return path if path.is_file() else None
+    return Path(root) if root else Path.cwd().parent / "shared" / "data"
 
 
 def use_shared_schemas() -> list[str]:
-    """Point the demo's EIDO schema setting at the shared copy; return what the demo prints.
-
-    The CAP 1.2 schema needs nothing: Vigil ships it and checks every alert by default.
-    Call before the platform's settings are loaded (they read the environment).
-    """
-    cap = "  CAP schema  OASIS cap12.xsd, shipped with Vigil   (every alert, before publication)"
-    if os.environ.get(EIDO_ENV):
-        path: Path | None = Path(os.environ[EIDO_ENV])
-    else:
-        path = shared_eido_schema()
-        if path is None:
-            return [
-                cap,
-                "  EIDO schema NOT CONFIGURED: ../shared/data/eido is missing, so EIDO documents "
-                f"are checked against Vigil's profile rules only (set {EIDO_ENV})",
-            ]
-        os.environ[EIDO_ENV] = str(path)
-    return [cap, f"  EIDO schema {path}   (NENA; every EIDO export and import)"]
+    """Point the demo's CAP and EIDO schema settings at the shared copies; return what the
+    demo prints (loudly when one is missing). Call before the settings are loaded (they
+    read the environment); a schema already set in the environment is kept."""
+    lines = []
+    for label, env, relative, checks in SCHEMAS:
+        if os.environ.get(env):
+            path = Path(os.environ[env])
+        else:
+            path = shared_data() / relative
+            if not path.is_file():
+                lines.append(
+                    f"  {label} NOT CONFIGURED: ../shared/data/{relative} is missing, so "
+                    f"documents are checked against Vigil's profile rules only (set {env})"
+                )
+                continue
+            os.environ[env] = str(path)
+        lines.append(f"  {label} {path}   ({checks})")
+    return lines
 
 
 def seed(base_url: str) -> str:

@@ -1,15 +1,15 @@
-"""The CAP 1.2 schema is on by default (shipped); EIDO's is configured or refused loudly."""
+"""Published schemas (CAP, EIDO) are configured, never shipped; the demo uses the shared copies."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import REPO, shared_file
-from vigil.alerts.settings import BUNDLED_CAP_SCHEMA
 from vigil.app import build
 from vigil.config import load_settings
 from vigil.core.clock import ManualClock
@@ -17,15 +17,27 @@ from vigil.core.errors import ConfigError
 from vigil.sim import warning_demo
 
 
-def test_the_bundled_cap_schema_is_the_oasis_file_and_is_used_by_default(
+def test_the_published_schemas_are_not_shipped_and_unset_means_profile_rules_only(
+    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Copies of ../shared/data never go into the repository; the operator points at them.
+    assert not list((REPO / "vigil").rglob("cap12.xsd"))
+    monkeypatch.delenv(warning_demo.CAP_ENV, raising=False)
+    app = build(load_settings(data_dir=tmp_path / "d"), clock=clock)
+    try:
+        assert app.alerts.schema is None
+        assert app.alerts.schema_label == "none configured"
+    finally:
+        app.close()
+
+
+def test_a_configured_cap_schema_is_used_and_named_by_its_digest(
     tmp_path: Path, clock: ManualClock
 ) -> None:
-    shared = shared_file("cap/cap12.xsd")
-    assert BUNDLED_CAP_SCHEMA.read_bytes() == shared.read_bytes()  # unmodified
-    digest = hashlib.sha256(BUNDLED_CAP_SCHEMA.read_bytes()).hexdigest()
-    provenance = (REPO / "vigil" / "alerts" / "schemas" / "README.md").read_text("utf-8")
-    assert digest in provenance and "Copyright OASIS Open" in BUNDLED_CAP_SCHEMA.read_text()
-    app = build(load_settings(data_dir=tmp_path / "d"), clock=clock)
+    xsd = shared_file("cap/cap12.xsd")
+    digest = hashlib.sha256(xsd.read_bytes()).hexdigest()
+    settings = load_settings(data_dir=tmp_path / "d", alerts={"cap_schema": str(xsd)})
+    app = build(settings, clock=clock)
     try:
         assert app.alerts.schema is not None
         assert app.alerts.schema_label == f"cap12.xsd sha256:{digest[:16]}"
@@ -49,20 +61,33 @@ def test_a_configured_schema_that_is_missing_stops_start_up(
         load_settings(None, data_dir=tmp_path / "d", **overrides)
 
 
-def test_the_demo_points_eido_at_the_shared_schema(monkeypatch: pytest.MonkeyPatch) -> None:
-    schema = shared_file("eido/Schema/openapi.yaml")
+@pytest.mark.parametrize(
+    ("env", "relative", "setting"),
+    [
+        (warning_demo.CAP_ENV, "cap/cap12.xsd", lambda s: s.alerts.cap_schema),
+        (warning_demo.EIDO_ENV, "eido/Schema/openapi.yaml", lambda s: s.exchange.eido_schema),
+    ],
+)
+def test_the_demo_points_at_the_shared_schemas(
+    monkeypatch: pytest.MonkeyPatch, env: str, relative: str, setting: Callable[[Any], Path]
+) -> None:
+    schema = shared_file(relative)
+    monkeypatch.delenv(warning_demo.CAP_ENV, raising=False)
     monkeypatch.delenv(warning_demo.EIDO_ENV, raising=False)
-    monkeypatch.setenv("VIGIL_SHARED_DATA", str(schema.parents[2]))
+    monkeypatch.setenv("VIGIL_SHARED_DATA", str(shared_file("cap/cap12.xsd").parents[1]))
     lines = warning_demo.use_shared_schemas()
     assert any(str(schema) in line for line in lines)
-    assert load_settings().exchange.eido_schema == schema
+    assert setting(load_settings()) == schema
 
 
-def test_the_demo_says_loudly_when_there_is_no_eido_schema(
+def test_the_demo_says_loudly_when_a_schema_is_missing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.delenv(warning_demo.CAP_ENV, raising=False)
     monkeypatch.delenv(warning_demo.EIDO_ENV, raising=False)
     monkeypatch.setenv("VIGIL_SHARED_DATA", str(tmp_path))
     lines = warning_demo.use_shared_schemas()
+    assert any("CAP schema NOT CONFIGURED" in line for line in lines)
     assert any("EIDO schema NOT CONFIGURED" in line for line in lines)
-    assert load_settings().exchange.eido_schema is None
+    settings = load_settings()
+    assert settings.alerts.cap_schema is None and settings.exchange.eido_schema is None
