@@ -16,8 +16,7 @@ import pytest
 
 from tests.conftest import T0
 from tests.integration.test_rules_flow import (
-    GAUGE_AT,
-    SHOT_AT,
+    register_devices,
     test_flood_batch_opens_incident_with_rule_and_evidence,
     test_impulse_and_two_calls_open_a_priority_one_incident,
 )
@@ -26,8 +25,6 @@ from vigil.app import App, build
 from vigil.bus.nats import NatsBus
 from vigil.config import load_settings
 from vigil.core.clock import ManualClock
-from vigil.ingest.model import DeviceKind
-from vigil.ingest.registry import make_device
 
 pytestmark = pytest.mark.integration
 
@@ -48,29 +45,7 @@ def city(tmp_path: Path) -> Iterator[tuple[App, ManualClock]]:
     )
     app = build(settings, clock=clock)
     assert isinstance(app.bus, NatsBus)
-    app.ingest.registry.register(
-        [
-            make_device(
-                id="fg-market",
-                kind=DeviceKind.FLOOD_GAUGE,
-                location=GAUGE_AT,
-                zone=None,
-                site="hel",
-                streams=None,
-                interval_s=60,
-            ),
-            make_device(
-                id="ac-punavuori",
-                kind=DeviceKind.ACOUSTIC_DETECTOR,
-                location=SHOT_AT,
-                zone=None,
-                site="hel",
-                streams=None,
-                interval_s=60,
-            ),
-        ],
-        actor="test",
-    )
+    register_devices(app)
     yield app, clock
     app.close()
     delete_streams(url, prefix)

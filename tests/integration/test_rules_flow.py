@@ -42,11 +42,8 @@ GAUGE_AT = LatLon(60.1670, 24.9530)  # Market Square waterfront (inside the defa
 SHOT_AT = LatLon(60.1650, 24.9400)  # Punavuori
 
 
-@pytest.fixture
-def city(tmp_path: Path) -> Iterator[tuple[App, ManualClock]]:
-    """An App with the built-in rules, a flood gauge and an acoustic detector."""
-    clock = ManualClock(T0)
-    app = build(load_settings(data_dir=tmp_path / "data"), clock=clock)
+def register_devices(app: App) -> None:
+    """Register the flood gauge and the acoustic detector these flows read from."""
     app.ingest.registry.register(
         [
             make_device(
@@ -70,6 +67,14 @@ def city(tmp_path: Path) -> Iterator[tuple[App, ManualClock]]:
         ],
         actor="test",
     )
+
+
+@pytest.fixture
+def city(tmp_path: Path) -> Iterator[tuple[App, ManualClock]]:
+    """An App with the built-in rules, a flood gauge and an acoustic detector."""
+    clock = ManualClock(T0)
+    app = build(load_settings(data_dir=tmp_path / "data"), clock=clock)
+    register_devices(app)
     yield app, clock
     app.close()
 
