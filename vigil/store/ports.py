@@ -15,6 +15,8 @@ The cut follows transactions and readers, not tables:
 - `Accounts`: logins and API tokens (creating a login also appends its event).
 - `Cursors`: each consumer's durable position in the log, so delivery is
   at-least-once and a consumer that stops resumes where it was.
+- `Leases`: named, expiring claims with fencing tokens (which worker of a group
+  owns which device partition, and which workers are alive).
 
 `Store` is all of them: what one adapter (SQLite now; PostgreSQL next) provides.
 Nothing outside the composition root names an adapter class; domains type their
@@ -25,6 +27,7 @@ dependencies with the narrowest port they use. Every adapter must pass
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -179,7 +182,55 @@ class Cursors(Protocol):
         ...
 
 
-class Store(EventLog, Projections, PersonalDataStore, AuditTrail, Accounts, Cursors, Protocol):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lease:
+    """A claim on a name within a group, held by `owner` until `expires` (epoch seconds).
+
+    `token` is the fencing token: it grows by one each time the name changes hands
+    (or its owner claims it again after letting it expire), never on a renewal, so
+    a write fenced by an older token is refused.
+    """
+
+    group: str
+    name: str
+    owner: str
+    expires: float
+    token: int
+
+
+class Leases(Protocol):
+    """Expiring claims with fencing tokens (partition ownership, worker membership).
+
+    Times are the caller's wall clock in epoch seconds: every worker of a group
+    must keep its clock in step (NTP); the lease margin covers what skew remains.
+    """
+
+    def claim_lease(
+        self, group: str, name: str, owner: str, *, now: float, ttl_s: float
+    ) -> Lease | None:
+        """Take or renew a lease until `now + ttl_s`; None while another owner holds it."""
+        ...
+
+    def release_lease(self, group: str, name: str, owner: str) -> bool:
+        """Give up a lease now if `owner` holds it (the token stays); return whether it did."""
+        ...
+
+    def leases(self, group: str) -> list[Lease]:
+        """Return every lease of a group (expired ones too), by name."""
+        ...
+
+    def save_cursor_fenced(self, consumer: str, seq: int, *, lease: Lease, now: float) -> bool:
+        """Save a cursor (as `save_cursor`) only while `lease` is still held with its token.
+
+        The check and the write are one transaction: a worker whose lease expired
+        or passed to another can no longer move the partition's cursor.
+        """
+        ...
+
+
+class Store(
+    EventLog, Projections, PersonalDataStore, AuditTrail, Accounts, Cursors, Leases, Protocol
+):
     """Everything one store adapter provides."""
 
     def close(self) -> None:

@@ -21,7 +21,8 @@ from vigil.core.errors import ConflictError
 from vigil.core.events import Pending, Recorded, decode_event, encode_event
 from vigil.core.geometry import LatLon, haversine_m
 from vigil.store.chain import GENESIS, link
-from vigil.store.ports import ProjectionRow
+from vigil.store.leases import claimed, fenced
+from vigil.store.ports import Lease, ProjectionRow
 from vigil.store.records import AuditEntry, ChainBreak, PersonalData, UserRecord
 from vigil.store.sqlite_file import SqliteFile
 
@@ -79,6 +80,14 @@ CREATE TABLE IF NOT EXISTS users (
     active INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS cursors (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (
+    grp TEXT NOT NULL,
+    name TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    expires REAL NOT NULL,
+    token INTEGER NOT NULL,
+    PRIMARY KEY (grp, name)
+);
 CREATE TABLE IF NOT EXISTS tokens (
     hash TEXT PRIMARY KEY,
     user TEXT NOT NULL REFERENCES users(name),
@@ -307,6 +316,73 @@ class SqliteStore:
                 "DO UPDATE SET seq = MAX(seq, excluded.seq)",
                 (consumer, seq),
             )
+
+    # ----------------------------------------------------------------- leases
+
+    @staticmethod
+    def _lease(conn: sqlite3.Connection, group: str, name: str) -> Lease | None:
+        row = conn.execute(
+            "SELECT owner, expires, token FROM leases WHERE grp = ? AND name = ?", (group, name)
+        ).fetchone()
+        if row is None:
+            return None
+        return Lease(group=group, name=name, owner=row[0], expires=row[1], token=row[2])
+
+    def claim_lease(
+        self, group: str, name: str, owner: str, *, now: float, ttl_s: float
+    ) -> Lease | None:
+        """Take or renew a lease until `now + ttl_s`; None while another owner holds it."""
+        with self._db.tx() as conn:
+            lease = claimed(
+                self._lease(conn, group, name),
+                group=group,
+                name=name,
+                owner=owner,
+                now=now,
+                ttl_s=ttl_s,
+            )
+            if lease is not None:
+                conn.execute(
+                    "INSERT INTO leases VALUES (?, ?, ?, ?, ?) ON CONFLICT (grp, name) DO UPDATE "
+                    "SET owner = excluded.owner, expires = excluded.expires, "
+                    "token = excluded.token",
+                    (group, name, owner, lease.expires, lease.token),
+                )
+            return lease
+
+    def release_lease(self, group: str, name: str, owner: str) -> bool:
+        """Give up a lease now if `owner` holds it (the token stays); return whether it did."""
+        with self._db.tx() as conn:
+            cur = conn.execute(
+                "UPDATE leases SET expires = 0 WHERE grp = ? AND name = ? AND owner = ? "
+                "AND expires > 0",
+                (group, name, owner),
+            )
+            return cur.rowcount > 0
+
+    def leases(self, group: str) -> list[Lease]:
+        """Return every lease of a group (expired ones too), by name."""
+        rows = (
+            self._db.reader()
+            .execute(
+                "SELECT name, owner, expires, token FROM leases WHERE grp = ? ORDER BY name",
+                (group,),
+            )
+            .fetchall()
+        )
+        return [Lease(group=group, name=n, owner=o, expires=e, token=t) for n, o, e, t in rows]
+
+    def save_cursor_fenced(self, consumer: str, seq: int, *, lease: Lease, now: float) -> bool:
+        """Save a cursor only while `lease` is still held with its token (one transaction)."""
+        with self._db.tx() as conn:
+            if not fenced(self._lease(conn, lease.group, lease.name), lease, now):
+                return False
+            conn.execute(
+                "INSERT INTO cursors VALUES (?, ?) ON CONFLICT(consumer) "
+                "DO UPDATE SET seq = MAX(seq, excluded.seq)",
+                (consumer, seq),
+            )
+            return True
 
     # ---------------------------------------------------------- personal data
 

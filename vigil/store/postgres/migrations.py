@@ -216,6 +216,17 @@ _RECEIVED: LiteralString = """
 CREATE INDEX observations_received ON observations (received_at);
 """
 
+_LEASES: LiteralString = """
+CREATE TABLE leases (
+    grp text COLLATE "C" NOT NULL,
+    name text COLLATE "C" NOT NULL,
+    owner text COLLATE "C" NOT NULL,
+    expires double precision NOT NULL,
+    token bigint NOT NULL,
+    PRIMARY KEY (grp, name)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -231,6 +242,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         6, "observations indexed by receive time (start-up replay of rule windows)", _RECEIVED
     ),
+    Migration(7, "worker leases: partition ownership and membership, fencing tokens", _LEASES),
 )
 HEAD = MIGRATIONS[-1].version
 _LOCK = 0x76696731  # advisory lock key of schema changes ("vig1")

@@ -29,7 +29,8 @@ from vigil.core.errors import ConflictError, StoreError
 from vigil.core.events import Pending, Recorded, decode_event, encode_event
 from vigil.core.geometry import LatLon
 from vigil.store.chain import GENESIS, link
-from vigil.store.ports import ProjectionRow
+from vigil.store.leases import claimed, fenced
+from vigil.store.ports import Lease, ProjectionRow
 from vigil.store.postgres.database import Database
 from vigil.store.postgres.migrations import require_current
 from vigil.store.records import AuditEntry, ChainBreak, PersonalData, UserRecord
@@ -357,6 +358,94 @@ class PostgresStore:
                 "DO UPDATE SET seq = GREATEST(cursors.seq, excluded.seq)",
                 (consumer, seq),
             )
+
+    # ----------------------------------------------------------------- leases
+
+    @staticmethod
+    def _lease(
+        conn: psycopg.Connection[tuple[Any, ...]], group: str, name: str, *, lock: bool
+    ) -> Lease | None:
+        sql: LiteralString = "SELECT owner, expires, token FROM leases WHERE grp = %s AND name = %s"
+        row = conn.execute(sql + (" FOR UPDATE" if lock else ""), (group, name)).fetchone()
+        if row is None:
+            return None
+        return Lease(group=group, name=name, owner=row[0], expires=float(row[1]), token=row[2])
+
+    def claim_lease(
+        self, group: str, name: str, owner: str, *, now: float, ttl_s: float
+    ) -> Lease | None:
+        """Take or renew a lease until `now + ttl_s`; None while another owner holds it."""
+        with self._db.tx() as conn:
+            # A first claim inserts the row; two first claims at once: one waits on the other.
+            conn.execute(
+                "INSERT INTO leases VALUES (%s, %s, '', 0, 0) ON CONFLICT DO NOTHING",
+                (group, name),
+            )
+            held = self._lease(conn, group, name, lock=True)
+            lease = claimed(
+                None if held is not None and held.token == 0 else held,
+                group=group,
+                name=name,
+                owner=owner,
+                now=now,
+                ttl_s=ttl_s,
+            )
+            if lease is not None:
+                conn.execute(
+                    "UPDATE leases SET owner = %s, expires = %s, token = %s "
+                    "WHERE grp = %s AND name = %s",
+                    (owner, lease.expires, lease.token, group, name),
+                )
+            return lease
+
+    def release_lease(self, group: str, name: str, owner: str) -> bool:
+        """Give up a lease now if `owner` holds it (the token stays); return whether it did."""
+        with self._db.connection() as conn:
+            cur = conn.execute(
+                "UPDATE leases SET expires = 0 WHERE grp = %s AND name = %s AND owner = %s "
+                "AND expires > 0",
+                (group, name, owner),
+            )
+            return cur.rowcount > 0
+
+    def leases(self, group: str) -> list[Lease]:
+        """Return every lease of a group (expired ones too), by name."""
+        rows = self._db.rows(
+            "SELECT name, owner, expires, token FROM leases WHERE grp = %s AND token > 0 "
+            "ORDER BY name",
+            (group,),
+        )
+        return [
+            Lease(group=group, name=n, owner=o, expires=float(e), token=t) for n, o, e, t in rows
+        ]
+
+    def save_cursor_fenced(self, consumer: str, seq: int, *, lease: Lease, now: float) -> bool:
+        """Save a cursor only while `lease` is still held with its token (one transaction)."""
+        with self._db.tx() as conn:
+            # FOR SHARE: a claim by another worker waits until this save has committed.
+            row = conn.execute(
+                "SELECT owner, expires, token FROM leases WHERE grp = %s AND name = %s FOR SHARE",
+                (lease.group, lease.name),
+            ).fetchone()
+            held = (
+                None
+                if row is None
+                else Lease(
+                    group=lease.group,
+                    name=lease.name,
+                    owner=row[0],
+                    expires=float(row[1]),
+                    token=row[2],
+                )
+            )
+            if not fenced(held, lease, now):
+                return False
+            conn.execute(
+                "INSERT INTO cursors VALUES (%s, %s) ON CONFLICT (consumer) "
+                "DO UPDATE SET seq = GREATEST(cursors.seq, excluded.seq)",
+                (consumer, seq),
+            )
+            return True
 
     # ---------------------------------------------------------- personal data
 

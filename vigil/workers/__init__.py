@@ -1,0 +1,1 @@
+"""Worker groups: ingest/rules workers sharing the device partitions by lease, with failover."""
