@@ -39,7 +39,7 @@ from vigil.bus.log import LogBus
 from vigil.bus.nats import NatsBus
 from vigil.core.events import Pending, Recorded
 from vigil.core.geometry import LatLon
-from vigil.core.ids import IncidentId
+from vigil.core.ids import EventId, IncidentId
 from vigil.incidents.events import IncidentNoteAdded
 from vigil.ingest.model import DeviceKind, Observation
 from vigil.ingest.pipeline import OBSERVATIONS
@@ -87,7 +87,7 @@ def _events(bus: Bus, store: SqliteStore, n: int) -> dict[str, float]:
         recs = store.append(
             [
                 Pending(
-                    id=f"B-{base}-{g + i}",
+                    id=EventId(f"B-{base}-{g + i}"),
                     at=T0,
                     actor="bench",
                     cause=None,

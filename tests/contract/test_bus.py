@@ -13,7 +13,7 @@ from tests.contract.conftest import BusFactory, StoreFactory
 from vigil.bus import Topic
 from vigil.core.errors import StoreUnavailableError
 from vigil.core.events import Pending, Recorded
-from vigil.core.ids import IncidentId
+from vigil.core.ids import EventId, IncidentId
 from vigil.incidents.events import IncidentNoteAdded, IncidentOpened
 from vigil.incidents.model import Agency
 from vigil.store.ports import Store
@@ -23,7 +23,7 @@ NUMBERS: Topic[int] = Topic("numbers", int)
 
 def _opened(n: int) -> Pending:
     return Pending(
-        id=f"EV-{n}",
+        id=EventId(f"EV-{n}"),
         at=T0,
         actor="t",
         cause=None,
@@ -41,7 +41,7 @@ def _opened(n: int) -> Pending:
 
 def _note(n: int) -> Pending:
     return Pending(
-        id=f"EV-{n}",
+        id=EventId(f"EV-{n}"),
         at=T0,
         actor="t",
         cause=None,

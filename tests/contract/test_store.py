@@ -14,7 +14,7 @@ from vigil.auth.events import UserAdded
 from vigil.core.errors import ConflictError
 from vigil.core.events import Pending
 from vigil.core.geometry import LatLon
-from vigil.core.ids import IncidentId
+from vigil.core.ids import EventId, IncidentId
 from vigil.incidents.events import IncidentNoteAdded, IncidentOpened
 from vigil.incidents.model import Agency
 from vigil.store.ports import Store
@@ -23,7 +23,7 @@ from vigil.store.records import PersonalData, UserRecord
 
 def _opened(n: int, *, prefix: str = "EV") -> Pending:
     return Pending(
-        id=f"{prefix}-{n}",
+        id=EventId(f"{prefix}-{n}"),
         at=T0,
         actor="tester",
         cause=None,
@@ -41,7 +41,7 @@ def _opened(n: int, *, prefix: str = "EV") -> Pending:
 
 def _note(ident: str, incident: str, cause: str | None = None) -> Pending:
     return Pending(
-        id=ident,
+        id=EventId(ident),
         at=T0,
         actor="t",
         cause=cause,
@@ -68,8 +68,8 @@ def test_a_resent_event_id_is_acknowledged_and_not_applied_twice(store: Store) -
     again = store.append([_opened(2), _opened(3)])
     assert [r.id for r in again] == ["EV-3"]
     assert [r.id for r in store.read()] == ["EV-1", "EV-2", "EV-3"]
-    assert store.has_event("EV-2")
-    assert not store.has_event("EV-9")
+    assert store.has_event(EventId("EV-2"))
+    assert not store.has_event(EventId("EV-9"))
 
 
 def test_a_failing_append_writes_nothing_at_all(store: Store) -> None:
@@ -77,7 +77,7 @@ def test_a_failing_append_writes_nothing_at_all(store: Store) -> None:
     with pytest.raises(ConflictError):
         _fail_mid_append(store)
     assert store.last_seq() == 1
-    assert not store.has_event("EV-2")
+    assert not store.has_event(EventId("EV-2"))
     assert store.personal("C2") is None
     assert store.projection_rows() == (0, [])
     assert store.verify() == []
@@ -182,7 +182,11 @@ def test_audit_entries_chain_and_filter(store: Store) -> None:
 def _user(name: str) -> tuple[UserRecord, Pending]:
     user = UserRecord(name=name, role="analyst", password_hash="!", created_at=T0)
     event = Pending(
-        id=f"EV-{name}", at=T0, actor="t", cause=None, event=UserAdded(name=name, role="analyst")
+        id=EventId(f"EV-{name}"),
+        at=T0,
+        actor="t",
+        cause=None,
+        event=UserAdded(name=name, role="analyst"),
     )
     return user, event
 

@@ -34,7 +34,7 @@ from vigil.cad.service import NewCall
 from vigil.config import load_settings
 from vigil.core.events import Pending, Recorded
 from vigil.core.geometry import LatLon
-from vigil.core.ids import IncidentId
+from vigil.core.ids import EventId, IncidentId
 from vigil.incidents.events import IncidentNoteAdded
 from vigil.ingest.model import DeviceKind, Observation
 from vigil.ingest.registry import make_device
@@ -120,7 +120,7 @@ def _stream_leader(url: str, stream: str) -> str:
 
 def _note(n: int) -> Pending:
     return Pending(
-        id=f"EV-{n}",
+        id=EventId(f"EV-{n}"),
         at=T0,
         actor="t",
         cause=None,

@@ -29,6 +29,7 @@ from vigil.alerts.settings import CapFeed
 from vigil.alerts.xmlsafe import UntrustedXmlError, parse_untrusted
 from vigil.core.clock import Clock
 from vigil.core.errors import ValidationError, VigilError
+from vigil.core.ids import EventId
 from vigil.store.sqlite_file import SqliteFile
 
 log = logging.getLogger(__name__)
@@ -219,7 +220,7 @@ class IntakeResult:
     rejected: list[str] = field(default_factory=list)
 
 
-Record = Callable[[ExternalAlertReceived, str], bool]  # (event, event id) -> newly recorded?
+Record = Callable[[ExternalAlertReceived, EventId], bool]  # (event, event id) -> newly recorded?
 Fetch = Callable[[str, int], bytes]
 
 
@@ -300,7 +301,7 @@ class CapIntake:
             self._refuse(source, "invalid_cap", f"{label}: {err}", raw, result)
             return
         key = f"{alert.sender},{alert.identifier},{cap.cap_time(alert.sent)}"
-        event_id = "CAPIN/" + hashlib.sha256(key.encode()).hexdigest()[:32]
+        event_id = EventId("CAPIN/" + hashlib.sha256(key.encode()).hexdigest()[:32])
         if self._record(to_event(alert, source=source), event_id):
             result.accepted += 1
         else:

@@ -37,7 +37,7 @@ from vigil.bus import Bus
 from vigil.core.clock import Clock
 from vigil.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from vigil.core.events import Event, Pending, Recorded
-from vigil.core.ids import new_id
+from vigil.core.ids import EventId, new_id
 from vigil.store.ports import EventLog
 
 AlertState = Literal["draft", "rejected", "published", "superseded", "cancelled"]
@@ -275,7 +275,7 @@ class Alerts:
             cid = command_id or new_id("CMD")
             now = self._clock.now()
             pending = [
-                Pending(id=f"{cid}/{i}", at=now, actor=actor, cause=None, event=e)
+                Pending(id=EventId(f"{cid}/{i}"), at=now, actor=actor, cause=None, event=e)
                 for i, e in enumerate(events)
             ]
             recorded = self._store.append(pending)
@@ -464,7 +464,7 @@ class Alerts:
         """Log one delivery attempt (called by the delivery consumer)."""
         self._commit(lambda: [event], actor="system:delivery", command_id=None)
 
-    def record_external(self, event: ExternalAlertReceived, *, event_id: str) -> bool:
+    def record_external(self, event: ExternalAlertReceived, *, event_id: EventId) -> bool:
         """Log another agency's alert once (the id makes a re-poll a no-op); return if new."""
         pending = Pending(
             id=event_id, at=self._clock.now(), actor="system:cap-in", cause=None, event=event

@@ -87,6 +87,7 @@ from vigil.bus import Handler, Topic, Unsubscribe
 from vigil.bus.log import LogStore
 from vigil.core.errors import ConfigError
 from vigil.core.events import Event, Recorded, decode_event, encode_event
+from vigil.core.ids import EventId
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class _Wire(msgspec.Struct, frozen=True):
     """A recorded event on the wire: the envelope, and the payload as the log encodes it."""
 
     seq: int
-    id: str
+    id: EventId
     at: datetime
     actor: str
     cause: str | None

@@ -34,7 +34,7 @@ from vigil.core.clock import Clock
 from vigil.core.errors import NotFoundError, ValidationError, VigilError
 from vigil.core.events import Event, Pending, Recorded
 from vigil.core.geometry import BBox, LatLon
-from vigil.core.ids import CallId, IncidentId, UnitId, new_id
+from vigil.core.ids import CallId, EventId, IncidentId, UnitId, new_id
 from vigil.incidents import decide as decide_incident
 from vigil.incidents.catalogue import Catalogue
 from vigil.incidents.model import Agency, Call, Incident, IncidentStatus
@@ -218,7 +218,11 @@ class Cad:
                 command_id = job.command_id or new_id("CMD")
                 mine = [
                     Pending(
-                        id=f"{command_id}/{i}", at=now, actor=job.actor, cause=job.cause, event=e
+                        id=EventId(f"{command_id}/{i}"),
+                        at=now,
+                        actor=job.actor,
+                        cause=job.cause,
+                        event=e,
                     )
                     for i, e in enumerate(events)
                 ]

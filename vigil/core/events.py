@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from vigil.core.errors import ValidationError
+from vigil.core.ids import EventId
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="event"):
@@ -93,7 +94,7 @@ class Recorded(msgspec.Struct, frozen=True, kw_only=True):
     """An event as stored in the log: payload plus who, when, why and its chain link."""
 
     seq: int
-    id: str
+    id: EventId
     at: datetime
     actor: str
     cause: str | None
@@ -115,7 +116,7 @@ class Recorded(msgspec.Struct, frozen=True, kw_only=True):
 class Pending(msgspec.Struct, frozen=True, kw_only=True):
     """An event about to be appended: the log assigns seq and hashes."""
 
-    id: str
+    id: EventId
     at: datetime
     actor: str
     cause: str | None

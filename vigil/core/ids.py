@@ -26,6 +26,6 @@ def new_id(prefix: str = "") -> str:
     return f"{prefix}-{body}" if prefix else body
 
 
-def new_event_id() -> EventId:
+def new_event_id(prefix: str = "EV") -> EventId:
     """Return a fresh event id."""
-    return EventId(new_id("EV"))
+    return EventId(new_id(prefix))

@@ -25,7 +25,7 @@ from vigil.cad.service import Cad
 from vigil.core.clock import Clock
 from vigil.core.errors import NotFoundError, TransitionError, ValidationError, VigilError
 from vigil.core.events import Pending
-from vigil.core.ids import new_id
+from vigil.core.ids import new_event_id
 from vigil.exchange.eido import (
     Caller,
     Note,
@@ -318,7 +318,7 @@ class Exchange:
         personal: list[PersonalData] | None = None,
     ) -> None:
         pending = Pending(
-            id=new_id("EV"), at=self._clock.now(), actor=actor, cause=None, event=event
+            id=new_event_id(), at=self._clock.now(), actor=actor, cause=None, event=event
         )
         recorded = self._store.append([pending], personal=personal or ())
         self._bus.publish(recorded)

@@ -17,6 +17,7 @@ from enum import StrEnum
 from vigil.bus import Bus
 from vigil.core.clock import Clock
 from vigil.core.events import Event, Pending, Recorded
+from vigil.core.ids import EventId
 from vigil.ingest.events import DeviceOffline, DeviceOnline
 from vigil.ingest.model import Observation
 from vigil.ingest.registry import DeviceRegistry
@@ -85,19 +86,19 @@ class DeviceMonitor:
                     if device_id in self._offline:
                         back.append((device_id, self._offline.pop(device_id)))
         events: list[Event] = []
-        ids: list[str] = []
+        ids: list[EventId] = []
         for device_id, last in back:
             device = self._registry.devices.get(device_id)
             zone = device.zone if device else None
             events.append(DeviceOnline(device_id=device_id, offline_since=last, zone=zone))
-            ids.append(f"devon:{device_id}:{_stamp(last)}")
+            ids.append(EventId(f"devon:{device_id}:{_stamp(last)}"))
         return self._emit(events, ids, online=True)
 
     def check(self) -> list[Recorded]:
         """Raise DeviceOffline for every device silent beyond its interval * grace."""
         now = self._clock.now()
         events: list[Event] = []
-        ids: list[str] = []
+        ids: list[EventId] = []
         with self._lock:
             for device in list(self._registry.devices.values()):
                 if device.id in self._offline or (
@@ -113,10 +114,10 @@ class DeviceMonitor:
                             device_id=device.id, last_seen=last, silent_s=silent, zone=device.zone
                         )
                     )
-                    ids.append(f"devoff:{device.id}:{_stamp(last)}")
+                    ids.append(EventId(f"devoff:{device.id}:{_stamp(last)}"))
         return self._emit(events, ids, online=False)
 
-    def _emit(self, events: list[Event], ids: list[str], *, online: bool) -> list[Recorded]:
+    def _emit(self, events: list[Event], ids: list[EventId], *, online: bool) -> list[Recorded]:
         if not events:
             return []
         now = self._clock.now()

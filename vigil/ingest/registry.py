@@ -34,6 +34,7 @@ from vigil.core.clock import Clock
 from vigil.core.errors import ConfigError, ConflictError, NotFoundError, ValidationError
 from vigil.core.events import Pending, Recorded
 from vigil.core.geometry import LatLon
+from vigil.core.ids import EventId
 from vigil.core.text import clean_line
 from vigil.ingest.events import DeviceRegistered, GatewayRegistered
 from vigil.ingest.model import Device, DeviceKind
@@ -360,7 +361,11 @@ class DeviceRegistry:
                 gateway_id=gateway_id, devices=sorted(chosen), label=gateway.label
             )
             pending = Pending(
-                id=f"{key}:{digest}", at=self._clock.now(), actor=actor, cause=None, event=event
+                id=EventId(f"{key}:{digest}"),
+                at=self._clock.now(),
+                actor=actor,
+                cause=None,
+                event=event,
             )
             recorded = self._store.append([pending])
             self.gateways[gateway_id] = gateway
@@ -402,7 +407,7 @@ class DeviceRegistry:
                     continue
                 prev = self._last_event.get(device.id, "")
                 digest = hashlib.sha256(prev.encode() + _definition(device)).hexdigest()[:20]
-                event_id = f"{ID_PREFIX}{device.id}:{digest}"
+                event_id = EventId(f"{ID_PREFIX}{device.id}:{digest}")
                 pending.append(
                     Pending(id=event_id, at=now, actor=actor, cause=None, event=_event(device))
                 )

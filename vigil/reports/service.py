@@ -48,7 +48,7 @@ from vigil.core.errors import (
 )
 from vigil.core.events import Event, Pending, Recorded
 from vigil.core.geometry import LatLon
-from vigil.core.ids import new_id
+from vigil.core.ids import EventId, new_id
 from vigil.reports.events import (
     REPORTS_STREAM,
     ReportDismissed,
@@ -549,7 +549,7 @@ class Reports:
         now = self._clock.now()
         cid = new_id("CMD")
         pending = [
-            Pending(id=f"{cid}/{i}", at=now, actor=actor, cause=None, event=e)
+            Pending(id=EventId(f"{cid}/{i}"), at=now, actor=actor, cause=None, event=e)
             for i, e in enumerate(events)
         ]
         recorded = self._store.append(pending, personal=personal or ())

@@ -28,7 +28,7 @@ from vigil.core.clock import Clock
 from vigil.core.errors import VigilError
 from vigil.core.events import Pending
 from vigil.core.geometry import LatLon, haversine_m
-from vigil.core.ids import new_id
+from vigil.core.ids import EventId, new_id
 from vigil.dispatch.service import Recommendation
 from vigil.incidents.events import IncidentOpened
 from vigil.incidents.model import Incident
@@ -204,7 +204,7 @@ class ActionRunner:
             outcomes=tuple(outcomes),
             failures=failures,
         )
-        self._record_fired(f, result, dedup=ctx.dedup, event_id=f"{ctx.firing_id}/fired")
+        self._record_fired(f, result, dedup=ctx.dedup, event_id=EventId(f"{ctx.firing_id}/fired"))
         return result
 
     def _one(self, action: Action, f: Firing, ctx: _Context) -> str:
@@ -380,7 +380,7 @@ class ActionRunner:
             evidence=f.evidence,
             incident_id=ctx.incident_id,
         )
-        self._append(event, f, f"{ctx.firing_id}/draft")
+        self._append(event, f, EventId(f"{ctx.firing_id}/draft"))
         return f"draft_alert: drafted {draft_id} ({action.event}, awaiting approval)"
 
     def _notify(self, action: NotifyWebhook | NotifyMqtt, f: Firing, ctx: _Context) -> str:
@@ -396,13 +396,13 @@ class ActionRunner:
             body=payload(f, result).decode("utf-8"),
         )
         # Logged, not sent: the notifier consumes it after the commit (`Notifier`).
-        self._append(event, f, f"{ctx.command_id()}/notify")
+        self._append(event, f, EventId(f"{ctx.command_id()}/notify"))
         return f"notify_{kind}: queued for {target}"
 
     # ------------------------------------------------------------- records
 
     def _append(
-        self, event: RuleFired | AlertDrafted | NotificationRequested, f: Firing, event_id: str
+        self, event: RuleFired | AlertDrafted | NotificationRequested, f: Firing, event_id: EventId
     ) -> None:
         pending = Pending(
             id=event_id,
@@ -414,7 +414,7 @@ class ActionRunner:
         recorded = self._store.append([pending])
         self._bus.publish(recorded)
 
-    def _record_fired(self, f: Firing, result: Result, *, dedup: bool, event_id: str) -> None:
+    def _record_fired(self, f: Firing, result: Result, *, dedup: bool, event_id: EventId) -> None:
         event = RuleFired(
             rule=f.rule.name,
             version=f.rule.version,

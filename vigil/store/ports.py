@@ -33,6 +33,7 @@ from typing import Protocol
 
 from vigil.core.events import Pending, Recorded
 from vigil.core.geometry import LatLon
+from vigil.core.ids import EventId
 from vigil.store.records import AuditEntry, ChainBreak, PersonalData, UserRecord
 
 ProjectionRow = tuple[str, str, bytes | None]
@@ -56,7 +57,7 @@ class EventLog(Protocol):
         """
         ...
 
-    def has_event(self, event_id: str) -> bool:
+    def has_event(self, event_id: EventId) -> bool:
         """Return whether an event id is already in the log."""
         ...
 

@@ -20,6 +20,7 @@ import msgspec
 from vigil.core.errors import ConflictError
 from vigil.core.events import Pending, Recorded, decode_event, encode_event
 from vigil.core.geometry import LatLon, haversine_m
+from vigil.core.ids import EventId
 from vigil.store.chain import GENESIS, link
 from vigil.store.leases import claimed, fenced
 from vigil.store.ports import Lease, ProjectionRow
@@ -198,7 +199,7 @@ class SqliteStore:
         if wrote:
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('projection_seq', ?)", (str(seq),))
 
-    def has_event(self, event_id: str) -> bool:
+    def has_event(self, event_id: EventId) -> bool:
         """Return whether an event id is already in the log."""
         row = self._db.reader().execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone()
         return row is not None
@@ -248,7 +249,7 @@ class SqliteStore:
         seq, ident, _type, _stream, at, actor, cause, data, prev, h = row
         return Recorded(
             seq=int(str(seq)),
-            id=str(ident),
+            id=EventId(str(ident)),
             at=datetime.fromisoformat(str(at)),
             actor=str(actor),
             cause=None if cause is None else str(cause),

@@ -21,6 +21,7 @@ from vigil.app import App
 from vigil.audit.roles import Role
 from vigil.core.clock import ManualClock
 from vigil.core.events import Pending
+from vigil.core.ids import EventId
 
 POLY = "60.16,24.93 60.17,24.93 60.17,24.95 60.16,24.93"
 
@@ -237,7 +238,15 @@ def test_rule_draft_approved_by_supervisor(
         area_desc="Riverside", polygon=POLY, rule="river-flood@1",
     )  # fmt: skip
     recorded = alert_app.store.append(
-        [Pending(id="EV-1", at=clock.now(), actor="rule:river-flood", cause=None, event=draft)]
+        [
+            Pending(
+                id=EventId("EV-1"),
+                at=clock.now(),
+                actor="rule:river-flood",
+                cause=None,
+                event=draft,
+            )
+        ]
     )
     alert_app.bus.publish(recorded)
     listed = http.get("/api/v1/alerts?state=draft", headers=auth(people["sup1"])).json()

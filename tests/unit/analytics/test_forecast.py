@@ -12,6 +12,7 @@ from vigil.analytics.events import ForecastIssued
 from vigil.analytics.forecast import SEASON, Series, backtest, fit_forecast, hourly_series
 from vigil.analytics.settings import AnalyticsSettings
 from vigil.core.events import Recorded
+from vigil.core.ids import EventId
 from vigil.incidents.catalogue import load_catalogue
 from vigil.rules.facts import fact_of
 
@@ -100,7 +101,7 @@ rules:
         )
         return Recorded(
             seq=i,
-            id=f"FC-{i}",
+            id=EventId(f"FC-{i}"),
             at=T0,
             actor="forecast",
             cause=None,

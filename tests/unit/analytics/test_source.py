@@ -12,7 +12,7 @@ from vigil.analytics.settings import AnalyticsSettings
 from vigil.analytics.source import Areas, LiveLogSource
 from vigil.core.events import Event, Recorded
 from vigil.core.geometry import LatLon
-from vigil.core.ids import CallId, IncidentId, UnitId
+from vigil.core.ids import CallId, EventId, IncidentId, UnitId
 from vigil.incidents.events import CallReceived, IncidentOpened
 from vigil.incidents.model import Agency
 from vigil.units.events import UnitAssigned, UnitRegistered, UnitStatusChanged
@@ -36,7 +36,7 @@ class FakeLog:
         self.records.append(
             Recorded(
                 seq=seq,
-                id=f"e{seq}",
+                id=EventId(f"e{seq}"),
                 at=T0 + timedelta(seconds=seconds),
                 actor="test",
                 cause=None,

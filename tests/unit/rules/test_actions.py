@@ -16,7 +16,7 @@ from vigil.app import App, build
 from vigil.config import load_settings
 from vigil.core.clock import ManualClock
 from vigil.core.geometry import LatLon
-from vigil.core.ids import CallId, IncidentId
+from vigil.core.ids import CallId, EventId, IncidentId
 from vigil.incidents.events import IncidentNoteAdded, IncidentOpened, IncidentUpdated
 from vigil.ingest.model import DeviceKind, Observation
 from vigil.rules.events import NotificationRequested, RuleFired
@@ -266,7 +266,9 @@ def test_failing_action_does_not_stop_the_next(make_app: AppFactory) -> None:
         has_personal_data=False,
     )
     app.rules.on_record(
-        Recorded(seq=1, id="E-1", at=T0, actor="x", cause=None, event=ev, prev_hash="", hash="")
+        Recorded(
+            seq=1, id=EventId("E-1"), at=T0, actor="x", cause=None, event=ev, prev_hash="", hash=""
+        )
     )
     (rec,) = app.store.stream("rule/calls")
     assert isinstance(rec.event, RuleFired)

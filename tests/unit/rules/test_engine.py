@@ -12,7 +12,7 @@ from tests.unit.rules.conftest import HERE, T0, minutes, obs
 from vigil.core.clock import ManualClock
 from vigil.core.events import Recorded
 from vigil.core.geometry import LatLon
-from vigil.core.ids import CallId, IncidentId
+from vigil.core.ids import CallId, EventId, IncidentId
 from vigil.incidents.catalogue import Catalogue
 from vigil.incidents.events import CallReceived
 from vigil.ingest.model import DeviceKind, Observation
@@ -226,7 +226,14 @@ def test_calls_from_the_bus_are_correlated(tmp_path: Path, catalogue: Catalogue)
             has_personal_data=False,
         )
         return Recorded(
-            seq=i, id=f"CMD-{i}/0", at=T0, actor="ct", cause=None, event=ev, prev_hash="", hash=""
+            seq=i,
+            id=EventId(f"CMD-{i}/0"),
+            at=T0,
+            actor="ct",
+            cause=None,
+            event=ev,
+            prev_hash="",
+            hash="",
         )
 
     eng.on_record(recorded(1))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from vigil.core.events import Event, Recorded
 from vigil.core.geometry import LatLon
-from vigil.core.ids import CallId, IncidentId, UnitId
+from vigil.core.ids import CallId, EventId, IncidentId, UnitId
 from vigil.incidents.events import CallReceived, IncidentClosed, IncidentOpened
 from vigil.incidents.model import Agency
 from vigil.sim.summary import percentile, summarise
@@ -27,7 +27,7 @@ class _Log:
         self.records.append(
             Recorded(
                 seq=n,
-                id=f"E{n}",
+                id=EventId(f"E{n}"),
                 at=T0 + timedelta(seconds=at_s),
                 actor="test",
                 cause=None,

@@ -13,7 +13,7 @@ from tests.conftest import T0
 from vigil.core.errors import ConflictError
 from vigil.core.events import Pending
 from vigil.core.geometry import LatLon
-from vigil.core.ids import IncidentId
+from vigil.core.ids import EventId, IncidentId
 from vigil.incidents.events import IncidentNoteAdded, IncidentOpened
 from vigil.incidents.model import Agency
 from vigil.store.records import PersonalData
@@ -22,7 +22,7 @@ from vigil.store.sqlite import SqliteStore
 
 def _opened(n: int) -> Pending:
     return Pending(
-        id=f"EV-{n}",
+        id=EventId(f"EV-{n}"),
         at=T0,
         actor="tester",
         cause=None,
@@ -72,7 +72,7 @@ def test_a_failing_append_writes_nothing(store: SqliteStore) -> None:
         # A projection row with a NULL kind violates NOT NULL mid-transaction.
         store.append([_opened(7)], projection=[bad_row, (None, "x", b"{}")])  # type: ignore[list-item] # deliberately invalid
     assert store.last_seq() == 5
-    assert not store.has_event("EV-7")
+    assert not store.has_event(EventId("EV-7"))
     assert store.verify() == []
 
 
@@ -124,7 +124,7 @@ def test_timeline_includes_related_events(store: SqliteStore) -> None:
     store.append(
         [
             Pending(
-                id="EV-note",
+                id=EventId("EV-note"),
                 at=T0,
                 actor="t",
                 cause="EV-1",

@@ -105,7 +105,7 @@ def issue_forecast(
     from vigil.analytics.events import ForecastIssued  # noqa: PLC0415
     from vigil.analytics.forecast import forecast_demand  # noqa: PLC0415 - statsmodels
     from vigil.core.events import Pending  # noqa: PLC0415
-    from vigil.core.ids import new_id  # noqa: PLC0415
+    from vigil.core.ids import new_event_id  # noqa: PLC0415
 
     con = _live(app).connect()
     try:
@@ -133,7 +133,11 @@ def issue_forecast(
         mase=result.backtest.mase if result.backtest else None,
     )
     recorded = app.store.append(
-        [Pending(id=new_id("FC"), at=app.clock.now(), actor=who.name, cause=None, event=event)]
+        [
+            Pending(
+                id=new_event_id("FC"), at=app.clock.now(), actor=who.name, cause=None, event=event
+            )
+        ]
     )
     app.bus.publish(recorded)
     return {

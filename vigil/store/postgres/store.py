@@ -28,6 +28,7 @@ import psycopg
 from vigil.core.errors import ConflictError, StoreError
 from vigil.core.events import Pending, Recorded, decode_event, encode_event
 from vigil.core.geometry import LatLon
+from vigil.core.ids import EventId
 from vigil.store.chain import GENESIS, link
 from vigil.store.leases import claimed, fenced
 from vigil.store.ports import Lease, ProjectionRow
@@ -229,7 +230,7 @@ class PostgresStore:
             (str(seq),),
         )
 
-    def has_event(self, event_id: str) -> bool:
+    def has_event(self, event_id: EventId) -> bool:
         """Return whether an event id is already in the log."""
         return self._db.one("SELECT 1 FROM events WHERE id = %s", (event_id,)) is not None
 
@@ -288,7 +289,7 @@ class PostgresStore:
         seq, ident, _type, _stream, at, actor, cause, data, prev, h = row
         return Recorded(
             seq=int(seq),
-            id=str(ident),
+            id=EventId(str(ident)),
             at=datetime.fromisoformat(str(at)),
             actor=str(actor),
             cause=None if cause is None else str(cause),
