@@ -52,6 +52,7 @@ How it keeps the log-first design (`vigil.bus.log`):
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import queue
@@ -270,10 +271,6 @@ class _Pull:
             except Exception as err:  # noqa: BLE001 - the connection may be gone
                 log.debug("bus unsubscribe failed: %r", err)
 
-    def handled(self) -> None:
-        """Free a slot (called from the handler's thread)."""
-        self.bus.io.loop.call_soon_threadsafe(self.slots.release)
-
     async def stop(self, *, delete: bool) -> None:
         self.stopping = True
         if self.task is not None:
@@ -296,16 +293,95 @@ class _Pull:
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
 
-def _ack(bus: NatsBus, msg: Msg, *, term: bool = False) -> None:
-    """Acknowledge a message from any thread, without waiting for the server."""
+class _Handoff:
+    """What handler and producer threads hand to the loop, in bursts (not one hop each).
 
-    async def go() -> None:
+    A handler thread acknowledges each message it handled (and frees its slot in
+    its pull's queue), a producer publishes each record it committed: both are
+    appended here, and one callback on the loop takes whatever has piled up since
+    the last one, so a burst of messages costs one wake-up of the loop and one
+    task, not one `run_coroutine_threadsafe` each. Acks are still sent per
+    message and in order (explicit acks: what was not acknowledged is
+    redelivered), without waiting for the server.
+    """
+
+    def __init__(self, bus: NatsBus) -> None:
+        self.bus = bus
+        self.acks: collections.deque[tuple[Msg | None, _Pull | None, bool]] = collections.deque()
+        self.records: collections.deque[tuple[str, bytes, dict[str, str]]] = collections.deque()
+        self.lock = threading.Lock()
+        self.scheduled = False
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def ack(self, msg: Msg | None, pull: _Pull | None, *, term: bool = False) -> None:
+        """Acknowledge (or terminate) a handled message (None: none) and free its slot."""
+        self.acks.append((msg, pull, term))
+        self._wake()
+
+    def publish(self, items: list[tuple[str, bytes, dict[str, str]]]) -> None:
+        """Publish records to the events stream (a hint), from any thread."""
+        self.records.extend(items)
+        self._wake()
+
+    def _wake(self) -> None:
+        with self.lock:
+            if self.scheduled:
+                return  # the callback to come takes what was just appended
+            self.scheduled = True
         try:
-            await (msg.term() if term else msg.ack())
-        except Exception as err:  # noqa: BLE001 - lost acks mean a redelivery, which is skipped
-            log.debug("bus ack failed: %r", err)
+            self.bus.io.loop.call_soon_threadsafe(self._take)
+        except RuntimeError:  # the loop is closed: the bus is gone (a redelivery, the log)
+            with self.lock:
+                self.scheduled = False
 
-    bus.io.submit(go())
+    def _take(self) -> None:
+        """On the loop: free the slots at once, then send what piled up in one task."""
+        with self.lock:
+            self.scheduled = False
+        acks: list[tuple[Msg, bool]] = []
+        while self.acks:
+            msg, pull, term = self.acks.popleft()
+            if pull is not None:
+                pull.slots.release()
+            if msg is not None:
+                acks.append((msg, term))
+        records: list[tuple[str, bytes, dict[str, str]]] = []
+        while self.records:
+            records.append(self.records.popleft())
+        if acks:
+            self._spawn(self._send_acks(acks))
+        if records:
+            self._spawn(self._send_records(records))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = self.bus.io.loop.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _send_acks(self, acks: list[tuple[Msg, bool]]) -> None:
+        for msg, term in acks:
+            try:
+                await (msg.term() if term else msg.ack())
+            except Exception as err:  # noqa: BLE001 - lost acks mean a redelivery, skipped
+                log.debug("bus ack failed: %r", err)
+
+    async def _send_records(self, records: list[tuple[str, bytes, dict[str, str]]]) -> None:
+        # Pipelined: every record is written before the first acknowledgement is awaited.
+        js = self.bus.js
+        results = await asyncio.gather(
+            *(js.publish(subject, data, headers=h, timeout=5.0) for subject, data, h in records),
+            return_exceptions=True,
+        )
+        for r in results:
+            if isinstance(r, BaseException):
+                self.bus.publish_failures += 1
+                log.debug("bus publish failed (consumers read it from the log): %r", r)
+
+    async def settle(self, timeout: float) -> None:
+        """On the loop: wait (a while) for the acks and publishes under way."""
+        self._take()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=timeout)
 
 
 class _EventConsumer:
@@ -376,21 +452,23 @@ class _EventConsumer:
             self.save()
 
     def _on_message(self, msg: Msg) -> None:
+        done: Msg | None = None
+        term = False
         try:
             try:
-                rec = decode_record(msg.data)
+                rec = self.bus.decoded(msg.data)
             except Exception:
                 self.bus.undecodable += 1
                 log.exception("bus consumer %s got an undecodable message", self.name)
-                _ack(self.bus, msg, term=True)
+                done, term = msg, True
                 return
             if rec.seq > self.cursor + 1:
                 self._fill(rec.seq - 1)
             if rec.seq == self.cursor + 1:
                 self._deliver(rec)
-            _ack(self.bus, msg)  # at or below the cursor: a duplicate or a redelivery
+            done = msg  # handled, or at or below the cursor: a duplicate or a redelivery
         finally:
-            self.pull.handled()
+            self.bus.handoff.ack(done, self.pull, term=term)
 
     def _fill(self, upto: int) -> None:
         """Deliver the log's records after the cursor up to `upto` (a gap in the stream)."""
@@ -501,27 +579,28 @@ class _TopicListener:
         meta = msg.metadata
         consumer = meta.consumer or ""
         pull = self.pulls.get(consumer)
+        done: Msg | None = None
+        term = False
         try:
             seq = meta.sequence.stream
             if seq <= self.last.get(consumer, 0):
-                _ack(self.bus, msg)  # redelivered after we handled it: not twice
+                done = msg  # redelivered after we handled it: not twice
                 return
             try:
                 batch = self.decoder.decode(msg.data)
             except Exception:
                 self.bus.undecodable += 1
                 log.exception("bus listener %s got an undecodable batch", self.name)
-                _ack(self.bus, msg, term=True)
+                done, term = msg, True
                 return
-            data = bytes(msg.data)
+            data = msg.data
             self.bus.retrying(
-                self.name, lambda: self.handler(batch), what="a batch", dead=lambda: data
+                self.name, lambda: self.handler(batch), what="a batch", dead=lambda: bytes(data)
             )
             self.last[consumer] = seq
-            _ack(self.bus, msg)
+            done = msg
         finally:
-            if pull is not None:
-                pull.handled()
+            self.bus.handoff.ack(done, pull, term=term)
 
 
 class NatsBus:
@@ -608,7 +687,8 @@ class NatsBus:
         self._closed = False
         self._stopping = False
         self._sent = 0
-        self._inflight: set[Future[None]] = set()
+        self._decoded: dict[bytes, Recorded] = {}
+        self._waiting = 0  # threads in drain(): progress is signalled only when someone waits
         self._instance = secrets.token_hex(8)  # names this bus's topic batches for dedupe
         self.head = store.last_seq()
         self.handler_errors = 0
@@ -619,6 +699,7 @@ class NatsBus:
         self.store_reads = 0
         self.reconnects = 0
         self.io = _Loop()
+        self.handoff = _Handoff(self)
         try:
             self.nc: NatsClient = self.io.call(self._connect(connect_timeout_s), timeout=60)
             self.js = self.nc.jetstream()
@@ -718,22 +799,12 @@ class NatsBus:
             return
         with self._lock:
             self.head = max(self.head, records[-1].seq)
-        items = [
-            (self.event_subject(rec), encode_record(rec), {"Nats-Msg-Id": rec.id})
-            for rec in records
-        ]
-
-        async def go() -> None:
-            for subject, data, headers in items:
-                try:
-                    await self.js.publish(subject, data, headers=headers, timeout=5.0)
-                except Exception as err:  # noqa: BLE001 - consumers read the log for it
-                    self.publish_failures += 1
-                    log.debug("bus publish failed (consumers read it from the log): %r", err)
-
-        fut = self.io.submit(go())
-        self._inflight.add(fut)
-        fut.add_done_callback(self._inflight.discard)
+        self.handoff.publish(
+            [
+                (self.event_subject(rec), encode_record(rec), {"Nats-Msg-Id": rec.id})
+                for rec in records
+            ]
+        )
 
     def send(self, topic: Topic[T], batch: Sequence[T]) -> None:
         """Put a committed batch on the stream, split by key; wait until the stream has it."""
@@ -918,9 +989,24 @@ class NatsBus:
             self.head = max(self.head, head)
             return self.head
 
+    def decoded(self, data: bytes) -> Recorded:
+        """Decode a record from the stream once for all of this process's consumers.
+
+        Every event consumer gets its own copy of each message; the records are
+        immutable, so the first consumer's decoding serves the others.
+        """
+        rec = self._decoded.get(data)
+        if rec is None:
+            rec = decode_record(data)
+            if len(self._decoded) >= 4096:
+                self._decoded.clear()
+            self._decoded[data] = rec
+        return rec
+
     def notify_progress(self) -> None:
-        with self._progress:
-            self._progress.notify_all()
+        if self._waiting:
+            with self._progress:
+                self._progress.notify_all()
 
     def _drain_listener(self, li: _TopicListener, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -945,12 +1031,16 @@ class NatsBus:
             consumers = list(self._consumers)
             listeners = list(self._listeners)
         with self._progress:
-            # The head is read again each time: a consumer may commit (and publish) meanwhile.
-            while not all(c.cursor >= self.head for c in consumers):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._progress.wait(min(left, 0.05))
+            self._waiting += 1
+            try:
+                # The head is read again each time: a consumer may commit (and publish) meanwhile.
+                while not all(c.cursor >= self.head for c in consumers):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._progress.wait(min(left, 0.05))
+            finally:
+                self._waiting -= 1
         return all(
             self._drain_listener(li, max(0.0, deadline - time.monotonic())) for li in listeners
         )
@@ -984,10 +1074,9 @@ class NatsBus:
         self._closed = True
 
         async def shutdown() -> None:
-            # Publishes under way (hints: the log has them anyway) get a moment to land.
-            inflight = [asyncio.wrap_future(f) for f in list(self._inflight)]
-            if inflight:
-                await asyncio.wait(inflight, timeout=2.0)
+            # Publishes and acks under way get a moment to land (publishes are hints: the log
+            # has them anyway; a lost ack is a redelivery, skipped).
+            await self.handoff.settle(2.0)
             try:
                 await self.nc.drain()
             except Exception as err:  # noqa: BLE001 - already closed or NATS away
