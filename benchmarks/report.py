@@ -675,10 +675,39 @@ def _scale_rows(s: dict[str, Any]) -> list[str]:
                 else []
             ),
             _row(
+                "Vigil CPU µs per observation: SQLite / PostgreSQL + log bus / PostgreSQL + NATS",
+                " / ".join(
+                    f"{r['vigil_cpu_us_per_obs']:.1f}"
+                    for r in (sq, s.get("postgres_log_bus"), pg)
+                    if r is not None
+                ),
+            ),
+            _row(
                 "PostgreSQL + NATS cost per observation vs SQLite",
                 f"×{ratio:.2f}",
                 "≤ ×2",
                 ratio <= 2,
+            ),
+        ]
+    rows += _worker_rows(s.get("workers", []))
+    return rows
+
+
+def _worker_rows(runs: list[dict[str, Any]]) -> list[str]:
+    """Rows of the API process + N ingest/rules workers runs (PostgreSQL + NATS)."""
+    rows: list[str] = []
+    for w in runs:
+        n = w["workers"]
+        what = f"API process + {n} worker{'s' if n > 1 else ''} ({', '.join(w['partitions'])})"
+        rows += [
+            _row(
+                f"{what}: calls/s; Vigil CPU ms per call (all processes)",
+                f"{w['calls_per_s']:.1f}; {w['vigil_cpu_ms_per_call']:.1f}",
+            ),
+            _row(
+                f"{what}: observations/s; Vigil CPU µs per observation (all processes)",
+                f"{w['obs_per_s']:,.0f}; {w['vigil_cpu_us_per_obs']:.1f}"
+                + ("" if w["all_stored"] else " (not all stored)"),
             ),
         ]
     return rows

@@ -15,13 +15,18 @@ cluster of this run (initdb into a temp dir, its own port), NATS a private
 2. **Throughput** per store (SQLite, then PostgreSQL; the log bus, one
    process): calls over HTTP (4 writers) -> ``calls_per_s``; observations over
    MQTT (gateway batches of 50) -> stored per CPU second of the Vigil process.
+   Then on PostgreSQL + NATS split over processes: one ``--role api`` process
+   and 1, then 2 ``--role ingest,rules --partitions ...`` workers (one MQTT site
+   each) -> ``workers``: calls/s and observations/s, with CPU seconds per call
+   and per observation summed over every Vigil process.
 3. **Faults** (``tests/integration/faults.py``): calls over HTTP and readings
    over MQTT keep coming while one fault happens: kill -9 of ``vigil serve``
    (SQLite, then PostgreSQL), a 60-second PostgreSQL outage (immediate stop,
    start 60 s later), and a NATS restart when Vigil runs on the NATS bus.
 
 Usage: ``python benchmarks/scale.py [--subscribers 10000] [--live-seconds 30]
-[--skip-live] [--skip-faults] [--outage-s 60]``; writes
+[--skip-live] [--skip-faults] [--outage-s 60] [--observations 100000]
+[--workers 1,2]``; writes
 benchmarks/results/scale.json.
 """
 
@@ -30,11 +35,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import multiprocessing as mp
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -62,7 +69,7 @@ from tests.integration.faults import (
     register_devices,
     wait_for,
 )
-from tests.integration.servers import VigilServer
+from tests.integration.servers import VIGIL, VigilServer
 from tests.integration.swarm import Swarm, Tally, marker
 from tests.natsutil import NatsServer
 from tests.postgres import Cluster
@@ -335,44 +342,10 @@ def throughput(setup: Setup, seconds: float, observations: int) -> dict[str, Any
             f"{call_cpu / max(n_calls, 1) * 1000:.1f} ms Vigil CPU per call"
         )
         stored0 = _stored(server)
-        pub = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"gw-{setup.run}", clean_session=True
-        )
-        pub.max_queued_messages_set(0)
-        pub.connect("127.0.0.1", MQTT_PORT)
-        pub.loop_start()
-        batch = 50
         c0, t0 = cpu_s(pid), time.monotonic()
-        infos = []
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        for b in range(observations // batch):
-            body = {
-                "observations": [
-                    {
-                        "device_id": setup.devices[(b * batch + i) % len(setup.devices)],
-                        "stream": "laeq",
-                        "seq": b * batch + i + 1,
-                        "ts": now,
-                        "value": 55.0,
-                    }
-                    for i in range(batch)
-                ]
-            }
-            infos.append(
-                pub.publish(f"vigil/{setup.site}/gateways/gw-1/batch", json.dumps(body), qos=1)
-            )
-            if b % 100 == 99:
-                # Stay well within the broker's queue for a slow subscriber (Mosquitto
-                # keeps 1,000 messages by default and drops the rest): at most 400
-                # batches ahead of what Vigil has stored.
-                infos[-1].wait_for_publish(30)
-                ahead = stored0 + (b - 400) * batch
-                wait_for(partial(_stored_at_least, server, ahead), 120)
-        target = stored0 + (observations // batch) * batch
-        ok = wait_for(partial(_stored_at_least, server, target), 300)
+        ok = feed_mqtt(setup.run, [(setup.site, setup.devices)], observations, server, stored0)
         wall, cpu = time.monotonic() - t0, cpu_s(pid) - c0
         stored = _stored(server) - stored0
-        close_client(pub)
         say(
             f"{setup.backend}: {stored} observations in {wall:.1f} s = {stored / wall:.0f}/s, "
             f"{stored / cpu:.0f} per Vigil CPU s{'' if ok else ' (NOT all stored)'}"
@@ -390,6 +363,54 @@ def throughput(setup: Setup, seconds: float, observations: int) -> dict[str, Any
         server.stop()
 
 
+def feed_mqtt(
+    run: str,
+    sites: list[tuple[str, list[str]]],
+    observations: int,
+    server: VigilServer,
+    stored0: int,
+) -> bool:
+    """Publish `observations` in gateway batches of 50 (QoS 1), round-robin over the sites.
+
+    Returns whether all were stored (counted through `server`'s ingest stats)
+    within 300 s of the last publish.
+    """
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"gw-{run}", clean_session=True)
+    pub.max_queued_messages_set(0)
+    pub.connect("127.0.0.1", MQTT_PORT)
+    pub.loop_start()
+    batch = 50
+    infos = []
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        for b in range(observations // batch):
+            site, devices = sites[b % len(sites)]
+            body = {
+                "observations": [
+                    {
+                        "device_id": devices[(b * batch + i) % len(devices)],
+                        "stream": "laeq",
+                        "seq": b * batch + i + 1,
+                        "ts": now,
+                        "value": 55.0,
+                    }
+                    for i in range(batch)
+                ]
+            }
+            infos.append(pub.publish(f"vigil/{site}/gateways/gw-1/batch", json.dumps(body), qos=1))
+            if b % 100 == 99:
+                # Stay well within the broker's queue for a slow subscriber (Mosquitto
+                # keeps 1,000 messages by default and drops the rest): at most 400
+                # batches ahead of what Vigil has stored.
+                infos[-1].wait_for_publish(30)
+                ahead = stored0 + (b - 400) * batch
+                wait_for(partial(_stored_at_least, server, ahead), 120)
+        target = stored0 + (observations // batch) * batch
+        return wait_for(partial(_stored_at_least, server, target), 300)
+    finally:
+        close_client(pub)
+
+
 def _stored_at_least(server: VigilServer, n: int) -> bool:
     return _stored(server) >= n
 
@@ -399,6 +420,138 @@ def _stored(server: VigilServer) -> int:
     r.raise_for_status()
     n: int = r.json()["stored"]
     return n
+
+
+# -------------------------------------------------------------------- workers
+
+
+class Worker:
+    """``vigil serve --role ingest,rules --partitions P``: its own MQTT site and client id."""
+
+    def __init__(self, data: Path, env: dict[str, str], partitions: str, log: Path) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [
+                    *VIGIL,
+                    "serve",
+                    "--data-dir",
+                    str(data),
+                    "--role",
+                    "ingest,rules",
+                    "--partitions",
+                    partitions,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **env},
+            )
+        deadline = time.monotonic() + 120
+        while b"worker running" not in log.read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"worker did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+
+    @property
+    def pid(self) -> int:
+        """Return the worker's process id."""
+        return self.proc.pid
+
+    def stop(self) -> None:
+        """SIGTERM (cursors saved), then SIGKILL if it does not stop."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def _ranges(partitions: int, workers: int) -> list[str]:
+    """Split partitions 0..n-1 into `workers` contiguous ranges (``0-7``, ``8-15``)."""
+    bounds = [partitions * i // workers for i in range(workers + 1)]
+    return [f"{lo}-{hi - 1}" for lo, hi in itertools.pairwise(bounds)]
+
+
+def workers_run(
+    work: Path, store_url: str, nats_url: str, workers: int, seconds: float, observations: int
+) -> dict[str, Any]:
+    """Calls and observations through one API process and `workers` ingest+rules workers.
+
+    PostgreSQL + NATS (fresh streams: a prefix of this run). The API process takes
+    the calls (4 HTTP writers); each worker holds the MQTT subscription of a site
+    of its own (one site per worker, as docs/deployment.md says for several) and
+    owns a range of the 16 device partitions, so its rules engine and device
+    monitor get the observations of those devices from both sites. CPU seconds
+    are summed over every Vigil process (the API's and the workers').
+    """
+    setup = Setup(f"{workers} worker(s)", work, store_url, 20, nats_url=nats_url)
+    sites = [(setup.site, setup.devices)]
+    app = setup.app()
+    try:
+        for w in range(1, workers):
+            site = f"{setup.site}w{w}"
+            ids = register_devices(app, site, 20, prefix=f"nm{setup.run[-6:]}w{w}")
+            sites.append((site, ids))
+    finally:
+        app.close()
+    api = VigilServer(setup.data, env=setup.env, args=["--role", "api"])
+    procs: list[Worker] = []
+    clients = [f"vigil-{setup.run}-w{w}" for w in range(workers)]
+    try:
+        for w, (part, (site, _)) in enumerate(zip(_ranges(16, workers), sites, strict=True)):
+            env = {
+                **setup.env,
+                "VIGIL_INGEST__MQTT__SITE": site,
+                "VIGIL_INGEST__MQTT__CLIENT_ID": clients[w],
+            }
+            procs.append(Worker(setup.data, env, part, work / f"worker-{setup.run}-{w}.log"))
+        pids = [api.pid, *(p.pid for p in procs)]
+        time.sleep(2)  # the workers' consumers bound, MQTT subscribed
+
+        def cpu() -> float:
+            return sum(cpu_s(pid) for pid in pids)
+
+        calls = CallLoad(api.url, api.token, setup.run, writers=4)
+        c0, t0 = cpu(), time.monotonic()
+        calls.start()
+        time.sleep(seconds)
+        calls.stop()
+        call_wall, call_cpu = time.monotonic() - t0, cpu() - c0
+        n_calls = len(calls.acked)
+        stored0 = _stored(api)
+        c0, t0 = cpu(), time.monotonic()
+        ok = feed_mqtt(setup.run, sites, observations, api, stored0)
+        wall, obs_cpu = time.monotonic() - t0, cpu() - c0
+        stored = _stored(api) - stored0
+        out = {
+            "workers": workers,
+            "partitions": _ranges(16, workers),
+            "calls_per_s": round(n_calls / call_wall, 1),
+            "vigil_cpu_ms_per_call": round(call_cpu / max(n_calls, 1) * 1000, 2),
+            "obs_per_s": round(stored / wall, 1),
+            "obs_per_vigil_cpu_s": round(stored / obs_cpu, 1),
+            "vigil_cpu_us_per_obs": round(obs_cpu / max(stored, 1) * 1e6, 1),
+            "observations": stored,
+            "all_stored": ok,
+            "processes": len(pids),
+        }
+        say(
+            f"{workers} worker(s): {out['calls_per_s']} calls/s, "
+            f"{out['vigil_cpu_ms_per_call']} ms CPU per call; {stored} observations "
+            f"{out['obs_per_s']:.0f}/s, {out['vigil_cpu_us_per_obs']} µs CPU per observation "
+            f"(all Vigil processes){'' if ok else ' (NOT all stored)'}"
+        )
+        return out
+    finally:
+        for p in procs:
+            p.stop()
+        api.stop()
+        for client in clients:
+            drop_session(MQTT_PORT, client)
+        setup.close()
 
 
 # --------------------------------------------------------------------- faults
@@ -501,6 +654,11 @@ def main() -> None:
     parser.add_argument("--outage-s", type=float, default=60.0)
     parser.add_argument("--skip-live", action="store_true")
     parser.add_argument("--skip-faults", action="store_true")
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="worker counts of the API + workers run on PostgreSQL + NATS ('' skips it)",
+    )
     args = parser.parse_args()
 
     out: dict[str, Any] = {
@@ -545,6 +703,14 @@ def main() -> None:
                 out["postgres_log_bus"] = throughput(pg_log, args.calls_seconds, args.observations)
             finally:
                 pg_log.close()
+            counts = [int(n) for n in args.workers.split(",") if n.strip()]
+            if counts:
+                out["workers"] = [
+                    workers_run(
+                        work, cluster.url, nats.url, n, args.calls_seconds, args.observations
+                    )
+                    for n in counts
+                ]
             pg = Setup("postgres+nats", work, cluster.url, 20, nats_url=nats.url)
             try:
                 out["postgres"] = throughput(pg, args.calls_seconds, args.observations)
