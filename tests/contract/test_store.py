@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from itertools import pairwise
 
 import pytest
@@ -11,14 +14,15 @@ import pytest
 from tests.conftest import T0
 from tests.contract.conftest import StoreFactory
 from vigil.auth.events import UserAdded
-from vigil.core.errors import ConflictError
-from vigil.core.events import Pending
+from vigil.core.errors import ConflictError, WriteConflictError
+from vigil.core.events import Pending, Recorded
 from vigil.core.geometry import LatLon
-from vigil.core.ids import EventId, IncidentId
+from vigil.core.ids import EventId, IncidentId, UnitId
 from vigil.incidents.events import IncidentNoteAdded, IncidentOpened
 from vigil.incidents.model import Agency
-from vigil.store.ports import Store
+from vigil.store.ports import Expectation, Store
 from vigil.store.records import PersonalData, UserRecord
+from vigil.units.events import UnitAssigned
 
 
 def _opened(n: int, *, prefix: str = "EV") -> Pending:
@@ -120,6 +124,150 @@ def test_events_survive_a_restart(open_store: StoreFactory) -> None:
     again = open_store()
     assert list(again.read()) == recorded
     assert again.append([_opened(3)])[0].prev_hash == recorded[-1].hash
+
+
+# ------------------------------------------------------ optimistic concurrency
+
+
+def _assigned(ident: str, unit: str, incident: str) -> Pending:
+    return Pending(
+        id=EventId(ident),
+        at=T0,
+        actor="t",
+        cause=None,
+        event=UnitAssigned(unit_id=UnitId(unit), incident_id=IncidentId(incident)),
+    )
+
+
+def _expect(after: int, *streams: str, types: tuple[str, ...] = ()) -> Expectation:
+    return Expectation(after_seq=after, streams=frozenset(streams), types=frozenset(types))
+
+
+def test_an_expectation_met_appends_as_usual(store: Store) -> None:
+    store.append([_opened(1)])
+    # Met at the head, and behind it when what came after is on other streams.
+    first = store.append([_note("N-1", "INC-1")], expect=_expect(1, "incident/INC-1"))
+    assert [r.seq for r in first] == [2]
+    store.append([_opened(2), _note("N-2", "INC-2"), _assigned("A-1", "U2", "INC-2")])
+    later = store.append(
+        [_note("N-3", "INC-1")],
+        expect=_expect(2, "incident/INC-1", "unit/U1", types=("incident.closed",)),
+    )
+    assert [r.seq for r in later] == [6]
+    assert later[0].prev_hash == store.stream("incident/INC-2")[-1].hash
+    assert store.verify() == []
+
+
+@pytest.mark.parametrize(
+    "expect",
+    [
+        # INC-1 got a note at seq 3: its own stream changed.
+        _expect(2, "incident/INC-1"),
+        # U1 was assigned to INC-1 at seq 4: a unit's own stream.
+        _expect(2, "unit/U1"),
+        # The assignment names INC-1 among its related streams (the incident changed).
+        _expect(3, "incident/INC-1"),
+        # An incident was opened (a number taken) after seq 1, on a stream of its own.
+        _expect(1, "incident/INC-9", types=("incident.opened",)),
+    ],
+    ids=["stream", "unit-stream", "related-stream", "type"],
+)
+def test_a_violated_expectation_writes_nothing(store: Store, expect: Expectation) -> None:
+    store.append([_opened(1), _opened(2), _note("N-1", "INC-1"), _assigned("A-1", "U1", "INC-1")])
+    head = store.last_seq()
+    with pytest.raises(WriteConflictError) as caught:
+        store.append(
+            [_note("N-x", "INC-1"), _assigned("A-x", "U1", "INC-1")],
+            projection=[("incident", "INC-1", b"{}")],
+            personal=[
+                PersonalData(
+                    call_id="C-x",
+                    caller_name="N",
+                    caller_phone=None,
+                    stored_at=T0,
+                    expires_at=T0 + timedelta(days=1),
+                )
+            ],
+            expect=expect,
+        )
+    assert isinstance(caught.value, ConflictError)  # a conflict to the API (409)
+    changed_at = caught.value.extra["seq"]
+    assert isinstance(changed_at, int) and changed_at > expect.after_seq
+    assert store.last_seq() == head
+    assert not store.has_event(EventId("N-x")) and not store.has_event(EventId("A-x"))
+    assert store.projection_rows() == (0, [])
+    assert store.personal("C-x") is None
+    assert store.verify() == []
+
+
+def test_changes_to_unrelated_streams_leave_an_expectation_met(store: Store) -> None:
+    store.append([_opened(1), _opened(2)])
+    # After seq 2: other incidents, another unit, and an assignment relating to INC-2 only.
+    store.append([_opened(3), _note("N-3", "INC-3"), _assigned("A-1", "U2", "INC-2")])
+    recorded = store.append(
+        [_assigned("A-2", "U1", "INC-1")],
+        expect=_expect(2, "unit/U1", "incident/INC-1", types=("incident.closed",)),
+    )
+    assert [r.id for r in recorded] == ["A-2"]
+    # A stream whose name is a prefix of a changed one is another stream.
+    store.append([_note("N-10", "INC-10")])
+    assert store.append([_note("N-1", "INC-1")], expect=_expect(6, "incident/INC-1"))
+
+
+def test_an_event_already_logged_breaks_an_expectation(store: Store) -> None:
+    """The same command recorded by another writer: a conflict, not a silent skip."""
+    store.append([_note("CMD-1/0", "INC-1")])
+    with pytest.raises(WriteConflictError):
+        store.append([_note("CMD-1/0", "INC-1")], expect=_expect(1, "incident/INC-2"))
+    assert store.append([_note("CMD-1/0", "INC-1")]) == []  # without one: a resend, skipped
+
+
+def _race(
+    appends: list[Callable[[], list[Recorded]]],
+) -> tuple[list[list[Recorded]], list[WriteConflictError]]:
+    """Run appends on threads released at once; return what was recorded and what conflicted."""
+    gate = threading.Barrier(len(appends))
+    won: list[list[Recorded]] = []
+    lost: list[WriteConflictError] = []
+
+    def run(append: Callable[[], list[Recorded]]) -> None:
+        gate.wait(10)
+        try:
+            won.append(append())
+        except WriteConflictError as err:
+            lost.append(err)
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in appends]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return won, lost
+
+
+def test_two_writers_deciding_on_the_same_state_never_both_append(
+    open_store: StoreFactory,
+) -> None:
+    """Two stores (two processes' connections) race to assign one unit: one wins each round."""
+    writers = [open_store(), open_store()]
+    writers[0].append([_opened(1), _opened(2)])
+    rounds = 30
+    for n in range(rounds):
+        head = writers[0].last_seq()
+        won, lost = _race(
+            [
+                partial(
+                    writers[w].append,
+                    [_assigned(f"A{n}-{w}", f"U{n}", incident)],
+                    expect=_expect(head, f"unit/U{n}", f"incident/{incident}"),
+                )
+                for w, incident in ((0, "INC-1"), (1, "INC-2"))
+            ]
+        )
+        assert (len(won), len(lost)) == (1, 1), (n, won, lost)
+    units = [r.event for r in writers[1].read() if isinstance(r.event, UnitAssigned)]
+    assert sorted(str(u.unit_id) for u in units) == sorted(f"U{n}" for n in range(rounds))
+    assert writers[1].verify() == []
 
 
 # ---------------------------------------------------------------- projections

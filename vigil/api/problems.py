@@ -31,6 +31,7 @@ from vigil.core.errors import (
     TransitionError,
     ValidationError,
     VigilError,
+    WriteConflictError,
 )
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,9 @@ STATUS: dict[type[VigilError], tuple[int, str]] = {
     NotFoundError: (404, "Not found"),
     ConflictError: (409, "Conflict"),
     TransitionError: (409, "Illegal transition"),
+    # Other processes kept changing what the command was decided on (retries ran out):
+    # the same request (with its Idempotency-Key) may simply be sent again.
+    WriteConflictError: (409, "Concurrent change"),
     AuthError: (401, "Unauthorised"),
     ForbiddenError: (403, "Forbidden"),
     StoreError: (503, "Store unavailable"),

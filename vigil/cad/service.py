@@ -12,7 +12,12 @@ status, positions). The handler only
 - appends the events of the whole group with the projection rows they change
   and any personal data in one transaction (group commit: one fsync for every
   command that arrived while the previous group was being written), then
-  takes the overlay into the live state and announces the events on the bus.
+  takes the overlay into the live state and announces the events on the bus;
+- guards the append with an expectation (optimistic concurrency): several
+  processes decide against their own copy of the state, so the append fails
+  if another one changed the group's streams after the seq this state
+  reflects; the state then catches up with the log and the group is decided
+  again (a bounded number of times).
 
 Consumers (rules, the live feed) run after that, on their own threads; no
 command ever runs inside another one's transaction or lock.
@@ -20,9 +25,10 @@ command ever runs inside another one's transaction or lock.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -31,18 +37,24 @@ import msgspec
 from vigil.bus import Bus
 from vigil.cad.state import CadState
 from vigil.core.clock import Clock
-from vigil.core.errors import NotFoundError, ValidationError, VigilError
+from vigil.core.errors import NotFoundError, ValidationError, VigilError, WriteConflictError
 from vigil.core.events import Event, Pending, Recorded
 from vigil.core.geometry import BBox, LatLon
 from vigil.core.ids import CallId, EventId, IncidentId, UnitId, new_id
 from vigil.incidents import decide as decide_incident
 from vigil.incidents.catalogue import Catalogue
+from vigil.incidents.events import IncidentOpened
 from vigil.incidents.model import Agency, Call, Incident, IncidentStatus
 from vigil.incidents.numbers import assign_numbers, note_number
-from vigil.store.ports import EventLog, ProjectionRow, Projections
+from vigil.store.ports import EventLog, Expectation, ProjectionRow, Projections
 from vigil.store.records import PersonalData
 from vigil.units import decide as decide_unit
 from vigil.units.model import Unit, UnitStatus
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 5
+"""How often a group is decided against the log when other writers keep changing its streams."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +126,21 @@ class _Job:
     done: bool = False
 
 
+@dataclass(slots=True, kw_only=True)
+class _Draft:
+    """A group decided against the state at `base`, not yet appended."""
+
+    base: int
+    scratch: CadState  # the state plus the group's events (a copy-on-write overlay)
+    touched: set[tuple[str, str]] = field(default_factory=set)
+    pending: list[Pending] = field(default_factory=list)
+    personal: list[PersonalData] = field(default_factory=list)
+    decided: dict[int, list[Pending]] = field(default_factory=dict)  # job index -> its events
+    errors: dict[int, BaseException] = field(default_factory=dict)  # job index -> refusal
+    replays: dict[int, Outcome] = field(default_factory=dict)  # answered from the log
+    repeats: dict[int, int] = field(default_factory=dict)  # repeated in the group -> the first
+
+
 class Cad:
     """The CAD command and query service over one store."""
 
@@ -144,6 +171,7 @@ class Cad:
         self._queue: list[_Job] = []
         self._writing = False
         self.groups = 0  # transactions written (each holds one or more commands)
+        self.conflicts = 0  # appends refused because another writer changed a stream first
         self.state = load_state(store)
 
     # -------------------------------------------------------------- plumbing
@@ -185,79 +213,118 @@ class Cad:
         return job.outcome
 
     def _write(self, group: list[_Job]) -> None:
-        """Decide each job against the state so far, then commit the group in one transaction."""
+        """Commit a group; when another writer changed what it was decided on, decide again.
+
+        Optimistic concurrency: the append carries an expectation (nothing was
+        appended to the group's streams after the seq its state reflects). When
+        another process broke it, the state catches up with the log and the whole
+        group is decided again (a command that is no longer valid gets its domain
+        error then), at most `ATTEMPTS` times; after that its callers get the
+        `WriteConflictError`. Jobs are only answered by the attempt that counts.
+        """
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                self._attempt(group)
+            except WriteConflictError as err:
+                self.conflicts += 1
+                if attempt == ATTEMPTS:
+                    log.warning("gave up after %d write conflicts: %s", attempt, err)
+                    for job in group:
+                        job.error, job.done = err, True
+                    return
+                self._catch_up()
+            else:
+                return
+
+    def _attempt(self, group: list[_Job]) -> None:
+        """Decide the group against the state so far, then commit it in one transaction.
+
+        Raises WriteConflictError (with no job answered) when the append's
+        expectation failed; any other failure answers every job with it.
+        """
+        draft: _Draft | None = None
+        try:
+            draft = self._decide(group)
+            recorded = (
+                self._store.append(
+                    draft.pending,
+                    projection=projection_rows(draft.scratch, draft.touched),
+                    personal=draft.personal,
+                    expect=expectation(draft.base, draft.pending),
+                )
+                if draft.pending
+                else []
+            )
+        except WriteConflictError:
+            raise
+        except Exception as err:  # noqa: BLE001 - every caller of the group re-raises it
+            errors = {} if draft is None else draft.errors
+            for i, job in enumerate(group):
+                job.error, job.done = errors.get(i, err), True
+            return
+        self.groups += 1
+        self._take(draft.scratch, recorded, wrote=len(draft.pending), base=draft.base)
+        by_id = {r.id: r for r in recorded}
+        for i, job in enumerate(group):
+            first = draft.repeats.get(i, i)
+            if first in draft.errors:
+                job.error = draft.errors[first]
+            elif i in draft.replays:
+                job.outcome = draft.replays[i]
+            else:
+                job.outcome = Outcome(
+                    records=tuple(by_id[p.id] for p in draft.decided[first] if p.id in by_id),
+                    replayed=first != i,
+                )
+            job.done = True
+        self._bus.publish(recorded)
+
+    def _decide(self, group: list[_Job]) -> _Draft:
+        """Decide each job against the state plus the jobs decided before it (an overlay)."""
         now = self._clock.now()
         if self._shared:
             self._catch_up()
-        base = self.state.last_seq
-        scratch = self.state.overlay()
+        draft = _Draft(base=self.state.last_seq, scratch=self.state.overlay())
+        scratch = draft.scratch
         picture = Picture(scratch.incidents, scratch.units, self.catalogue)
-        touched: set[tuple[str, str]] = set()
-        pending: list[Pending] = []
-        personal: list[PersonalData] = []
-        written: list[tuple[_Job, list[Pending]]] = []
-        seen: dict[str, _Job] = {}
-        seq = self.state.last_seq
-        try:
-            for job in group:
-                if job.command_id is not None:
-                    first = seen.get(job.command_id)
-                    replay = self._replay(job.command_id) if first is None else None
-                    if first is not None or replay is not None:
-                        written.append((job, []))
-                        job.outcome = replay
-                        continue
-                    seen[job.command_id] = job
-                try:
-                    events = job.decide(picture, now)
-                except Exception as err:  # noqa: BLE001 - re-raised on the caller's own thread
-                    job.error, job.done = err, True
+        first_of: dict[str, int] = {}
+        seq = draft.base
+        for i, job in enumerate(group):
+            if job.command_id is not None:
+                if job.command_id in first_of:
+                    draft.repeats[i] = first_of[job.command_id]
                     continue
-                # Numbered here, from the state this group extends: gap-free and unique.
-                events = assign_numbers(events, scratch.numbers, now)
-                command_id = job.command_id or new_id("CMD")
-                mine = [
-                    Pending(
-                        id=EventId(f"{command_id}/{i}"),
-                        at=now,
-                        actor=job.actor,
-                        cause=job.cause,
-                        event=e,
-                    )
-                    for i, e in enumerate(events)
-                ]
-                for p in mine:
-                    seq += 1
-                    touched |= scratch.apply(_provisional(p, seq))
-                pending.extend(mine)
-                personal.extend(job.personal)
-                written.append((job, mine))
-            recorded = (
-                self._store.append(
-                    pending, projection=projection_rows(scratch, touched), personal=personal
+                replay = self._replay(job.command_id)
+                if replay is not None:
+                    draft.replays[i] = replay
+                    continue
+                first_of[job.command_id] = i
+            try:
+                events = job.decide(picture, now)
+            except Exception as err:  # noqa: BLE001 - re-raised on the caller's own thread
+                draft.errors[i] = err
+                continue
+            # Numbered here, from the state this group extends: gap-free and unique
+            # (across processes too: the expectation covers every incident.opened).
+            events = assign_numbers(events, scratch.numbers, now)
+            command_id = job.command_id or new_id("CMD")
+            mine = [
+                Pending(
+                    id=EventId(f"{command_id}/{n}"),
+                    at=now,
+                    actor=job.actor,
+                    cause=job.cause,
+                    event=e,
                 )
-                if pending
-                else []
-            )
-        except Exception as err:  # noqa: BLE001 - every caller of the group re-raises it
-            for job in group:
-                if not job.done:
-                    job.error, job.done = err, True
-            return
-        self.groups += 1
-        self._take(scratch, recorded, wrote=len(pending), base=base)
-        by_id = {r.id: r for r in recorded}
-        for job, mine in written:
-            if job.outcome is None and job.command_id is not None and not mine:
-                first = seen[job.command_id]  # repeated within the group: the first's outcome
-                job.outcome = Outcome(
-                    records=tuple(by_id[p.id] for p in first_pending(written, first)),
-                    replayed=True,
-                )
-            elif job.outcome is None:
-                job.outcome = Outcome(records=tuple(by_id[p.id] for p in mine if p.id in by_id))
-            job.done = True
-        self._bus.publish(recorded)
+                for n, e in enumerate(events)
+            ]
+            for p in mine:
+                seq += 1
+                draft.touched |= scratch.apply(_provisional(p, seq))
+            draft.pending.extend(mine)
+            draft.personal.extend(job.personal)
+            draft.decided[i] = mine
+        return draft
 
     def _take(self, scratch: CadState, recorded: list[Recorded], *, wrote: int, base: int) -> None:
         """Take a committed group's overlay into the state."""
@@ -636,9 +703,28 @@ class Cad:
         return self._incident_command(command, actor=actor, command_id=command_id)
 
 
-def first_pending(written: list[tuple[_Job, list[Pending]]], job: _Job) -> list[Pending]:
-    """Return the events a job of the group wrote."""
-    return next(mine for j, mine in written if j is job)
+def expectation(base: int, pending: Sequence[Pending]) -> Expectation:
+    """Return what a group's append expects: none of its streams changed after `base`.
+
+    The streams are those its events belong to and relate to: a decision reads
+    the records it changes (the unit it assigns, the incident it closes and the
+    units on it), so a concurrent change to any of them breaks it. A group that
+    opens incidents numbered them from every incident opened so far, so it also
+    expects no other ``incident.opened`` after `base`.
+    """
+    streams: set[str] = set()
+    opens = False
+    for p in pending:
+        ev = p.event
+        streams.add(ev.stream())
+        streams.update(ev.related())
+        opens = opens or isinstance(ev, IncidentOpened)
+    return Expectation(
+        after_seq=base, streams=frozenset(streams), types=_OPENED if opens else frozenset()
+    )
+
+
+_OPENED = frozenset({IncidentOpened.type_name()})
 
 
 def _provisional(p: Pending, seq: int) -> Recorded:

@@ -39,6 +39,16 @@ class ConflictError(VigilError):
     """The request conflicts with current state (e.g. duplicate id)."""
 
 
+class WriteConflictError(ConflictError):
+    """An append's expectation failed: a stream it was decided on changed meanwhile.
+
+    Raised by `EventLog.append` when another writer (another process) appended to
+    one of the expected streams after the seq the decision reflected; nothing was
+    written. The command handler catches up and decides again; it reaches a
+    caller only when the retries ran out.
+    """
+
+
 class TransitionError(ConflictError):
     """A state machine refused a transition a real dispatcher could not make."""
 

@@ -6,7 +6,10 @@ The cut follows transactions and readers, not tables:
   holding the events *and* the projection rows and personal data they change —
   that is why projections and personal data are written through it and not
   through ports of their own. Reads are by sequence (consumers), by stream
-  (timelines), by cause and by id prefix (command idempotency).
+  (timelines), by cause and by id prefix (command idempotency). An append may
+  carry an `Expectation` (optimistic concurrency between processes): it fails
+  with `WriteConflictError`, writing nothing, if the streams it was decided on
+  changed after the seq its state reflects.
 - `Projections`: the persisted current state a service loads at start-up, and
   its wholesale replacement (``vigil store rebuild``).
 - `PersonalDataStore`: callers' identities, kept out of the log so they expire.
@@ -18,7 +21,7 @@ The cut follows transactions and readers, not tables:
 - `Leases`: named, expiring claims with fencing tokens (which worker of a group
   owns which device partition, and which workers are alive).
 
-`Store` is all of them: what one adapter (SQLite now; PostgreSQL next) provides.
+`Store` is all of them: what one adapter (SQLite, PostgreSQL) provides.
 Nothing outside the composition root names an adapter class; domains type their
 dependencies with the narrowest port they use. Every adapter must pass
 ``tests/contract/test_store.py``.
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from vigil.core.errors import WriteConflictError
 from vigil.core.events import Pending, Recorded
 from vigil.core.geometry import LatLon
 from vigil.core.ids import EventId
@@ -38,6 +42,34 @@ from vigil.store.records import AuditEntry, ChainBreak, PersonalData, UserRecord
 
 ProjectionRow = tuple[str, str, bytes | None]
 """kind, id, body (JSON); a body of None deletes the row."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Expectation:
+    """What an append expects of the log: nothing changed what it was decided on.
+
+    The append fails with `WriteConflictError` (writing nothing) if an event
+    recorded after `after_seq` belongs to one of `streams` or names one of them
+    among its related streams, or is of one of `types`, or if an event of the
+    batch is already in the log (the same command recorded by another writer).
+    It is checked in the append's own transaction, so two writers deciding on
+    the same state cannot both succeed. `after_seq` is the log position the
+    decision's state reflects; `streams` are those the decision read and wrote
+    (e.g. ``unit/U1``, ``incident/INC-1``); `types` guard what no single stream
+    holds (the next incident number is read from every ``incident.opened``).
+    """
+
+    after_seq: int
+    streams: frozenset[str]
+    types: frozenset[str] = frozenset()
+
+    def broken_by(self, seq: int | None, what: str) -> WriteConflictError:
+        """Return the error saying what changed (at `seq`) after the decision's state."""
+        if seq is None:
+            message = f"{what} is already in the log (another writer recorded this command)"
+        else:
+            message = f"{what} changed at seq {seq}, after seq {self.after_seq} it was decided on"
+        return WriteConflictError(message, extra={"changed": what, "seq": seq})
 
 
 class EventLog(Protocol):
@@ -49,11 +81,14 @@ class EventLog(Protocol):
         *,
         projection: Iterable[ProjectionRow] = (),
         personal: Iterable[PersonalData] = (),
+        expect: Expectation | None = None,
     ) -> list[Recorded]:
         """Append events with their projection rows and personal data in one transaction.
 
         Events whose id is already in the log are skipped (an idempotent resend);
-        the result holds only the events this call recorded, in log order.
+        the result holds only the events this call recorded, in log order. With
+        `expect`, the expectation is checked first, in the same transaction
+        (optimistic concurrency): `WriteConflictError` if it failed.
         """
         ...
 

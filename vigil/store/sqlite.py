@@ -23,7 +23,7 @@ from vigil.core.geometry import LatLon, haversine_m
 from vigil.core.ids import EventId
 from vigil.store.chain import GENESIS, link
 from vigil.store.leases import claimed, fenced
-from vigil.store.ports import Lease, ProjectionRow
+from vigil.store.ports import Expectation, Lease, ProjectionRow
 from vigil.store.records import AuditEntry, ChainBreak, PersonalData, UserRecord
 from vigil.store.sqlite_file import SqliteFile
 
@@ -113,6 +113,36 @@ def _row_fields(p: Pending, data: bytes) -> tuple[str | bytes | None, ...]:
     return (p.id, p.event.type_name(), p.event.stream(), p.at.isoformat(), p.actor, p.cause, data)
 
 
+def _check(conn: sqlite3.Connection, expect: Expectation) -> None:
+    """Raise WriteConflictError if an event after `expect.after_seq` breaks `expect`.
+
+    Each probe is a range seek on an index ((stream, seq) of events and of
+    event_refs, (type, seq) of events) and reads at most one row.
+    """
+    after = expect.after_seq
+    streams = sorted(expect.streams)
+    marks = ",".join("?" * len(streams))
+    probes: list[tuple[str, list[str]]] = []
+    if streams:
+        probes += [
+            (f"SELECT seq, stream FROM events WHERE stream IN ({marks}) AND seq > ?", streams),  # noqa: S608 - placeholders only
+            (f"SELECT seq, stream FROM event_refs WHERE stream IN ({marks}) AND seq > ?", streams),  # noqa: S608 - placeholders only
+        ]
+    if expect.types:
+        types = sorted(expect.types)
+        probes.append(
+            (
+                f"SELECT seq, type FROM events WHERE type IN ({','.join('?' * len(types))}) "  # noqa: S608 - placeholders only
+                "AND seq > ?",
+                types,
+            )
+        )
+    for sql, values in probes:
+        row = conn.execute(sql + " LIMIT 1", (*values, after)).fetchone()
+        if row is not None:
+            raise expect.broken_by(int(row[0]), str(row[1]))
+
+
 class _Place(msgspec.Struct):
     """The part of a projection body a place query needs (the rest is ignored)."""
 
@@ -146,17 +176,24 @@ class SqliteStore:
         *,
         projection: Iterable[ProjectionRow] = (),
         personal: Iterable[PersonalData] = (),
+        expect: Expectation | None = None,
     ) -> list[Recorded]:
         """Append events atomically with their projection rows and personal data.
 
         Events whose id is already in the log are skipped (idempotent resend);
-        the returned list holds only the events recorded by this call.
+        the returned list holds only the events recorded by this call. `expect`
+        is checked inside the same BEGIN IMMEDIATE transaction, which holds the
+        file's write lock, so no other process appends between check and write.
         """
         recorded: list[Recorded] = []
         with self._db.tx() as conn:
             seq, prev = self._head(conn, "events")
+            if expect is not None and seq > expect.after_seq:
+                _check(conn, expect)
             for p in batch:
                 if conn.execute("SELECT 1 FROM events WHERE id = ?", (p.id,)).fetchone():
+                    if expect is not None:
+                        raise expect.broken_by(None, f"event {p.id}")
                     continue
                 rec = self._write_event(conn, p, seq + 1, prev)
                 recorded.append(rec)

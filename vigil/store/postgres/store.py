@@ -31,7 +31,7 @@ from vigil.core.geometry import LatLon
 from vigil.core.ids import EventId
 from vigil.store.chain import GENESIS, link
 from vigil.store.leases import claimed, fenced
-from vigil.store.ports import Lease, ProjectionRow
+from vigil.store.ports import Expectation, Lease, ProjectionRow
 from vigil.store.postgres.database import Database
 from vigil.store.postgres.migrations import require_current
 from vigil.store.records import AuditEntry, ChainBreak, PersonalData, UserRecord
@@ -74,6 +74,30 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def _check(conn: Conn, expect: Expectation) -> None:
+    """Raise WriteConflictError if an event after `expect.after_seq` breaks `expect`.
+
+    Each probe is a range scan of an index ((stream, seq) of events and of
+    event_refs, (type, seq) of events) stopped at the first row.
+    """
+    after = expect.after_seq
+    probes: list[tuple[LiteralString, list[str]]] = []
+    if expect.streams:
+        streams = sorted(expect.streams)
+        probes += [
+            ("SELECT seq, stream FROM events WHERE stream = ANY(%s) AND seq > %s", streams),
+            ("SELECT seq, stream FROM event_refs WHERE stream = ANY(%s) AND seq > %s", streams),
+        ]
+    if expect.types:
+        probes.append(
+            ("SELECT seq, type FROM events WHERE type = ANY(%s) AND seq > %s", sorted(expect.types))
+        )
+    for sql, values in probes:
+        row = conn.execute(sql + " LIMIT 1", (values, after)).fetchone()
+        if row is not None:
+            raise expect.broken_by(int(row[0]), str(row[1]))
+
+
 class PostgresStore:
     """The PostgreSQL adapter of every store port, over one pooled database."""
 
@@ -99,18 +123,29 @@ class PostgresStore:
         *,
         projection: Iterable[ProjectionRow] = (),
         personal: Iterable[PersonalData] = (),
+        expect: Expectation | None = None,
     ) -> list[Recorded]:
         """Append events atomically with their projection rows and personal data.
 
         Events whose id is already in the log are skipped (idempotent resend);
-        the returned list holds only the events recorded by this call.
+        the returned list holds only the events recorded by this call. `expect`
+        is checked after taking the chain head's row lock, which every append
+        of every process takes first: nothing is appended between the check and
+        this transaction's commit, and (READ COMMITTED) the check's statements
+        see every append committed before the lock was granted.
         """
         recorded: list[Recorded] = []
         rows = list(projection)
         people = list(personal)
         with self._db.tx() as conn:
             seq, prev = self._lock_head(conn, "events")
+            if expect is not None and seq > expect.after_seq:
+                _check(conn, expect)
             fresh = self._unseen(conn, batch)
+            if expect is not None and len(fresh) < len(batch):
+                kept = {p.id for p in fresh}
+                seen = next(p.id for p in batch if p.id not in kept)
+                raise expect.broken_by(None, f"event {seen}")
             if fresh:
                 recorded = self._write_events(conn, fresh, seq, prev)
                 seq, prev = recorded[-1].seq, recorded[-1].hash
