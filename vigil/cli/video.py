@@ -90,10 +90,14 @@ def run_command(
     uploader = None
     if cams.registration is not None:
         typer.echo(f"registered {len(tokens)} devices with {cams.registration.url}")
-        if cams.snapshots.upload:
-            uploader = SnapshotUploader(cams.registration.url, tokens)
+        uploader = SnapshotUploader(cams.registration.url, tokens)
     pub = Publisher(cams.mqtt.host, cams.mqtt.port, cams.mqtt.site, cams.mqtt.client_id)
-    worker = Worker(cams, publish=pub.publish, upload=uploader)
+    worker = Worker(
+        cams,
+        publish=pub.publish,
+        upload=uploader if uploader is not None and cams.snapshots.upload else None,
+        describe=None if uploader is None else uploader.describe,
+    )
 
     def handler(_signum: int, _frame: FrameType | None) -> None:
         worker.stop.set()

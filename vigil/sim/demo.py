@@ -318,7 +318,13 @@ def _start_camera(r: SimRun, options: DemoOptions, say: Callable[[str], None]) -
     tokens = register(cams)
     uploader = SnapshotUploader(r.stack.url, tokens)
     pub = Publisher(options.mqtt_host, options.mqtt_port, r.run_site, cams.mqtt.client_id)
-    worker = Worker(cams, publish=pub.publish, upload=uploader, now=r.stack.app.clock.now)
+    worker = Worker(
+        cams,
+        publish=pub.publish,
+        upload=uploader,
+        describe=uploader.describe,
+        now=r.stack.app.clock.now,
+    )
     worker.stop = r.stop_event
 
     def loop() -> None:

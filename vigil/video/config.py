@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic import ValidationError as PydanticValidationError
 
 from vigil.core.errors import ConfigError
+from vigil.video.layout import line_problem, polygon_problem
 
 Point = tuple[float, float]
 ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$"
@@ -72,6 +73,14 @@ class ZoneIn(_Strict):
         default=None, gt=0, description="A still object with nobody near for this long."
     )
 
+    @field_validator("polygon")
+    @classmethod
+    def _simple(cls, v: list[Point]) -> list[Point]:
+        why = polygon_problem(v)
+        if why is not None:
+            raise ValueError(why)
+        return v
+
 
 class LineIn(_Strict):
     """A counting line from `a` to `b`; crossing from its left to its right is `in`."""
@@ -79,6 +88,13 @@ class LineIn(_Strict):
     name: Annotated[str, Field(pattern=ID, description="Line name, unique in the camera.")]
     a: Point = Field(description="First end [x, y] in source pixels.")
     b: Point = Field(description="Second end [x, y] in source pixels.")
+
+    @model_validator(mode="after")
+    def _two_points(self) -> LineIn:
+        why = line_problem([self.a, self.b])
+        if why is not None:
+            raise ValueError(why)
+        return self
 
 
 class DetectorIn(_Strict):

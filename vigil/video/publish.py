@@ -26,6 +26,7 @@ from datetime import datetime
 import msgspec
 
 from vigil.video.config import CameraIn
+from vigil.video.layout import CameraLayoutIn, ZoneShapeIn
 from vigil.video.model import COUNTED, BehaviourEvent, LineCounts, ZoneCounts
 
 HEALTH_STREAMS = {"fps": "Hz", "lag": "s", "dropped": "frames", "online": ""}
@@ -118,6 +119,30 @@ def devices(camera: CameraIn, *, site: str, interval_s: float) -> list[dict[str,
             }
         )
     return out
+
+
+def layout(camera: CameraIn, *, width: int, height: int) -> CameraLayoutIn:
+    """Return the camera's zones and lines on its `width` x `height` frames (for the panel).
+
+    A zone with intrusion hours is ``restricted``; a camera without zones has the
+    whole frame as its zone ``frame``.
+    """
+    zones = [
+        ZoneShapeIn(
+            name=z.name,
+            kind="restricted" if z.restricted else "counting",
+            points=list(z.polygon),
+        )
+        for z in camera.zones
+    ] or [
+        ZoneShapeIn(
+            name="frame",
+            kind="counting",
+            points=[(0, 0), (width, 0), (width, height), (0, height)],
+        )
+    ]
+    zones += [ZoneShapeIn(name=ln.name, kind="line", points=[ln.a, ln.b]) for ln in camera.lines]
+    return CameraLayoutIn(width=width, height=height, zones=zones)
 
 
 def zone_readings(c: ZoneCounts, at: datetime) -> list[Reading]:

@@ -31,6 +31,7 @@ from vigil.core.errors import ConfigError, VigilError
 from vigil.ingest.mqtt import close_client
 from vigil.video.behaviours import StepOut
 from vigil.video.config import CameraIn, CamerasFile
+from vigil.video.layout import CameraLayoutIn
 from vigil.video.pipeline import CameraPipeline, FrameResult, PipelineConfig
 from vigil.video.privacy import SnapshotStore, blurred_snapshot
 from vigil.video.publish import (
@@ -38,6 +39,7 @@ from vigil.video.publish import (
     behaviour_reading,
     devices,
     health_readings,
+    layout,
     line_readings,
     payload,
     topic,
@@ -100,7 +102,7 @@ def register(
 
 
 class SnapshotUploader:
-    """Send a camera's blurred snapshots to Vigil with the camera device's own token."""
+    """Send a camera's blurred snapshots and its layout to Vigil with the camera's own token."""
 
     def __init__(
         self, url: str, tokens: dict[str, str], *, transport: httpx.BaseTransport | None = None
@@ -108,6 +110,7 @@ class SnapshotUploader:
         self._tokens = tokens
         self._http = httpx.Client(base_url=url, timeout=10.0, transport=transport)
         self.sent = 0
+        self.described = 0
         self.failed = 0
 
     def __call__(self, camera: str, jpeg: bytes) -> None:
@@ -130,6 +133,28 @@ class SnapshotUploader:
             log.warning("snapshot upload for %s refused: %s", camera, resp.status_code)
             return
         self.sent += 1
+
+    def describe(self, camera: str, body: CameraLayoutIn) -> None:
+        """Send the camera's zones and lines on its frames; a refusal is logged, never fatal."""
+        token = self._tokens.get(camera)
+        if token is None:
+            return
+        try:
+            resp = self._http.put(
+                f"/api/v1/cameras/{camera}/layout",
+                content=body.model_dump_json(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+        except httpx.HTTPError as err:
+            self.failed += 1
+            log.warning("layout of %s not sent: %s", camera, err)
+            return
+        if resp.status_code != 200:
+            self.failed += 1
+            # The server names the zone and the reason (a point outside the frame, ...).
+            log.warning("layout of %s refused: %s %s", camera, resp.status_code, resp.text[:300])
+            return
+        self.described += 1
 
     def close(self) -> None:
         """Close the HTTP client."""
@@ -167,6 +192,7 @@ class _Camera:
     done: bool = False
     backoff: Backoff = field(default_factory=Backoff)
     attempt: int = 0  # reopen attempts since the stream dropped
+    described: tuple[int, int] | None = None  # frame size the layout was last sent for
     offline_since: float | None = None  # monotonic time the stream dropped
 
 
@@ -193,12 +219,14 @@ class Worker:
         *,
         publish: Callable[[Reading], None],
         upload: Callable[[str, bytes], None] | None = None,
+        describe: Callable[[str, CameraLayoutIn], None] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config
         self._publish = publish
         self._now = now
         self._upload = upload
+        self._describe = describe
         self.snapshots = SnapshotStore(
             config.snapshots.dir, retention_days=config.snapshots.retention_days
         )
@@ -245,6 +273,11 @@ class Worker:
         return self.stats
 
     def _frame(self, cam: _Camera, t: float, frame: Frame) -> None:
+        size = (int(frame.shape[1]), int(frame.shape[0]))
+        if self._describe is not None and cam.described != size:
+            # A stream's frame size is known only now (and may change on a reopen).
+            cam.described = size
+            self._describe(cam.cfg.id, layout(cam.cfg, width=size[0], height=size[1]))
         r = cam.pipe.process(t, frame)
         cam.last_t = t
         cam.analysed += 1

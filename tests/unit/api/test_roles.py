@@ -46,6 +46,7 @@ GET    /api/v1/calls/{call_id}                                          x  x  x 
 GET    /api/v1/calls/{call_id}/caller                                   x  x  x  .  x  .  .  .
 GET    /api/v1/cameras                                                  x  x  x  x  .  x  x  .
 GET    /api/v1/cameras/{camera_id}                                      x  x  x  x  .  x  x  .
+PUT    /api/v1/cameras/{camera_id}/layout                               .  .  .  .  .  .  .  x
 GET    /api/v1/cameras/{camera_id}/snapshot                             x  x  x  x  .  x  x  .
 POST   /api/v1/cameras/{camera_id}/snapshot                             .  .  .  .  .  .  .  x
 GET    /api/v1/catalogue                                                x  x  x  x  .  x  x  .

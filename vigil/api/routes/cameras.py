@@ -4,7 +4,10 @@ A camera is a registered ``camera_analytics`` device whose id has no dot; its
 zones and lines are the devices ``<camera>.<name>`` (see vigil/video/publish.py).
 The worker uploads a snapshot only after blurring every person, vehicle and
 moving region (vigil/video/privacy.py); the server keeps the latest ones for
-the personal-data retention period and serves them to operators.
+the personal-data retention period and serves them to operators. The worker
+also describes each camera's zones and lines in the pixels of its frames
+(`PUT .../layout`, vigil/video/layout.py), checked here and drawn by the panel
+over the snapshot.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from starlette.concurrency import run_in_threadpool
 from vigil.api.security import Allow, AppDep, Principal
 from vigil.audit.roles import VIEWERS, Role
 from vigil.core.errors import ForbiddenError, NotFoundError, ValidationError
-from vigil.ingest.model import DeviceKind
+from vigil.ingest.model import Device, DeviceKind
+from vigil.video.layout import CameraLayoutIn, LayoutStore, ZoneKind, check_layout
 from vigil.video.privacy import SnapshotStore
+from vigil.video.publish import zone_device
 
 router = APIRouter(tags=["cameras"])
 DEVICES = frozenset({Role.DEVICE})
@@ -32,6 +37,7 @@ class ZoneCountsOut(BaseModel):
     """The latest readings of one zone or line of a camera."""
 
     device_id: str
+    name: str  # the zone's or line's name in its camera (the device id after the camera's)
     zone: str | None
     lat: float
     lon: float
@@ -39,6 +45,23 @@ class ZoneCountsOut(BaseModel):
     density: float | None
     behaviour: str | None  # kind of the latest behaviour reading while it is on
     observed_at: datetime | None
+
+
+class ZoneShapeOut(BaseModel):
+    """A zone's polygon or a line's two points, in pixels of the camera's frames."""
+
+    name: str
+    device_id: str
+    kind: ZoneKind
+    points: list[tuple[float, float]]
+
+
+class CameraLayoutOut(BaseModel):
+    """The camera's frame size (its snapshots' too) and its zones and lines on it."""
+
+    width: int
+    height: int
+    zones: list[ZoneShapeOut]
 
 
 class CameraOut(BaseModel):
@@ -52,6 +75,7 @@ class CameraOut(BaseModel):
     zones: list[ZoneCountsOut]
     snapshot_url: str | None
     snapshot_at: datetime | None
+    layout: CameraLayoutOut | None  # None until the worker described the camera
 
 
 def _store(app: AppDep) -> SnapshotStore:
@@ -64,6 +88,26 @@ def _store(app: AppDep) -> SnapshotStore:
 StoreDep = Annotated[SnapshotStore, Depends(_store)]
 
 
+def _layouts(app: AppDep) -> LayoutStore:
+    return LayoutStore(app.settings.data_dir / "camera-layouts")
+
+
+LayoutsDep = Annotated[LayoutStore, Depends(_layouts)]
+
+
+def _layout_out(camera: str, layout: CameraLayoutIn) -> CameraLayoutOut:
+    return CameraLayoutOut(
+        width=layout.width,
+        height=layout.height,
+        zones=[
+            ZoneShapeOut(
+                name=z.name, device_id=zone_device(camera, z.name), kind=z.kind, points=z.points
+            )
+            for z in layout.zones
+        ],
+    )
+
+
 def _latest(store: SnapshotStore, camera: str) -> Path | None:
     folder = store.root / camera
     if not folder.is_dir():
@@ -72,11 +116,16 @@ def _latest(store: SnapshotStore, camera: str) -> Path | None:
     return files[-1] if files else None
 
 
-def _camera(app: AppDep, store: SnapshotStore, camera_id: str) -> CameraOut:
-    ingest = app.ingest
-    cam = ingest.registry.get(camera_id)
+def _camera_device(app: AppDep, camera_id: str) -> Device:
+    cam = app.ingest.registry.get(camera_id)
     if cam.kind is not DeviceKind.CAMERA_ANALYTICS or "." in cam.id:
         raise NotFoundError(f"{camera_id!r} is not a camera", field="camera_id")
+    return cam
+
+
+def _camera(app: AppDep, store: SnapshotStore, layouts: LayoutStore, camera_id: str) -> CameraOut:
+    ingest = app.ingest
+    cam = _camera_device(app, camera_id)
     zones: list[ZoneCountsOut] = []
     for d in ingest.registry.all():
         if not d.id.startswith(cam.id + "."):
@@ -96,6 +145,7 @@ def _camera(app: AppDep, store: SnapshotStore, camera_id: str) -> CameraOut:
         zones.append(
             ZoneCountsOut(
                 device_id=d.id,
+                name=d.id[len(cam.id) + 1 :],
                 zone=d.zone,
                 lat=d.location.lat,
                 lon=d.location.lon,
@@ -108,6 +158,7 @@ def _camera(app: AppDep, store: SnapshotStore, camera_id: str) -> CameraOut:
     status = ingest.status(cam.id)
     online = next((v.value >= 1 for v in status.latest if v.stream == "online"), None)
     snap = _latest(store, cam.id)
+    layout = layouts.load(cam.id)
     return CameraOut(
         id=cam.id,
         label=cam.label,
@@ -117,12 +168,16 @@ def _camera(app: AppDep, store: SnapshotStore, camera_id: str) -> CameraOut:
         zones=zones,
         snapshot_url=None if snap is None else f"/api/v1/cameras/{cam.id}/snapshot",
         snapshot_at=None if snap is None else datetime.fromtimestamp(snap.stat().st_mtime, tz=UTC),
+        layout=None if layout is None else _layout_out(cam.id, layout),
     )
 
 
 @router.get("/cameras")
 def list_cameras(
-    app: AppDep, store: StoreDep, _: Annotated[Principal, Depends(Allow(VIEWERS))]
+    app: AppDep,
+    store: StoreDep,
+    layouts: LayoutsDep,
+    _: Annotated[Principal, Depends(Allow(VIEWERS))],
 ) -> list[CameraOut]:
     """List cameras with their zones' latest counts and snapshot links."""
     ids = [
@@ -130,15 +185,48 @@ def list_cameras(
         for d in app.ingest.registry.all()
         if d.kind is DeviceKind.CAMERA_ANALYTICS and "." not in d.id
     ]
-    return [_camera(app, store, i) for i in ids]
+    return [_camera(app, store, layouts, i) for i in ids]
 
 
 @router.get("/cameras/{camera_id}")
 def get_camera(
-    camera_id: str, app: AppDep, store: StoreDep, _: Annotated[Principal, Depends(Allow(VIEWERS))]
+    camera_id: str,
+    app: AppDep,
+    store: StoreDep,
+    layouts: LayoutsDep,
+    _: Annotated[Principal, Depends(Allow(VIEWERS))],
 ) -> CameraOut:
     """Return one camera."""
-    return _camera(app, store, camera_id)
+    return _camera(app, store, layouts, camera_id)
+
+
+@router.put("/cameras/{camera_id}/layout")
+def put_layout(
+    camera_id: str,
+    body: CameraLayoutIn,
+    app: AppDep,
+    layouts: LayoutsDep,
+    who: Annotated[Principal, Depends(Allow(DEVICES))],
+) -> CameraLayoutOut:
+    """Set the camera's zones and lines in the pixels of its frames (from its worker).
+
+    Every zone and line must be a registered device ``<camera>.<name>``; polygons
+    must be simple, have an area and lie within the frame (422 naming the zone).
+    """
+    registry = app.ingest.registry
+    cam = _camera_device(app, camera_id)
+    if cam.id not in registry.scope_of_user(who.name):
+        raise ForbiddenError(f"login {who.name!r} may not describe camera {cam.id!r}")
+    check_layout(body)
+    for i, z in enumerate(body.zones):
+        if zone_device(cam.id, z.name) not in registry.devices:
+            raise ValidationError(
+                f"zones.{i}: {z.name!r} is not a registered zone or line of camera {cam.id!r} "
+                f"(register the device {zone_device(cam.id, z.name)!r} first)",
+                field=f"zones.{i}.name",
+            )
+    layouts.save(cam.id, body)
+    return _layout_out(cam.id, body)
 
 
 @router.get("/cameras/{camera_id}/snapshot", response_class=Response)

@@ -27,6 +27,8 @@ export type EventOut = Schemas["EventOut"];
 export type AlertOut = Schemas["AlertOut"];
 export type CameraOut = Schemas["CameraOut"];
 export type ZoneCountsOut = Schemas["ZoneCountsOut"];
+export type CameraLayoutOut = Schemas["CameraLayoutOut"];
+export type ZoneShapeOut = Schemas["ZoneShapeOut"];
 
 /** A frame from the live feed: the envelope of a recorded event (the same as the event log's). */
 export type FeedEvent = Omit<EventOut, "hash"> & { data: Record<string, unknown> };

@@ -1,6 +1,7 @@
 // The cameras panel: each camera's zones with their latest counts, density and
 // behaviour (intrusion, loitering, ...), and the latest snapshot — blurred by the
-// worker before it left it (every person and vehicle). Cameras compute counts and
+// worker before it left it (every person and vehicle) — with the camera's zones
+// and lines drawn over it (camera-overlay.ts). Cameras compute counts and
 // behaviours about places, never who anyone is. Counts are readings, not feed
 // events, so the list is re-read every few seconds while the tab is open; the map
 // gets a label per camera with its counts and behaviour.
@@ -10,15 +11,10 @@ import type { Feature, FeatureCollection, Point } from "geojson";
 import type { Centre, Panel, PanelFactory } from "../centre/context";
 import { ago, clear, clock, h } from "../dom";
 import { t } from "../i18n";
-import type { CameraOut, FeedEvent, ZoneCountsOut } from "../types";
+import type { CameraOut, FeedEvent } from "../types";
+import { countsText, zoneOverlay } from "./camera-overlay";
 
 const REFRESH_MS = 10_000;
-
-function countsText(z: ZoneCountsOut): string {
-  const parts = Object.entries(z.counts).map(([k, v]) => `${k} ${Math.round(v)}`);
-  if (z.density !== null && z.density !== undefined) parts.push(`${z.density.toFixed(2)} /m²`);
-  return parts.join(" · ") || "—";
-}
 
 function latest(c: CameraOut): number {
   let at = 0;
@@ -178,7 +174,7 @@ class CamerasPanel implements Panel {
         h(
           "tr",
           { "data-zone": z.device_id },
-          h("td", {}, z.device_id.slice(cam.id.length + 1) || z.zone || z.device_id),
+          h("td", {}, z.name || z.zone || z.device_id),
           h("td", {}, countsText(z)),
           h("td", { class: z.behaviour ? "behaviour" : "" }, z.behaviour ?? "—"),
           h("td", {}, when === null ? "—" : h("span", { class: "timer", "data-from": String(when) }, ago(when, now))),
@@ -187,13 +183,16 @@ class CamerasPanel implements Panel {
     }
     if (!cam.zones.length) table.append(h("tr", {}, h("td", { colspan: 4, class: "muted" }, t("cameras.no_zones"))));
     this.detail.append(table);
+    const overlay = cam.layout ? zoneOverlay(cam.label || cam.id, cam.layout, cam.zones) : null;
     if (this.snapshot && this.snapshot.id === cam.id) {
-      this.detail.append(
-        h("figure", {}, h("img", { src: this.snapshot.url, alt: t("cameras.snapshot_alt", { camera: cam.label || cam.id }), "data-testid": "camera-snapshot" }), h("figcaption", { class: "muted" }, `${t("cameras.snapshot")} ${cam.snapshot_at ? clock(cam.snapshot_at) : ""}`)),
-      );
+      const frame = h("div", { class: "snapshot-frame" }, h("img", { src: this.snapshot.url, alt: t("cameras.snapshot_alt", { camera: cam.label || cam.id }), "data-testid": "camera-snapshot" }));
+      if (overlay) frame.append(overlay.svg);
+      this.detail.append(h("figure", {}, frame, h("figcaption", { class: "muted" }, `${t("cameras.snapshot")} ${cam.snapshot_at ? clock(cam.snapshot_at) : ""}`)));
     } else if (!cam.snapshot_url) {
       this.detail.append(h("p", { class: "muted" }, t("cameras.no_snapshot")));
     }
+    // The overlay's text equivalent, shown with or without a snapshot.
+    if (overlay) this.detail.append(h("h4", {}, t("cameras.overlay_list")), overlay.list);
   }
 }
 
