@@ -38,6 +38,7 @@ from vigil.app import build
 from vigil.cad.service import NewCall
 from vigil.config import load_settings
 from vigil.core.geometry import LatLon
+from vigil.core.ids import UnitId
 
 RESULTS = Path(__file__).parent / "results" / "api.json"
 
@@ -56,7 +57,7 @@ def store_rates(n_commands: int = 2000, store_url: str | None = None) -> dict[st
             for i in range(100):
                 app.cad.register_unit(
                     actor="bench",
-                    unit_id=f"U{i}",
+                    unit_id=UnitId(f"U{i}"),
                     callsign=None,
                     type="patrol",
                     station=None,
@@ -77,7 +78,7 @@ def store_rates(n_commands: int = 2000, store_url: str | None = None) -> dict[st
             t0 = time.perf_counter()
             for _ in range(50):
                 app.cad.report_positions(
-                    [(f"U{i}", LatLon(60.17, 24.94), now, None, None) for i in range(100)],
+                    [(UnitId(f"U{i}"), LatLon(60.17, 24.94), now, None, None) for i in range(100)],
                     actor="bench",
                 )
             batched = (app.store.last_seq() - before) / (time.perf_counter() - t0)

@@ -43,6 +43,7 @@ from tests.e2e.server import CHROMIUM, CHROMIUM_ARGS, LiveServer, road_points
 from vigil.audit.roles import Role
 from vigil.cad.service import NewCall
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId, UnitId
 from vigil.incidents.events import IncidentOpened
 from vigil.web.static import built
 
@@ -100,21 +101,21 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def seed(server: LiveServer, incidents: int, units: int) -> list[str]:
+def seed(server: LiveServer, incidents: int, units: int) -> list[IncidentId]:
     """Register units and open incidents through the CAD service; return incident ids."""
     app = server.app
     points = road_points(server.network, units + incidents, seed=1)
     for i in range(units):
         app.cad.register_unit(
             actor="bench",
-            unit_id=f"U{i:03d}",
+            unit_id=UnitId(f"U{i:03d}"),
             callsign=f"Unit {i:03d}",
             type=UNIT_TYPES[i % len(UNIT_TYPES)],
             station=f"Station {i % 12}",
             location=points[i],
             extra_capabilities=(),
         )
-    ids: list[str] = []
+    ids: list[IncidentId] = []
     rng = random.Random(2)
     for j in range(incidents):
         out = app.cad.take_call(
@@ -152,14 +153,22 @@ class Mover(threading.Thread):
             batch = []
             for _ in range(per_tick):
                 lat, lon = rng.choice(self.nodes)
-                batch.append((f"U{cursor % self.units:03d}", LatLon(lat, lon), now, None, None))
+                batch.append(
+                    (UnitId(f"U{cursor % self.units:03d}"), LatLon(lat, lon), now, None, None)
+                )
                 cursor += 1
             self.server.app.cad.report_positions(batch, actor="avl")
             self.fixes += len(batch)
 
 
 def live_phase(
-    page: Any, server: LiveServer, ids: list[str], units: int, seconds: float, rate: float, tag: str
+    page: Any,
+    server: LiveServer,
+    ids: list[IncidentId],
+    units: int,
+    seconds: float,
+    rate: float,
+    tag: str,
 ) -> dict[str, Any]:
     """Commit `rate` marked incident updates per second while units move; return delays."""
     page.evaluate("() => { window.__seen = {}; window.__arrived = {}; window.__long = []; }")

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import auth
 from vigil.app import App
 from vigil.audit.roles import Role
+from vigil.core.ids import UnitId
 
 HELSINKI = {"lat": 60.1699, "lon": 24.9384}
 
@@ -48,7 +49,12 @@ def test_login_binds_to_neither_of_two_case_twins(
     # An old log may hold both; the CAD itself is asked directly to recreate that.
     for uid in ("E1", "e1"):
         app.cad.register_unit(
-            actor="old", unit_id=uid, callsign=None, type="engine", station=None, location=None
+            actor="old",
+            unit_id=UnitId(uid),
+            callsign=None,
+            type="engine",
+            station=None,
+            location=None,
         )
     e1 = _login(app, "e1")
     assert _status(client, e1, "E1") == 403

@@ -13,6 +13,7 @@ from pydantic import Strict as _Strict
 from vigil.audit.roles import Role
 from vigil.core.events import Recorded
 from vigil.core.geometry import LatLon
+from vigil.core.ids import CallId, EventId, IncidentId, UnitId
 from vigil.core.text import clean_line, clean_text
 from vigil.geo.geocode import Geocoder
 from vigil.incidents.model import Agency, Incident, IncidentStatus
@@ -36,6 +37,9 @@ def _text_only(value: object) -> object:
 Text = Annotated[str, Field(max_length=4000), AfterValidator(clean_text)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(clean_line)]
 Line = Annotated[str, AfterValidator(clean_line)]  # add a max_length where used
+# Ids a request names, cleaned like a line; typed here, at the edge, once.
+IncidentRef = Annotated[IncidentId, AfterValidator(clean_line)]
+UnitRef = Annotated[UnitId, AfterValidator(clean_line)]
 # Numbers and flags are taken as JSON gives them: true is not 1, "60.1" is not 60.1.
 Number = Annotated[float, _Strict()]
 Integer = Annotated[int, _Strict()]
@@ -128,7 +132,7 @@ class CallIn(In):
     caller_phone: Annotated[Line | None, Field(max_length=40)] = Field(
         default=None, description="Personal data: kept apart, access-audited, purged."
     )
-    incident_id: Annotated[Line | None, Field(max_length=100)] = Field(
+    incident_id: Annotated[IncidentRef | None, Field(max_length=100)] = Field(
         default=None, description="Attach to this open incident instead of opening one."
     )
     incident_type: Annotated[Line | None, Field(max_length=100)] = Field(
@@ -180,7 +184,7 @@ class NoteIn(In):
 class AssignIn(In):
     """Units to send, or accept the recommendation."""
 
-    unit_ids: list[Annotated[Line, Field(min_length=1, max_length=32)]] = Field(
+    unit_ids: list[Annotated[UnitRef, Field(min_length=1, max_length=32)]] = Field(
         default_factory=list, max_length=50
     )
     accept_recommendation: Flag = Field(
@@ -191,7 +195,7 @@ class AssignIn(In):
 class UnitIn(In):
     """A unit joining the fleet."""
 
-    id: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+    id: Annotated[UnitId, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
     callsign: Annotated[Line | None, Field(max_length=64)] = None
     type: Annotated[Line, Field(min_length=1, max_length=100)]
     station: Annotated[Line | None, Field(max_length=120)] = None
@@ -225,7 +229,7 @@ class PositionsIn(In):
 class UnitFix(PositionIn):
     """An AVL fix naming its unit."""
 
-    unit_id: Annotated[Line, Field(min_length=1, max_length=32)]
+    unit_id: Annotated[UnitRef, Field(min_length=1, max_length=32)]
 
 
 PositionsIn.model_rebuild()
@@ -242,7 +246,7 @@ class NearestOut(BaseModel):
 class IncidentOut(BaseModel):
     """An incident."""
 
-    id: str
+    id: IncidentId
     type: str
     priority: int
     status: IncidentStatus
@@ -254,9 +258,9 @@ class IncidentOut(BaseModel):
     updated_at: datetime
     closed_at: datetime | None
     disposition: str | None
-    call_ids: list[str]
-    unit_ids: list[str]
-    units_ever: list[str]
+    call_ids: list[CallId]
+    unit_ids: list[UnitId]
+    units_ever: list[UnitId]
     caused_by_rule: str | None
     number: str | None = Field(
         description="Short per-year sequential number dispatchers speak, e.g. 26-000123 "
@@ -325,14 +329,14 @@ class IncidentViews:
 class UnitOut(Out):
     """A unit."""
 
-    id: str
+    id: UnitId
     callsign: str
     agency: Agency
     type: str
     capabilities: list[str]
     station: str | None
     status: UnitStatus
-    incident_id: str | None
+    incident_id: IncidentId | None
     location: Location | None
     location_at: datetime | None
     updated_at: datetime
@@ -341,8 +345,8 @@ class UnitOut(Out):
 class CallOut(Out):
     """A call without its personal data."""
 
-    id: str
-    incident_id: str
+    id: CallId
+    incident_id: IncidentId
     received_at: datetime
     location: Location | None
     accuracy_m: float | None
@@ -364,7 +368,7 @@ class CallCreated(BaseModel):
 class CallerOut(BaseModel):
     """Caller identity (audited read)."""
 
-    call_id: str
+    call_id: CallId
     caller_name: str | None
     caller_phone: str | None
     expires_at: datetime
@@ -374,7 +378,7 @@ class EventOut(BaseModel):
     """One recorded event: what, when, who, why."""
 
     seq: int
-    id: str
+    id: EventId
     type: str
     stream: str
     at: datetime

@@ -69,7 +69,7 @@ class NewCall:
     notes: str = ""
     caller_name: str | None = None
     caller_phone: str | None = None
-    incident_id: str | None = None
+    incident_id: IncidentId | None = None
     incident_type: str | None = None
     priority: int | None = None
 
@@ -104,8 +104,8 @@ class CadStore(EventLog, Projections, Protocol):
 class Picture:
     """What decisions read: incidents, units and the catalogue (a view of an overlay)."""
 
-    incidents: Mapping[str, Incident]
-    units: Mapping[str, Unit]
+    incidents: Mapping[IncidentId, Incident]
+    units: Mapping[UnitId, Unit]
     catalogue: Catalogue
 
 
@@ -373,18 +373,18 @@ class Cad:
 
     # --------------------------------------------------------------- queries
 
-    def incident(self, incident_id: str) -> Incident:
+    def incident(self, incident_id: IncidentId) -> Incident:
         """Return one incident or refuse an unknown id."""
-        return decide_incident.incident(self._picture(), IncidentId(incident_id))
+        return decide_incident.incident(self._picture(), incident_id)
 
-    def unit(self, unit_id: str) -> Unit:
+    def unit(self, unit_id: UnitId) -> Unit:
         """Return one unit or refuse an unknown id."""
-        return decide_unit.unit(self._picture(), UnitId(unit_id))
+        return decide_unit.unit(self._picture(), unit_id)
 
     def _picture(self) -> Picture:
         return Picture(self.state.incidents, self.state.units, self.catalogue)
 
-    def call(self, call_id: str) -> Call:
+    def call(self, call_id: CallId) -> Call:
         """Return one call or refuse an unknown id."""
         try:
             return self.state.calls[call_id]
@@ -423,7 +423,7 @@ class Cad:
             key=lambda u: u.id,
         )
 
-    def timeline(self, incident_id: str) -> list[Recorded]:
+    def timeline(self, incident_id: IncidentId) -> list[Recorded]:
         """Return every event of an incident, its calls and its units' work on it."""
         self.incident(incident_id)
         return self._store.stream(f"incident/{incident_id}")
@@ -460,7 +460,7 @@ class Cad:
         self,
         *,
         actor: str,
-        unit_id: str,
+        unit_id: UnitId,
         callsign: str | None,
         type: str,  # noqa: A002 - the domain's word
         station: str | None,
@@ -470,7 +470,7 @@ class Cad:
     ) -> Outcome:
         """Add a unit to the fleet, available at `location`."""
         command = decide_unit.RegisterUnit(
-            unit_id=UnitId(unit_id),
+            unit_id=unit_id,
             callsign=callsign,
             type=type,
             station=station,
@@ -500,7 +500,7 @@ class Cad:
         command = decide_incident.TakeCall(
             call_id=CallId(call_id),
             new_incident_id=IncidentId(new_id("INC")),
-            incident_id=None if call.incident_id is None else IncidentId(call.incident_id),
+            incident_id=call.incident_id,
             incident_type=call.incident_type,
             priority=call.priority,
             received_at=received,
@@ -557,7 +557,7 @@ class Cad:
 
     def update_incident(
         self,
-        incident_id: str,
+        incident_id: IncidentId,
         *,
         actor: str,
         type: str | None = None,  # noqa: A002 - the domain's word
@@ -571,7 +571,7 @@ class Cad:
     ) -> Outcome:
         """Change an active incident's type, priority, location or description."""
         command = decide_incident.UpdateIncident(
-            incident_id=IncidentId(incident_id),
+            incident_id=incident_id,
             type=type,
             priority=priority,
             location=location,
@@ -583,7 +583,7 @@ class Cad:
 
     def add_note(
         self,
-        incident_id: str,
+        incident_id: IncidentId,
         *,
         actor: str,
         text: str,
@@ -594,24 +594,24 @@ class Cad:
     ) -> Outcome:
         """Add a note (or a rule's explanation with its evidence) to the timeline."""
         command = decide_incident.AddNote(
-            incident_id=IncidentId(incident_id), text=text, rule=rule, evidence=evidence
+            incident_id=incident_id, text=text, rule=rule, evidence=evidence
         )
         return self._incident_command(command, actor=actor, command_id=command_id, cause=cause)
 
     def assign(
         self,
-        incident_id: str,
-        unit_ids: Sequence[str],
+        incident_id: IncidentId,
+        unit_ids: Sequence[UnitId],
         *,
         actor: str,
-        etas: dict[str, float] | None = None,
+        etas: dict[UnitId, float] | None = None,
         recommended: bool = False,
         command_id: str | None = None,
     ) -> Outcome:
         """Send available units to an active incident."""
         command = decide_unit.AssignUnits(
-            incident_id=IncidentId(incident_id),
-            unit_ids=tuple(UnitId(u) for u in unit_ids),
+            incident_id=incident_id,
+            unit_ids=tuple(unit_ids),
             etas=dict(etas or {}),
             recommended=recommended,
         )
@@ -619,29 +619,27 @@ class Cad:
 
     def release(
         self,
-        incident_id: str,
-        unit_id: str,
+        incident_id: IncidentId,
+        unit_id: UnitId,
         *,
         actor: str,
         reason: str,
         command_id: str | None = None,
     ) -> Outcome:
         """Take a unit off an incident; it becomes available."""
-        command = decide_unit.ReleaseUnit(
-            incident_id=IncidentId(incident_id), unit_id=UnitId(unit_id), reason=reason
-        )
+        command = decide_unit.ReleaseUnit(incident_id=incident_id, unit_id=unit_id, reason=reason)
         return self._unit_command(command, actor=actor, command_id=command_id)
 
     def set_unit_status(
-        self, unit_id: str, new: UnitStatus, *, actor: str, command_id: str | None = None
+        self, unit_id: UnitId, new: UnitStatus, *, actor: str, command_id: str | None = None
     ) -> Outcome:
         """Apply a status a unit reports (en route, on scene, transporting, ...)."""
-        command = decide_unit.ReportStatus(unit_id=UnitId(unit_id), status=new)
+        command = decide_unit.ReportStatus(unit_id=unit_id, status=new)
         return self._unit_command(command, actor=actor, command_id=command_id)
 
     def report_positions(
         self,
-        fixes: Sequence[tuple[str, LatLon, datetime, float | None, float | None]],
+        fixes: Sequence[tuple[UnitId, LatLon, datetime, float | None, float | None]],
         *,
         actor: str,
         command_id: str | None = None,
@@ -650,7 +648,7 @@ class Cad:
         command = decide_unit.ReportPositions(
             fixes=tuple(
                 decide_unit.Fix(
-                    unit_id=UnitId(u), location=loc, fix_at=at, heading_deg=heading, speed_mps=speed
+                    unit_id=u, location=loc, fix_at=at, heading_deg=heading, speed_mps=speed
                 )
                 for u, loc, at, heading, speed in fixes
             )
@@ -659,7 +657,7 @@ class Cad:
 
     def close_incident(
         self,
-        incident_id: str,
+        incident_id: IncidentId,
         *,
         actor: str,
         disposition: str,
@@ -668,7 +666,7 @@ class Cad:
     ) -> Outcome:
         """Close an incident with a disposition; units still on it are cleared."""
         command = decide_incident.CloseIncident(
-            incident_id=IncidentId(incident_id), disposition=disposition, notes=notes
+            incident_id=incident_id, disposition=disposition, notes=notes
         )
 
         def decide(state: Picture, now: datetime) -> list[Event]:
@@ -681,10 +679,10 @@ class Cad:
         return self._run(decide, actor=actor, command_id=command_id)
 
     def cancel_incident(
-        self, incident_id: str, *, actor: str, reason: str, command_id: str | None = None
+        self, incident_id: IncidentId, *, actor: str, reason: str, command_id: str | None = None
     ) -> Outcome:
         """Cancel an incident before anyone arrived; assigned units are released."""
-        command = decide_incident.CancelIncident(incident_id=IncidentId(incident_id), reason=reason)
+        command = decide_incident.CancelIncident(incident_id=incident_id, reason=reason)
 
         def decide(state: Picture, now: datetime) -> list[Event]:
             cancelled = decide_incident.decide(state, command, now)
@@ -696,10 +694,10 @@ class Cad:
         return self._run(decide, actor=actor, command_id=command_id)
 
     def reopen_incident(
-        self, incident_id: str, *, actor: str, reason: str, command_id: str | None = None
+        self, incident_id: IncidentId, *, actor: str, reason: str, command_id: str | None = None
     ) -> Outcome:
         """Bring a closed or cancelled incident back to the queue."""
-        command = decide_incident.ReopenIncident(incident_id=IncidentId(incident_id), reason=reason)
+        command = decide_incident.ReopenIncident(incident_id=incident_id, reason=reason)
         return self._incident_command(command, actor=actor, command_id=command_id)
 
 
@@ -741,16 +739,22 @@ def _provisional(p: Pending, seq: int) -> Recorded:
     )
 
 
-def _tables(state: CadState) -> dict[str, Mapping[str, msgspec.Struct]]:
-    return {"call": state.calls, "incident": state.incidents, "unit": state.units}
+def _record(state: CadState, kind: str, ident: str) -> msgspec.Struct | None:
+    """Return the record a projection row (kind, id) holds, or None (deleted)."""
+    if kind == "call":
+        return state.calls.get(CallId(ident))
+    if kind == "incident":
+        return state.incidents.get(IncidentId(ident))
+    if kind == "unit":
+        return state.units.get(UnitId(ident))
+    raise KeyError(kind)
 
 
 def projection_rows(state: CadState, touched: Iterable[tuple[str, str]]) -> list[ProjectionRow]:
     """Encode the touched records of a state as projection rows."""
-    tables = _tables(state)
     rows: list[ProjectionRow] = []
     for kind, ident in sorted(touched):
-        record = tables[kind].get(ident)
+        record = _record(state, kind, ident)
         rows.append((kind, ident, None if record is None else msgspec.json.encode(record)))
     return rows
 
@@ -761,11 +765,11 @@ def load_state(store: CadStore) -> CadState:
     state = CadState(last_seq=seq)
     for kind, ident, body in rows:
         if kind == "incident":
-            state.incidents[ident] = msgspec.json.decode(body, type=Incident)
+            state.incidents[IncidentId(ident)] = msgspec.json.decode(body, type=Incident)
         elif kind == "call":
-            state.calls[ident] = msgspec.json.decode(body, type=Call)
+            state.calls[CallId(ident)] = msgspec.json.decode(body, type=Call)
         elif kind == "unit":
-            state.units[ident] = msgspec.json.decode(body, type=Unit)
+            state.units[UnitId(ident)] = msgspec.json.decode(body, type=Unit)
     for incident in state.incidents.values():
         note_number(state.numbers, incident.number)
     for rec in store.read(after_seq=seq):
@@ -783,8 +787,9 @@ def rebuild_state(store: CadStore) -> CadState:
 
 def all_rows(state: CadState) -> list[tuple[str, str, bytes]]:
     """Encode every record of a state as projection rows."""
+    encode = msgspec.json.encode
     return [
-        (kind, ident, msgspec.json.encode(record))
-        for kind, table in sorted(_tables(state).items())
-        for ident, record in sorted(table.items())
+        *(("call", i, encode(r)) for i, r in sorted(state.calls.items())),
+        *(("incident", i, encode(r)) for i, r in sorted(state.incidents.items())),
+        *(("unit", i, encode(r)) for i, r in sorted(state.units.items())),
     ]

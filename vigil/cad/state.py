@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from vigil.core.events import Recorded
+from vigil.core.ids import CallId, IncidentId, UnitId
 from vigil.incidents.events import (
     CallReceived,
     IncidentCancelled,
@@ -42,9 +43,9 @@ from vigil.units.model import Unit, UnitStatus
 class CadState:
     """Incidents, calls and units by id, and the last applied log position."""
 
-    incidents: MutableMapping[str, Incident] = field(default_factory=dict)
-    calls: MutableMapping[str, Call] = field(default_factory=dict)
-    units: MutableMapping[str, Unit] = field(default_factory=dict)
+    incidents: MutableMapping[IncidentId, Incident] = field(default_factory=dict)
+    calls: MutableMapping[CallId, Call] = field(default_factory=dict)
+    units: MutableMapping[UnitId, Unit] = field(default_factory=dict)
     # The highest incident number used per year (the next one is one more).
     numbers: MutableMapping[int, int] = field(default_factory=dict)
     last_seq: int = 0

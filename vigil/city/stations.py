@@ -29,6 +29,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from vigil.core.errors import ConfigError, GeoError
 from vigil.core.geometry import LatLon
+from vigil.core.ids import UnitId
 from vigil.geo.network import RoadNetwork
 
 _NUMBER = re.compile(r"#\s*(\d+)")
@@ -181,7 +182,7 @@ class UnitsFile(BaseModel):
 class UnitRecord:
     """A unit with its resolved home."""
 
-    id: str
+    id: UnitId
     type: str
     callsign: str
     station: str | None
@@ -227,7 +228,11 @@ def read_units(
             )
         out.append(
             UnitRecord(
-                id=u.id, type=u.type, callsign=u.callsign or u.id, station=station, home=home
+                id=UnitId(u.id),
+                type=u.type,
+                callsign=u.callsign or u.id,
+                station=station,
+                home=home,
             )
         )
     return out

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from vigil.core.ids import UnitId
+
 # A cost that marks "this unit cannot fill this slot"; far above any real ETA.
 _IMPOSSIBLE = 1e12
 
@@ -26,7 +28,7 @@ _IMPOSSIBLE = 1e12
 class Candidate:
     """A unit that could go: its capabilities and drive time to the incident."""
 
-    unit_id: str
+    unit_id: UnitId
     callsign: str
     type: str
     capabilities: tuple[str, ...]
@@ -41,7 +43,7 @@ class Candidate:
 class Choice:
     """A recommended unit and why."""
 
-    unit_id: str
+    unit_id: UnitId
     callsign: str
     type: str
     covers: str

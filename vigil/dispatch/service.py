@@ -10,6 +10,7 @@ from vigil.cad.service import Cad
 from vigil.core.clock import Clock
 from vigil.core.errors import GeoError, StoreError, ValidationError
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId, UnitId
 from vigil.dispatch.recommend import Candidate, Choice, Shortfall, choose
 from vigil.geo import RoadNetwork, Route, Snap
 from vigil.geo.eta import TravelTimes
@@ -21,15 +22,15 @@ from vigil.units.model import UnitStatus
 class Recommendation:
     """The units to send, what cannot be covered, and how it was computed."""
 
-    incident_id: str
+    incident_id: IncidentId
     incident_type: str
     run_card: tuple[tuple[str, int], ...]
     chosen: tuple[Choice, ...]
     shortfalls: tuple[Shortfall, ...]
-    already_assigned: tuple[str, ...]
+    already_assigned: tuple[UnitId, ...]
     considered: int
-    unreachable: tuple[str, ...]
-    no_position: tuple[str, ...]
+    unreachable: tuple[UnitId, ...]
+    no_position: tuple[UnitId, ...]
     compute_ms: float
     method: str
     model: str = ""
@@ -60,9 +61,9 @@ class Dispatcher:
         self._clock = clock
         # Each unit is snapped to the road once per position it reports, not once
         # per recommendation: snapping hundreds of points costs more than the search.
-        self._snaps: dict[str, tuple[LatLon, Snap | None]] = {}
+        self._snaps: dict[UnitId, tuple[LatLon, Snap | None]] = {}
 
-    def _snap(self, network: RoadNetwork, unit_id: str, where: LatLon) -> Snap | None:
+    def _snap(self, network: RoadNetwork, unit_id: UnitId, where: LatLon) -> Snap | None:
         cached = self._snaps.get(unit_id)
         if cached is not None and cached[0] == where:
             return cached[1]
@@ -78,7 +79,7 @@ class Dispatcher:
             raise StoreError("the road network is not loaded; recommendations are unavailable")
         return self.travel
 
-    def recommend(self, incident_id: str) -> Recommendation:
+    def recommend(self, incident_id: IncidentId) -> Recommendation:
         """Recommend units for an incident's run card by real drive time."""
         started = time.perf_counter()
         travel = self._need_travel()
@@ -149,7 +150,7 @@ class Dispatcher:
             model_version=self.model.version,
         )
 
-    def route(self, incident_id: str, unit_id: str) -> Route:
+    def route(self, incident_id: IncidentId, unit_id: UnitId) -> Route:
         """Return the route a unit would drive to an incident."""
         travel = self._need_travel()
         inc = self._cad.incident(incident_id)

@@ -27,6 +27,7 @@ from lxml import etree
 from vigil.alerts.xmlsafe import UntrustedXmlError, parse_untrusted
 from vigil.core.errors import ValidationError
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId, UnitId
 from vigil.exchange.schema import Problem
 from vigil.incidents.model import Call, Incident, IncidentStatus
 from vigil.units.model import Unit, UnitStatus
@@ -315,7 +316,7 @@ def _resources_part(
 class ReceivedUnit:
     """A unit named in an EIDO: its id, name, type text and status there."""
 
-    id: str
+    id: UnitId
     name: str
     type: str
     status: str  # Vigil's status word when known, else the registry text
@@ -330,7 +331,7 @@ class Received:
     agency: str
     element: str
     updated_at: datetime
-    internal_id: str | None
+    internal_id: IncidentId | None
     type_code: str | None
     type_text: str | None
     common_type: str | None
@@ -450,6 +451,11 @@ def _strip_html(text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
 
 
+def _incident_id(value: object) -> IncidentId | None:
+    """Return the internal incident id an EIDO names (only a string can be one of ours)."""
+    return IncidentId(value) if isinstance(value, str) else None
+
+
 def read_document(doc: dict[str, Any]) -> Received:
     """Read a schema-valid EIDO into what Vigil needs to open or update an incident."""
     warnings: list[str] = []
@@ -499,7 +505,7 @@ def read_document(doc: dict[str, Any]) -> Received:
         agency=str(doc["updatedByAgencyReference"]["$ref"]),
         element=str(doc["issuingElementIdentification"]),
         updated_at=parse_time(doc["lastUpdateTimeStamp"], "lastUpdateTimeStamp"),
-        internal_id=inc.get("internalIncidentId"),
+        internal_id=_incident_id(inc.get("internalIncidentId")),
         type_code=inc.get("incidentTypeInternalCode"),
         type_text=inc.get("incidentTypeInternalText"),
         common_type=inc.get("incidentTypeCommonRegistryText"),
@@ -527,7 +533,7 @@ def _read_units(doc: dict[str, Any]) -> list[ReceivedUnit]:
         registry = vigil_status.get(comp.get("primaryUnitStatusRegistryText", ""))
         units.append(
             ReceivedUnit(
-                id=str(comp["$id"]),
+                id=UnitId(str(comp["$id"])),
                 name=str(comp.get("emergencyResourceName") or comp["$id"]),
                 type=str(
                     comp.get("emergencyResourceTypeInternalText")

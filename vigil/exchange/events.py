@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from vigil.core.events import Event, register
+from vigil.core.ids import IncidentId, UnitId
 
 EXCHANGE_STREAM = "exchange/eido"
 
@@ -13,7 +14,7 @@ EXCHANGE_STREAM = "exchange/eido"
 class EidoExported(Event, frozen=True, kw_only=True, tag="eido.exported"):
     """An incident was written out as an EIDO (with caller identity only for a stated purpose)."""
 
-    incident_id: str
+    incident_id: IncidentId
     eido_id: str
     with_caller: bool
     purpose: str = ""
@@ -31,7 +32,7 @@ class EidoExported(Event, frozen=True, kw_only=True, tag="eido.exported"):
 class EidoImported(Event, frozen=True, kw_only=True, tag="eido.imported"):
     """An EIDO from another CAD/PSAP opened or updated an incident; its own times kept here."""
 
-    incident_id: str
+    incident_id: IncidentId
     eido_id: str
     agency: str
     element: str
@@ -41,7 +42,7 @@ class EidoImported(Event, frozen=True, kw_only=True, tag="eido.imported"):
     call_times: tuple[datetime, ...] = ()
     note_keys: tuple[str, ...] = ()  # notes taken in (time|author|digest), so repeats are skipped
     units_there: tuple[str, ...] = ()  # "id status" of the units the other agency listed
-    assigned: tuple[str, ...] = ()  # local units assigned because the EIDO named them
+    assigned: tuple[UnitId, ...] = ()  # local units assigned because the EIDO named them
     has_caller: bool = False
     warnings: tuple[str, ...] = ()
 

@@ -25,7 +25,7 @@ from vigil.cad.service import Cad
 from vigil.core.clock import Clock
 from vigil.core.errors import NotFoundError, TransitionError, ValidationError, VigilError
 from vigil.core.events import Pending
-from vigil.core.ids import new_event_id
+from vigil.core.ids import IncidentId, UnitId, new_event_id
 from vigil.exchange.eido import (
     Caller,
     Note,
@@ -45,7 +45,7 @@ from vigil.store.records import PersonalData
 from vigil.units.model import UnitStatus
 
 
-def caller_record_id(incident_id: str) -> str:
+def caller_record_id(incident_id: IncidentId) -> str:
     """Return the personal-data key of the caller details an imported EIDO carried."""
     return f"EIDO-{incident_id}"
 
@@ -105,7 +105,9 @@ class Exchange:
 
     # ---------------------------------------------------------------- export
 
-    def export(self, incident_id: str, *, actor: str, purpose: str | None = None) -> dict[str, Any]:
+    def export(
+        self, incident_id: IncidentId, *, actor: str, purpose: str | None = None
+    ) -> dict[str, Any]:
         """Write an incident as EIDO; with a purpose, caller identity too (audited first)."""
         incident = self._cad.incident(incident_id)
         calls = [self._cad.call(c) for c in incident.call_ids]
@@ -161,7 +163,7 @@ class Exchange:
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ValidationError(f"not JSON: {err}", field="eido") from err
 
-    def take(self, doc: Any, *, actor: str) -> tuple[str, bool]:
+    def take(self, doc: Any, *, actor: str) -> tuple[IncidentId, bool]:
         """Open or update an incident from an EIDO; return (incident id, created)."""
         self._refuse_invalid(doc)
         try:
@@ -178,8 +180,8 @@ class Exchange:
             self._update(earlier, received, actor=actor)
             return earlier[0], False
 
-    def _earlier(self, r: Received) -> tuple[str, set[str]] | None:
-        incident_id: str | None = None
+    def _earlier(self, r: Received) -> tuple[IncidentId, set[str]] | None:
+        incident_id: IncidentId | None = None
         keys: set[str] = set()
         for rec in self._store.stream(EXCHANGE_STREAM):
             e = rec.event
@@ -193,7 +195,7 @@ class Exchange:
             keys = {_note_key(n) for n in self._local_notes(incident_id)}
         return (incident_id, keys) if incident_id is not None else None
 
-    def _local_notes(self, incident_id: str) -> list[Note]:
+    def _local_notes(self, incident_id: IncidentId) -> list[Note]:
         return [
             Note(at=r.at, author=r.actor, text=r.event.text)
             for r in self._cad.timeline(incident_id)
@@ -207,7 +209,7 @@ class Exchange:
         said = r.type_text or r.common_type or r.type_code or "not stated"
         return "other", f" (their type: {said})"
 
-    def _open(self, r: Received, *, actor: str) -> str:
+    def _open(self, r: Received, *, actor: str) -> IncidentId:
         itype, type_note = self._type(r)
         priority = r.priority if isinstance(r.priority, int) and 1 <= r.priority <= 5 else None
         description = (r.type_text or "") + type_note
@@ -224,12 +226,17 @@ class Exchange:
             description=f"From {r.agency}: {description}".strip(),
             priority=priority,
         )
-        incident_id = outcome.records[0].event.incident_id  # type: ignore[attr-defined]
+        incident_id: IncidentId = outcome.records[0].event.incident_id  # type: ignore[attr-defined]
         self._update((incident_id, set()), r, actor=actor, created=True)
-        return str(incident_id)
+        return incident_id
 
     def _update(
-        self, earlier: tuple[str, set[str]], r: Received, *, actor: str, created: bool = False
+        self,
+        earlier: tuple[IncidentId, set[str]],
+        r: Received,
+        *,
+        actor: str,
+        created: bool = False,
     ) -> None:
         incident_id, seen = earlier
         new_keys: list[str] = []
@@ -292,7 +299,7 @@ class Exchange:
             personal=personal,
         )
 
-    def _assign(self, incident_id: str, r: Received, *, actor: str) -> list[str]:
+    def _assign(self, incident_id: IncidentId, r: Received, *, actor: str) -> list[UnitId]:
         inc = self._cad.incident(incident_id)
         free = [
             u.id

@@ -37,7 +37,7 @@ class IncidentState(Protocol):
     """What incident decisions read: the incidents, and the catalogue of types."""
 
     @property
-    def incidents(self) -> Mapping[str, Incident]:
+    def incidents(self) -> Mapping[IncidentId, Incident]:
         """Incidents by id."""
         ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vigil.core.events import Event, register
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId
 
 REPORTS_STREAM = "reports"
 
@@ -39,7 +40,7 @@ class ReportSubmitted(ReportEvent, frozen=True, kw_only=True, tag="report.submit
 class ReportPromoted(ReportEvent, frozen=True, kw_only=True, tag="report.promoted"):
     """An operator opened an incident from a report."""
 
-    incident_id: str
+    incident_id: IncidentId
     reason: str
 
     def related(self) -> tuple[str, ...]:
@@ -52,7 +53,7 @@ class ReportMerged(ReportEvent, frozen=True, kw_only=True, tag="report.merged"):
     """An operator marked a report as a duplicate of another report or of an incident."""
 
     into_report: str | None = None
-    into_incident: str | None = None
+    into_incident: IncidentId | None = None
     reason: str
 
     def related(self) -> tuple[str, ...]:

@@ -48,7 +48,7 @@ from vigil.core.errors import (
 )
 from vigil.core.events import Event, Pending, Recorded
 from vigil.core.geometry import LatLon
-from vigil.core.ids import EventId, new_id
+from vigil.core.ids import EventId, IncidentId, new_id
 from vigil.reports.events import (
     REPORTS_STREAM,
     ReportDismissed,
@@ -100,7 +100,7 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     submitted_at: datetime
     updated_at: datetime
     status_key: str
-    incident_id: str | None = None
+    incident_id: IncidentId | None = None
     merged_into: str | None = None
     decided_by: str | None = None
     reason: str | None = None
@@ -473,7 +473,7 @@ class Reports:
                 cause=report_id,
             )
             opened = outcome.records[0].event
-            incident_id = str(opened.incident_id)  # type: ignore[attr-defined]
+            incident_id: IncidentId = opened.incident_id  # type: ignore[attr-defined]
             self._append(
                 [ReportPromoted(report_id=report_id, incident_id=incident_id, reason=reason)],
                 actor=actor,
@@ -486,7 +486,7 @@ class Reports:
         *,
         actor: str,
         into_report: str | None,
-        into_incident: str | None,
+        into_incident: IncidentId | None,
         reason: str,
     ) -> Report:
         """Mark a report a duplicate of another report or of an incident."""

@@ -28,7 +28,7 @@ from vigil.core.clock import Clock
 from vigil.core.errors import VigilError
 from vigil.core.events import Pending
 from vigil.core.geometry import LatLon, haversine_m
-from vigil.core.ids import EventId, new_id
+from vigil.core.ids import EventId, IncidentId, new_id
 from vigil.dispatch.service import Recommendation
 from vigil.incidents.events import IncidentOpened
 from vigil.incidents.model import Incident
@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 class Recommender(Protocol):
     """What the rules need from dispatch."""
 
-    def recommend(self, incident_id: str) -> Recommendation:
+    def recommend(self, incident_id: IncidentId) -> Recommendation:
         """Return a recommendation for an incident."""
         ...
 
@@ -61,7 +61,7 @@ class Recommender(Protocol):
 class Result:
     """What running a firing did."""
 
-    incident_id: str | None
+    incident_id: IncidentId | None
     opened: bool
     outcomes: tuple[str, ...]
     failures: int
@@ -284,7 +284,7 @@ class ActionRunner:
                 best = (inc, d)
         return best
 
-    def _raise_to(self, incident_id: str, to: int, f: Firing, ctx: _Context) -> str:
+    def _raise_to(self, incident_id: IncidentId, to: int, f: Firing, ctx: _Context) -> str:
         inc = self._cad.incident(incident_id)
         if inc.priority <= to:
             return f"priority of {incident_id} already {inc.priority}"
@@ -442,7 +442,7 @@ def firing_id(f: Firing) -> str:
 @dataclass(slots=True)
 class _Context:
     firing_id: str
-    incident_id: str | None
+    incident_id: IncidentId | None
     dedup: bool
     opened: bool = False
     commands: int = 0

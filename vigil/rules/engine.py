@@ -30,6 +30,7 @@ from vigil.bus import Bus
 from vigil.cad.service import Cad
 from vigil.core.clock import Clock
 from vigil.core.events import Recorded
+from vigil.core.ids import IncidentId
 from vigil.core.ticker import Ticker
 from vigil.incidents.catalogue import Catalogue
 from vigil.ingest.model import Observation
@@ -101,7 +102,7 @@ class RulesEngine:
         catalogue: Catalogue,
         clock: Clock,
         execute: Execute,
-        is_active: Callable[[str], bool],
+        is_active: Callable[[IncidentId], bool],
         on_close: Callable[[], None] | None = None,
         notifier: Notifier | None = None,
     ) -> None:
@@ -397,7 +398,7 @@ def create_engine(
     )
     runner = ActionRunner(cad=cad, dispatch=dispatch, store=store, bus=bus, clock=clock)
 
-    def is_active(incident_id: str) -> bool:
+    def is_active(incident_id: IncidentId) -> bool:
         inc = cad.state.incidents.get(incident_id)
         return inc is not None and inc.active
 

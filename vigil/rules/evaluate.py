@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from vigil.core.geometry import LatLon, haversine_m
+from vigil.core.ids import IncidentId
 from vigil.rules.cel import CelError, leading_threshold
 from vigil.rules.facts import Input
 from vigil.rules.rule import OPERATORS, KeyBy, Rule, RuleSet, cell_key
@@ -64,7 +65,7 @@ class Firing:
     count: int
     since: datetime | None
     correlated: tuple[str, ...]
-    incident_id: str | None  # this rule's still-active incident for the key (de-duplicate)
+    incident_id: IncidentId | None  # this rule's still-active incident for the key (de-duplicate)
     suppressed: int  # triggers suppressed by cooldown since the previous firing
     decided_at: datetime
 
@@ -80,7 +81,7 @@ class KeyState:
     evidence_total: int = 0
     last_t: float = float("-inf")
     last_fired: datetime | None = None
-    incident_id: str | None = None
+    incident_id: IncidentId | None = None
     suppressed: int = 0
 
 
@@ -140,7 +141,7 @@ class RuleState:
         self.stateful = rule.window is not None or rule.sustained_s > 0 or rule.latched
 
 
-IsActive = Callable[[str], bool]
+IsActive = Callable[[IncidentId], bool]
 
 _GENERAL, _WINDOW, _STEADY = 0, 1, 2
 
@@ -711,7 +712,7 @@ class Evaluator:
 
     # -------------------------------------------------------------- upkeep
 
-    def opened(self, rule_name: str, key: str, incident_id: str) -> None:
+    def opened(self, rule_name: str, key: str, incident_id: IncidentId) -> None:
         """Record the incident a firing opened, for de-duplication."""
         st = self.states.get(rule_name)
         if st is None:
@@ -719,7 +720,7 @@ class Evaluator:
         self._key_state(st, key).incident_id = incident_id
 
     def restore_key(
-        self, rule_name: str, key: str, fired_at: datetime, incident_id: str | None
+        self, rule_name: str, key: str, fired_at: datetime, incident_id: IncidentId | None
     ) -> None:
         """Restore when a key last fired and its incident (from the log, at start-up)."""
         st = self.states.get(rule_name)

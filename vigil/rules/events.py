@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vigil.core.events import Event, register
+from vigil.core.ids import IncidentId
 
 
 @register
@@ -23,7 +24,7 @@ class RuleFired(Event, frozen=True, kw_only=True, tag="rule.fired"):
     evidence_total: int
     correlated: tuple[str, ...] = ()
     window_value: float | None = None
-    incident_id: str | None = None
+    incident_id: IncidentId | None = None
     deduplicated: bool = False
     suppressed: int = 0
     failed: bool = False

@@ -37,7 +37,7 @@ class UnitState(IncidentState, Protocol):
     """What unit decisions read: units, and the incidents they work on."""
 
     @property
-    def units(self) -> Mapping[str, Unit]:
+    def units(self) -> Mapping[UnitId, Unit]:
         """Units by id."""
         ...
 
@@ -71,7 +71,7 @@ class AssignUnits:
 
     incident_id: IncidentId
     unit_ids: tuple[UnitId, ...]
-    etas: Mapping[str, float] = field(default_factory=dict)
+    etas: Mapping[UnitId, float] = field(default_factory=dict)
     recommended: bool = False
 
 

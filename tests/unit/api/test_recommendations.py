@@ -13,6 +13,7 @@ from vigil.api.http import create_api
 from vigil.app import App
 from vigil.audit.roles import Role
 from vigil.core.geometry import LatLon
+from vigil.core.ids import UnitId
 from vigil.geo import RoadNetwork
 
 SCENE = LatLon(60.1685, 24.9440)  # near the Esplanadi, central Helsinki
@@ -43,7 +44,7 @@ def disp(city_app: App) -> dict[str, str]:
 def fleet(city_app: App) -> None:
     for uid, (kind, where) in FLEET.items():
         city_app.cad.register_unit(
-            actor="t", unit_id=uid, callsign=None, type=kind, station=None, location=where
+            actor="t", unit_id=UnitId(uid), callsign=None, type=kind, station=None, location=where
         )
 
 

@@ -25,12 +25,14 @@ from vigil.core.clock import ManualClock
 from vigil.core.errors import TransitionError, WriteConflictError
 from vigil.core.events import Recorded
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId, UnitId
 from vigil.incidents.catalogue import load_catalogue
 from vigil.incidents.events import IncidentOpened
 from vigil.store.sqlite import SqliteStore
 from vigil.units.events import UnitAssigned
 
 HERE = LatLon(60.17, 24.94)
+U1 = UnitId("U1")
 CATALOGUE = load_catalogue()
 
 
@@ -83,10 +85,10 @@ def _interleave(
     return calls
 
 
-def _setup(a: Writer, b: Writer) -> tuple[str, str]:
+def _setup(a: Writer, b: Writer) -> tuple[IncidentId, IncidentId]:
     """Register U1 and open two incidents through `a`; `b` catches up; return the incidents."""
     a.cad.register_unit(
-        actor="t", unit_id="U1", callsign=None, type="medic_als", station=None, location=HERE
+        actor="t", unit_id=U1, callsign=None, type="medic_als", station=None, location=HERE
     )
     x, y = (
         a.cad.take_call(NewCall(nature=n, location=HERE, incident_type="medical"), actor="t")
@@ -114,13 +116,13 @@ def test_a_command_no_longer_valid_on_the_fresh_state_gets_the_domain_error(
 ) -> None:
     a, b = pair
     x, y = _setup(a, b)
-    appends = _interleave(b, monkeypatch, lambda: a.cad.assign(x, ["U1"], actor="a"))
+    appends = _interleave(b, monkeypatch, lambda: a.cad.assign(x, [U1], actor="a"))
     with pytest.raises(TransitionError, match="only available units can be assigned"):
-        b.cad.assign(y, ["U1"], actor="b")
+        b.cad.assign(y, [U1], actor="b")
     assert appends[0] == 1  # refused by the second decision: nothing more was appended
     assert b.cad.conflicts == 1
     assert _assignments(a.store) == [("U1", x)]  # the log holds one assignment, not two
-    assert b.cad.state.units["U1"].incident_id == x  # the loser's state caught up
+    assert b.cad.state.units[U1].incident_id == x  # the loser's state caught up
     assert a.store.verify() == []
 
 
@@ -131,7 +133,7 @@ def test_a_command_still_valid_on_the_fresh_state_commits_after_it(
     _, y = _setup(a, b)
     # The other writer only adds a note to the same incident: the assignment still holds.
     note = _interleave(b, monkeypatch, lambda: a.cad.add_note(y, actor="a", text="hazard"))
-    out = b.cad.assign(y, ["U1"], actor="b")
+    out = b.cad.assign(y, [U1], actor="b")
     assert note[0] == 2 and b.cad.conflicts == 1
     types = [r.event.type_name() for r in a.store.read(after_seq=out.records[0].seq - 2)]
     assert types == ["incident.note_added", "unit.assigned", "incident.status_changed"]
@@ -146,9 +148,9 @@ def test_an_idempotency_key_recorded_by_the_other_writer_meanwhile_is_answered_f
     x, _ = _setup(a, b)
     first: list[Outcome] = []
     _interleave(
-        b, monkeypatch, lambda: first.append(a.cad.assign(x, ["U1"], actor="a", command_id="K1"))
+        b, monkeypatch, lambda: first.append(a.cad.assign(x, [U1], actor="a", command_id="K1"))
     )
-    again = b.cad.assign(x, ["U1"], actor="b", command_id="K1")
+    again = b.cad.assign(x, [U1], actor="b", command_id="K1")
     assert again.replayed
     assert again.records == first[0].records
     assert _assignments(a.store) == [("U1", x)]
@@ -177,7 +179,7 @@ def test_retries_are_bounded_and_the_caller_gets_the_conflict(
         b, monkeypatch, lambda: a.cad.add_note(y, actor="a", text="again"), times=ATTEMPTS
     )
     with pytest.raises(WriteConflictError) as caught:
-        b.cad.assign(y, ["U1"], actor="b")
+        b.cad.assign(y, [U1], actor="b")
     assert notes[0] == ATTEMPTS and b.cad.conflicts == ATTEMPTS
     assert a.store.last_seq() == head + ATTEMPTS  # only the other writer's notes
     assert _assignments(a.store) == []
@@ -187,7 +189,7 @@ def test_retries_are_bounded_and_the_caller_gets_the_conflict(
 def test_one_writer_alone_never_conflicts(pair: tuple[Writer, Writer]) -> None:
     a, _ = pair
     x, y = _setup(a, a)
-    a.cad.assign(x, ["U1"], actor="a")
+    a.cad.assign(x, [U1], actor="a")
     with pytest.raises(TransitionError):
-        a.cad.assign(y, ["U1"], actor="a")
+        a.cad.assign(y, [U1], actor="a")
     assert a.cad.conflicts == 0

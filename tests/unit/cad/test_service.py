@@ -14,6 +14,7 @@ from vigil.cad.service import NewCall, Outcome
 from vigil.core.errors import NotFoundError, StoreError
 from vigil.core.events import Recorded
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId
 
 HERE = LatLon(60.17, 24.94)
 
@@ -73,7 +74,7 @@ def test_commands_arriving_during_a_commit_are_written_together(
         return _in_threads(
             [
                 *(lambda n=n: app.cad.take_call(_call(n), actor="t") for n in range(1, 6)),
-                lambda: app.cad.add_note("INC-NOPE", actor="t", text="refused alone"),
+                lambda: app.cad.add_note(IncidentId("INC-NOPE"), actor="t", text="refused alone"),
             ]
         )
 

@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -18,6 +19,7 @@ from vigil.cad.service import Cad, NewCall, load_state, rebuild_state
 from vigil.core.clock import ManualClock
 from vigil.core.errors import VigilError
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId, UnitId
 from vigil.incidents.catalogue import load_catalogue
 from vigil.incidents.model import ACTIVE_INCIDENT
 from vigil.store.sqlite import SqliteStore
@@ -27,6 +29,7 @@ CATALOGUE = load_catalogue()
 UNIT_TYPES = ["engine", "ladder", "medic_als", "patrol"]
 INCIDENT_TYPES = ["structure_fire", "medical", "crime_in_progress", "flood"]
 STATUSES = list(UnitStatus)
+Id = TypeVar("Id", IncidentId, UnitId)
 
 
 class CadMachine(RuleBasedStateMachine):
@@ -63,14 +66,14 @@ class CadMachine(RuleBasedStateMachine):
             assert self.store.last_seq() == seq
         self.clock.advance(7)
 
-    def _pick(self, ids: Sequence[str], index: int) -> str | None:
+    def _pick(self, ids: Sequence[Id], index: int) -> Id | None:
         return sorted(ids)[index % len(ids)] if ids else None
 
     @precondition(lambda self: self.unit_count < 6)
     @rule(kind=st.sampled_from(UNIT_TYPES))
     def register(self, kind: str) -> None:
         self.unit_count += 1
-        uid = f"U{self.unit_count}"
+        uid = UnitId(f"U{self.unit_count}")
         self._attempt(
             lambda: self.cad.register_unit(
                 actor="t",
@@ -111,7 +114,7 @@ class CadMachine(RuleBasedStateMachine):
             x.id for x in state.units.values() if x.status is UnitStatus.AVAILABLE or not legal
         ]
         inc = self._pick(incidents, i)
-        chosen = [self._pick(units, x) or "" for x in u]
+        chosen = [self._pick(units, x) or UnitId("") for x in u]
         if inc is not None:
             self._attempt(lambda: self.cad.assign(inc, chosen, actor="t"))
 
@@ -141,7 +144,9 @@ class CadMachine(RuleBasedStateMachine):
         unit = self._pick(list(self.cad.state.units), u)
         inc = self._pick(list(self.cad.state.incidents), i)
         assert unit is not None
-        self._attempt(lambda: self.cad.release(inc or "none", unit, actor="t", reason="test"))
+        self._attempt(
+            lambda: self.cad.release(inc or IncidentId("none"), unit, actor="t", reason="test")
+        )
 
     @precondition(lambda self: bool(self.cad.state.incidents))
     @rule(i=st.integers(0, 50), action=st.sampled_from(["close", "cancel", "reopen"]))

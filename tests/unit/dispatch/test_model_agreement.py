@@ -16,6 +16,7 @@ from vigil.cad.service import NewCall
 from vigil.cli.geo import app as geo_cli
 from vigil.config import load_settings
 from vigil.core.geometry import LatLon
+from vigil.core.ids import UnitId
 from vigil.geo import RoadNetwork, load_network
 from vigil.geo.eta import TravelTimes
 from vigil.geo.travel import EtaInterval, Provenance, TravelModel
@@ -63,7 +64,7 @@ def test_dispatcher_cli_and_batch_agree(
     try:
         app.cad.register_unit(
             actor="t",
-            unit_id="U1",
+            unit_id=UnitId("U1"),
             callsign="Unit 1",
             type=unit_type,
             station="7",
@@ -74,7 +75,7 @@ def test_dispatcher_cli_and_batch_agree(
         )
         (inc,) = app.cad.incidents()
         rec = app.dispatch.recommend(inc.id)
-        route_s = app.dispatch.route(inc.id, "U1").seconds
+        route_s = app.dispatch.route(inc.id, UnitId("U1")).seconds
     finally:
         app.close()
     (choice,) = [c for c in rec.chosen if c.unit_id == "U1"]

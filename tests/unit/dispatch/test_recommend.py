@@ -7,6 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vigil.core.ids import UnitId
 from vigil.dispatch.recommend import Candidate, choose, slots_of
 
 CAPS = ["engine", "ladder", "als", "patrol"]
@@ -14,7 +15,7 @@ CAPS = ["engine", "ladder", "als", "patrol"]
 
 def cand(uid: str, caps: tuple[str, ...], eta: float, *, assigned: bool = False) -> Candidate:
     return Candidate(
-        unit_id=uid,
+        unit_id=UnitId(uid),
         callsign=uid,
         type=caps[0],
         capabilities=caps,

@@ -22,6 +22,7 @@ from vigil.cli import cli
 from vigil.config import load_settings
 from vigil.core.clock import ManualClock
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId, UnitId
 from vigil.exchange.events import EidoExported, EidoImported
 from vigil.exchange.schema import EidoSchema
 from vigil.exchange.service import caller_record_id
@@ -57,7 +58,7 @@ def _app(path: Path, clock: ManualClock, schema_path: Path, agency: str, schema:
     for uid, utype in UNITS:
         built.cad.register_unit(
             actor="t",
-            unit_id=uid,
+            unit_id=UnitId(uid),
             callsign=uid,
             type=utype,
             station=None,
@@ -77,20 +78,20 @@ def pair(
     b.close()
 
 
-def _incident(app: App, clock: ManualClock) -> str:
+def _incident(app: App, clock: ManualClock) -> IncidentId:
     out = app.cad.take_call(
         NewCall(location=LatLon(lat=60.1699, lon=24.9384), address="Mannerheimintie 1", nature="Smoke from a window",
                 incident_type="structure_fire", caller_name="Maija M", caller_phone="+358401234567"),
         actor="ct",
     )  # fmt: skip
-    incident_id = out.records[0].event.incident_id  # type: ignore[attr-defined]
+    incident_id: IncidentId = out.records[0].event.incident_id  # type: ignore[attr-defined]
     clock.advance(30)
     app.cad.add_note(incident_id, actor="disp", text="Caller says two floors <b>smoke</b> & flames")
-    app.cad.assign(incident_id, ["E1", "M1"], actor="disp")
+    app.cad.assign(incident_id, [UnitId("E1"), UnitId("M1")], actor="disp")
     clock.advance(60)
-    app.cad.set_unit_status("E1", UnitStatus.EN_ROUTE, actor="E1")
+    app.cad.set_unit_status(UnitId("E1"), UnitStatus.EN_ROUTE, actor="E1")
     clock.advance(60)
-    return str(incident_id)
+    return incident_id
 
 
 def test_round_trip_keeps_type_location_times_units_notes(

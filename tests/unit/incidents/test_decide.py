@@ -41,7 +41,7 @@ HERE = LatLon(60.17, 24.94)
 
 @dataclass(frozen=True)
 class State:
-    incidents: Mapping[str, Incident] = field(default_factory=dict)
+    incidents: Mapping[IncidentId, Incident] = field(default_factory=dict)
     catalogue: Catalogue = CATALOGUE
 
 
@@ -87,10 +87,10 @@ def test_a_call_without_an_incident_opens_one_of_its_type() -> None:
 
 
 def test_a_call_attaches_to_an_active_incident_and_not_to_a_closed_one() -> None:
-    state = State({"INC-1": _incident()})
+    state = State({IncidentId("INC-1"): _incident()})
     (received,) = decide(state, _call(incident_id="INC-1", incident_type=None), T0)
     assert isinstance(received, CallReceived) and received.incident_id == "INC-1"
-    closed = State({"INC-1": _incident(IncidentStatus.CLOSED)})
+    closed = State({IncidentId("INC-1"): _incident(IncidentStatus.CLOSED)})
     with pytest.raises(TransitionError, match="reopen it"):
         decide(closed, _call(incident_id="INC-1"), T0)
     with pytest.raises(NotFoundError):
@@ -134,7 +134,7 @@ def test_an_incident_needs_a_location_or_an_address() -> None:
 
 
 def test_update_changes_only_what_is_given_and_refuses_nothing_or_inactive() -> None:
-    state = State({"INC-1": _incident()})
+    state = State({IncidentId("INC-1"): _incident()})
     (upd,) = decide(
         state, UpdateIncident(incident_id=IncidentId("INC-1"), priority=1, reason="r"), T0
     )
@@ -148,13 +148,13 @@ def test_update_changes_only_what_is_given_and_refuses_nothing_or_inactive() -> 
         decide(state, UpdateIncident(incident_id=IncidentId("INC-1"), reason="just because"), T0)
     with pytest.raises(ValidationError, match="priority"):
         decide(state, UpdateIncident(incident_id=IncidentId("INC-1"), priority=9), T0)
-    closed = State({"INC-1": _incident(IncidentStatus.CLOSED)})
+    closed = State({IncidentId("INC-1"): _incident(IncidentStatus.CLOSED)})
     with pytest.raises(TransitionError):
         decide(closed, UpdateIncident(incident_id=IncidentId("INC-1"), priority=1), T0)
 
 
 def test_notes_need_text() -> None:
-    state = State({"INC-1": _incident()})
+    state = State({IncidentId("INC-1"): _incident()})
     (note,) = decide(
         state, AddNote(incident_id=IncidentId("INC-1"), text="smoke seen", evidence=("EV-1",)), T0
     )
@@ -186,7 +186,7 @@ def test_notes_need_text() -> None:
 def test_lifecycle_moves_a_real_cad_allows(
     status: IncidentStatus, command: CloseIncident | CancelIncident | ReopenIncident, event: type
 ) -> None:
-    (ev,) = decide(State({"INC-1": _incident(status)}), command, T0)
+    (ev,) = decide(State({IncidentId("INC-1"): _incident(status)}), command, T0)
     assert isinstance(ev, event)
 
 
@@ -208,11 +208,11 @@ def test_lifecycle_moves_a_real_cad_refuses(
     status: IncidentStatus, command: CloseIncident | CancelIncident | ReopenIncident
 ) -> None:
     with pytest.raises(TransitionError):
-        decide(State({"INC-1": _incident(status)}), command, T0)
+        decide(State({IncidentId("INC-1"): _incident(status)}), command, T0)
 
 
 def test_closing_needs_a_disposition_and_reasons_are_required() -> None:
-    state = State({"INC-1": _incident()})
+    state = State({IncidentId("INC-1"): _incident()})
     with pytest.raises(ValidationError, match="disposition"):
         decide(state, CloseIncident(incident_id=IncidentId("INC-1"), disposition=" "), T0)
     with pytest.raises(ValidationError, match="reason"):
@@ -220,7 +220,7 @@ def test_closing_needs_a_disposition_and_reasons_are_required() -> None:
 
 
 def test_decisions_never_change_the_state() -> None:
-    incidents = {"INC-1": _incident()}
+    incidents = {IncidentId("INC-1"): _incident()}
     before = dict(incidents)
     decide(State(incidents), _call(incident_id="INC-1"), T0)
     decide(State(incidents), CloseIncident(incident_id=IncidentId("INC-1"), disposition="done"), T0)

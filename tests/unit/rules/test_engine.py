@@ -43,7 +43,9 @@ class Recorder:
         self.firings.append(f)
         if f.rule.name in self.fail_rules:
             raise RuntimeError("boom")
-        return Result(incident_id=f"INC-{len(self.firings)}", opened=True, outcomes=(), failures=0)
+        return Result(
+            incident_id=IncidentId(f"INC-{len(self.firings)}"), opened=True, outcomes=(), failures=0
+        )
 
 
 def write(path: Path, text: str) -> None:

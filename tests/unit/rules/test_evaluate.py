@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from tests.unit.rules.conftest import T0, Harness, HarnessFactory, call, minutes, obs, ruleset
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId
 from vigil.incidents.catalogue import Catalogue
 from vigil.ingest.model import DeviceKind, Observation
 from vigil.rules.evaluate import PENDING_LIMIT, Evaluator, Firing, _Plan
@@ -283,7 +284,7 @@ def test_active_incident_of_the_key_is_passed_for_deduplication(harness: Harness
     h = harness(SMOKE.replace("cooldown: 15m", "cooldown: 1m"))
     first = h.feed(alarm(T0))
     assert first[0].incident_id is None
-    h.evaluator.opened("smoke", "SP-1", "INC-1")
+    h.evaluator.opened("smoke", "SP-1", IncidentId("INC-1"))
     h.active.add("INC-1")
     h.clock.advance(120)
     again = h.feed(alarm(T0 + minutes(2)))
@@ -389,7 +390,7 @@ def test_other_streams_are_not_evaluated(harness: HarnessFactory) -> None:
 def test_sweep_keeps_keys_under_cooldown_or_with_an_incident(harness: HarnessFactory) -> None:
     h = harness(SMOKE)
     h.feed(alarm(T0, "SP-1"), alarm(T0, "SP-2"))
-    h.evaluator.opened("smoke", "SP-2", "INC-2")
+    h.evaluator.opened("smoke", "SP-2", IncidentId("INC-2"))
     h.active.add("INC-2")
     h.feed(alarm(T0 + minutes(24 * 60), "SP-3"))  # watermark +1 day
     assert h.evaluator.sweep() == 0  # SP-1 and SP-2 still in cooldown (clock has not moved)

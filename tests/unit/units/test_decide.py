@@ -40,8 +40,8 @@ HERE = LatLon(60.17, 24.94)
 
 @dataclass(frozen=True)
 class State:
-    incidents: Mapping[str, Incident] = field(default_factory=dict)
-    units: Mapping[str, Unit] = field(default_factory=dict)
+    incidents: Mapping[IncidentId, Incident] = field(default_factory=dict)
+    units: Mapping[UnitId, Unit] = field(default_factory=dict)
     catalogue: Catalogue = CATALOGUE
 
 
@@ -93,7 +93,7 @@ def test_registering_takes_the_types_capabilities_and_refuses_duplicates() -> No
     assert ev.callsign == "M1"
     assert ev.capabilities == (*CATALOGUE.unit_type("medic_als").capabilities, "bariatric")
     with pytest.raises(TransitionError):
-        decide(State(units={"M1": _unit("M1")}), cmd, T0)
+        decide(State(units={UnitId("M1"): _unit("M1")}), cmd, T0)
     with pytest.raises(ValidationError):
         decide(
             State(),
@@ -106,14 +106,15 @@ def test_registering_takes_the_types_capabilities_and_refuses_duplicates() -> No
 
 def test_assigning_dispatches_a_pending_incident() -> None:
     state = State(
-        {"INC-1": _incident(IncidentStatus.PENDING)}, {"M1": _unit("M1"), "M2": _unit("M2")}
+        {IncidentId("INC-1"): _incident(IncidentStatus.PENDING)},
+        {UnitId("M1"): _unit("M1"), UnitId("M2"): _unit("M2")},
     )
     events = decide(
         state,
         AssignUnits(
             incident_id=IncidentId("INC-1"),
             unit_ids=(UnitId("M1"), UnitId("M2")),
-            etas={"M1": 240.0},
+            etas={UnitId("M1"): 240.0},
         ),
         T0,
     )
@@ -125,7 +126,10 @@ def test_assigning_dispatches_a_pending_incident() -> None:
 
 
 def test_assigning_more_units_to_a_dispatched_incident_changes_only_the_units() -> None:
-    state = State({"INC-1": _incident(IncidentStatus.DISPATCHED, ("M1",))}, {"M2": _unit("M2")})
+    state = State(
+        {IncidentId("INC-1"): _incident(IncidentStatus.DISPATCHED, ("M1",))},
+        {UnitId("M2"): _unit("M2")},
+    )
     events = decide(
         state, AssignUnits(incident_id=IncidentId("INC-1"), unit_ids=(UnitId("M2"),)), T0
     )
@@ -143,8 +147,8 @@ def test_assigning_more_units_to_a_dispatched_incident_changes_only_the_units() 
 )
 def test_assignment_refusals(unit_ids: tuple[str, ...], error: type[Exception]) -> None:
     state = State(
-        {"INC-1": _incident(IncidentStatus.PENDING)},
-        {"M1": _unit("M1"), "BUSY": _unit("BUSY", UnitStatus.EN_ROUTE, "INC-0")},
+        {IncidentId("INC-1"): _incident(IncidentStatus.PENDING)},
+        {UnitId("M1"): _unit("M1"), UnitId("BUSY"): _unit("BUSY", UnitStatus.EN_ROUTE, "INC-0")},
     )
     with pytest.raises(error):
         decide(
@@ -155,15 +159,17 @@ def test_assignment_refusals(unit_ids: tuple[str, ...], error: type[Exception]) 
 
 
 def test_a_closed_incident_takes_no_units() -> None:
-    state = State({"INC-1": _incident(IncidentStatus.CLOSED)}, {"M1": _unit("M1")})
+    state = State(
+        {IncidentId("INC-1"): _incident(IncidentStatus.CLOSED)}, {UnitId("M1"): _unit("M1")}
+    )
     with pytest.raises(TransitionError, match="cannot be assigned"):
         decide(state, AssignUnits(incident_id=IncidentId("INC-1"), unit_ids=(UnitId("M1"),)), T0)
 
 
 def test_releasing_the_last_unit_puts_the_incident_back_in_the_queue() -> None:
     state = State(
-        {"INC-1": _incident(IncidentStatus.ON_SCENE, ("M1",))},
-        {"M1": _unit("M1", UnitStatus.ON_SCENE, "INC-1"), "M2": _unit("M2")},
+        {IncidentId("INC-1"): _incident(IncidentStatus.ON_SCENE, ("M1",))},
+        {UnitId("M1"): _unit("M1", UnitStatus.ON_SCENE, "INC-1"), UnitId("M2"): _unit("M2")},
     )
     released, back = decide(
         state,
@@ -184,8 +190,8 @@ def test_releasing_the_last_unit_puts_the_incident_back_in_the_queue() -> None:
 
 def test_arriving_puts_a_dispatched_incident_on_scene_and_clearing_releases() -> None:
     state = State(
-        {"INC-1": _incident(IncidentStatus.DISPATCHED, ("M1",))},
-        {"M1": _unit("M1", UnitStatus.EN_ROUTE, "INC-1")},
+        {IncidentId("INC-1"): _incident(IncidentStatus.DISPATCHED, ("M1",))},
+        {UnitId("M1"): _unit("M1", UnitStatus.EN_ROUTE, "INC-1")},
     )
     arrived, on_scene = decide(
         state, ReportStatus(unit_id=UnitId("M1"), status=UnitStatus.ON_SCENE), T0
@@ -197,7 +203,7 @@ def test_arriving_puts_a_dispatched_incident_on_scene_and_clearing_releases() ->
 
 
 def test_a_unit_cannot_report_itself_dispatched_or_jump_states() -> None:
-    state = State(units={"M1": _unit("M1")})
+    state = State(units={UnitId("M1"): _unit("M1")})
     with pytest.raises(TransitionError, match="by assignment"):
         decide(state, ReportStatus(unit_id=UnitId("M1"), status=UnitStatus.DISPATCHED), T0)
     with pytest.raises(TransitionError):
@@ -207,7 +213,7 @@ def test_a_unit_cannot_report_itself_dispatched_or_jump_states() -> None:
 
 
 def test_positions_of_known_units_and_not_from_the_future() -> None:
-    state = State(units={"M1": _unit("M1")})
+    state = State(units={UnitId("M1"): _unit("M1")})
     fix = Fix(unit_id=UnitId("M1"), location=HERE, fix_at=T0, heading_deg=90.0, speed_mps=12.0)
     (ev,) = decide(state, ReportPositions(fixes=(fix,)), T0)
     assert isinstance(ev, UnitPositionReported) and ev.speed_mps == 12.0
@@ -227,10 +233,10 @@ def test_positions_of_known_units_and_not_from_the_future() -> None:
 
 def test_clearing_an_incident_releases_every_unit_on_it() -> None:
     state = State(
-        {"INC-1": _incident(IncidentStatus.ON_SCENE, ("M1", "M2"))},
+        {IncidentId("INC-1"): _incident(IncidentStatus.ON_SCENE, ("M1", "M2"))},
         {
-            "M1": _unit("M1", UnitStatus.ON_SCENE, "INC-1"),
-            "M2": _unit("M2", UnitStatus.EN_ROUTE, "INC-1"),
+            UnitId("M1"): _unit("M1", UnitStatus.ON_SCENE, "INC-1"),
+            UnitId("M2"): _unit("M2", UnitStatus.EN_ROUTE, "INC-1"),
         },
     )
     events = clear_incident(state, IncidentId("INC-1"), "incident closed")

@@ -15,6 +15,7 @@ from vigil.alerts.service import Alert
 from vigil.api.security import Allow, AppDep, CommandId, Principal
 from vigil.audit.roles import DISPATCH, SUPERVISORS, VIEWERS
 from vigil.core.errors import NotFoundError
+from vigil.core.ids import IncidentId
 from vigil.core.text import clean_text
 
 router = APIRouter(tags=["alerts"])
@@ -48,7 +49,7 @@ class DraftOut(BaseModel):
     circle: str | None = Field(description='CAP <circle>: "lat,lon radius_km".')
     rule: str | None
     evidence: list[str]
-    incident_id: str | None
+    incident_id: IncidentId | None
 
 
 class _CleanText(BaseModel):
@@ -126,7 +127,7 @@ class ComposeIn(_CleanText):
     )
     infos: list[InfoIn] = Field(min_length=1, max_length=10)
     note: str | None = Field(default=None, max_length=2000)
-    incident_id: str | None = None
+    incident_id: IncidentId | None = None
     reason: str = Field(default="", max_length=2000, description="Why, for the log.")
 
 
@@ -163,7 +164,7 @@ class AlertOut(BaseModel):
     msg_type: str
     supersedes: str | None
     superseded_by: str | None
-    incident_id: str | None
+    incident_id: IncidentId | None
     from_draft: str | None
     revision: int
     authors: list[str]
@@ -355,7 +356,7 @@ def compose(
 
 @router.post("/incidents/{incident_id}/alert-draft", status_code=201)
 def draft_for_incident(
-    incident_id: str,
+    incident_id: IncidentId,
     app: AppDep,
     who: Annotated[Principal, Depends(Allow(DISPATCH))],
     cid: CommandId,

@@ -10,6 +10,7 @@ from vigil.api.schemas import CallCreated, CallerOut, CallIn, CallOut, IncidentO
 from vigil.api.security import Allow, AppDep, CommandId, Principal, Purpose
 from vigil.audit.roles import OPERATORS, PERSONAL_DATA, VIEWERS
 from vigil.cad.service import NewCall
+from vigil.core.ids import CallId
 from vigil.incidents.events import CallReceived, IncidentOpened
 
 router = APIRouter(tags=["calls"])
@@ -54,7 +55,7 @@ def take_call(
 
 @router.get("/calls/{call_id}")
 def get_call(
-    call_id: str, app: AppDep, _: Annotated[Principal, Depends(Allow(VIEWERS))]
+    call_id: CallId, app: AppDep, _: Annotated[Principal, Depends(Allow(VIEWERS))]
 ) -> CallOut:
     """Return a call without the caller's identity."""
     return CallOut.of(app.cad.call(call_id))
@@ -62,7 +63,7 @@ def get_call(
 
 @router.get("/calls/{call_id}/caller")
 def get_caller(
-    call_id: str,
+    call_id: CallId,
     app: AppDep,
     who: Annotated[Principal, Depends(Allow(PERSONAL_DATA))],
     why: Purpose,

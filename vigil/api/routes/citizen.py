@@ -14,6 +14,7 @@ from vigil.api.security import Allow, AppDep, Principal, Public, Purpose
 from vigil.audit.roles import DISPATCH, OPERATORS, PERSONAL_DATA, VIEWERS
 from vigil.core.errors import ValidationError
 from vigil.core.geometry import LatLon
+from vigil.core.ids import IncidentId
 from vigil.reports.service import CATEGORIES, NewReport, Report
 
 router = APIRouter(tags=["citizen reports"])
@@ -72,7 +73,7 @@ class ReportOut(BaseModel):
     has_contact: bool
     submitted_at: datetime
     updated_at: datetime
-    incident_id: str | None
+    incident_id: IncidentId | None
     merged_into: str | None
     decided_by: str | None
     reason: str | None
@@ -251,7 +252,7 @@ class MergeIn(BaseModel):
     """Merge a duplicate into another report or an incident (exactly one)."""
 
     into_report: str | None = None
-    into_incident: str | None = None
+    into_incident: IncidentId | None = None
     reason: str = Field(min_length=1, max_length=2000)
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from vigil.api.schemas import Location
 from vigil.api.security import Allow, AppDep, Principal
 from vigil.audit.roles import DISPATCH, UNIT_REPORTERS, VIEWERS
+from vigil.core.ids import IncidentId, UnitId
 from vigil.dispatch.service import Recommendation
 from vigil.geo.network import Route
 
@@ -20,7 +21,7 @@ router = APIRouter(tags=["dispatch"])
 class ChoiceOut(BaseModel):
     """A recommended unit."""
 
-    unit_id: str
+    unit_id: UnitId
     callsign: str
     type: str
     covers: str
@@ -48,7 +49,7 @@ class ShortfallOut(BaseModel):
 class RecommendationOut(BaseModel):
     """Units to send, with ETAs, routes and reasons."""
 
-    incident_id: str
+    incident_id: IncidentId
     incident_type: str
     run_card: list[dict[str, Any]]
     covered: bool
@@ -81,15 +82,15 @@ class StepOut(BaseModel):
 class RouteOut(BaseModel):
     """A route as GeoJSON with its drive time, length and turn-by-turn steps."""
 
-    unit_id: str
-    incident_id: str
+    unit_id: UnitId
+    incident_id: IncidentId
     eta_s: float
     metres: float
     geometry: dict[str, Any]
     steps: list[StepOut] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, unit_id: str, incident_id: str, r: Route) -> RouteOut:
+    def of(cls, unit_id: UnitId, incident_id: IncidentId, r: Route) -> RouteOut:
         """Return the API form of a route."""
         return cls(
             unit_id=unit_id,
@@ -110,7 +111,7 @@ class RouteOut(BaseModel):
         )
 
 
-def _out(rec: Recommendation, routes: dict[str, dict[str, Any]]) -> RecommendationOut:
+def _out(rec: Recommendation, routes: dict[UnitId, dict[str, Any]]) -> RecommendationOut:
     """Return the API form: the recommendation's own fields by name, plus what the API adds."""
     data = asdict(rec)  # nested choices and shortfalls too
     for choice in data["chosen"]:
@@ -122,7 +123,7 @@ def _out(rec: Recommendation, routes: dict[str, dict[str, Any]]) -> Recommendati
 
 @router.get("/incidents/{incident_id}/recommendations")
 def recommendations(
-    incident_id: str,
+    incident_id: IncidentId,
     app: AppDep,
     _: Annotated[Principal, Depends(Allow(DISPATCH))],
     routes: bool = True,
@@ -139,8 +140,8 @@ def recommendations(
 
 @router.get("/incidents/{incident_id}/routes/{unit_id}")
 def route(
-    incident_id: str,
-    unit_id: str,
+    incident_id: IncidentId,
+    unit_id: UnitId,
     app: AppDep,
     _: Annotated[Principal, Depends(Allow(VIEWERS | UNIT_REPORTERS))],
 ) -> RouteOut:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from vigil.api.security import Allow, AppDep, Principal, Purpose, vigil_app
 from vigil.audit.roles import DISPATCH, PERSONAL_DATA
+from vigil.core.ids import IncidentId
 
 router = APIRouter(tags=["exchange"])
 
@@ -19,7 +20,7 @@ CALLER_EXPORT = frozenset(PERSONAL_DATA & DISPATCH)
 class ImportOut(BaseModel):
     """Where an imported EIDO landed."""
 
-    incident_id: str
+    incident_id: IncidentId
     created: bool = Field(description="True: a new incident; false: an existing one was updated.")
 
 
@@ -32,7 +33,7 @@ class ValidateOut(BaseModel):
 
 @router.get("/incidents/{incident_id}/eido")
 def export_eido(
-    incident_id: str, app: AppDep, who: Annotated[Principal, Depends(Allow(DISPATCH))]
+    incident_id: IncidentId, app: AppDep, who: Annotated[Principal, Depends(Allow(DISPATCH))]
 ) -> dict[str, Any]:
     """The incident as an EIDO 1.0 document, without caller identity."""
     return app.exchange.export(incident_id, actor=who.name)
@@ -40,7 +41,7 @@ def export_eido(
 
 @router.get("/incidents/{incident_id}/eido/with-caller")
 def export_eido_with_caller(
-    incident_id: str,
+    incident_id: IncidentId,
     app: AppDep,
     who: Annotated[Principal, Depends(Allow(CALLER_EXPORT))],
     why: Purpose,

@@ -22,6 +22,7 @@ from vigil.api.security import Allow, AppDep, CommandId, Principal, bind_unit
 from vigil.app import App
 from vigil.audit.roles import UNIT_REPORTERS
 from vigil.core.errors import TransitionError, VigilError
+from vigil.core.ids import UnitId
 from vigil.incidents.events import IncidentNoteAdded
 from vigil.units.model import UnitStatus, reportable_moves
 
@@ -50,13 +51,13 @@ class FieldOut(BaseModel):
     avl_interval_s: float = Field(description="How often the app sends the phone's position.")
 
 
-def _own(app: App, who: Principal, unit_id: str) -> None:
+def _own(app: App, who: Principal, unit_id: UnitId) -> None:
     bind_unit(app, who, [unit_id])  # one rule for every endpoint a field unit uses
 
 
 @router.get("/field/units/{unit_id}")
 def field_view(
-    unit_id: str, app: AppDep, who: Annotated[Principal, Depends(Allow(UNIT_REPORTERS))]
+    unit_id: UnitId, app: AppDep, who: Annotated[Principal, Depends(Allow(UNIT_REPORTERS))]
 ) -> FieldOut:
     """Return a crew's picture: unit, next statuses, incident, other units, notes, route."""
     _own(app, who, unit_id)
@@ -92,7 +93,7 @@ def field_view(
 
 @router.post("/field/units/{unit_id}/notes", status_code=201)
 def field_note(
-    unit_id: str,
+    unit_id: UnitId,
     body: NoteIn,
     app: AppDep,
     who: Annotated[Principal, Depends(Allow(UNIT_REPORTERS))],

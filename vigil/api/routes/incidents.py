@@ -22,6 +22,7 @@ from vigil.audit.roles import DISPATCH, OPERATORS, SUPERVISORS, VIEWERS
 from vigil.cad.service import Outcome
 from vigil.core.errors import ValidationError
 from vigil.core.geometry import BBox
+from vigil.core.ids import IncidentId, UnitId
 from vigil.incidents.events import IncidentOpened
 from vigil.incidents.model import Incident, IncidentStatus
 
@@ -113,7 +114,7 @@ def open_incident(
 
 @router.get("/incidents/{incident_id}")
 def get_incident(
-    incident_id: str, app: AppDep, _: Annotated[Principal, Depends(Allow(VIEWERS))]
+    incident_id: IncidentId, app: AppDep, _: Annotated[Principal, Depends(Allow(VIEWERS))]
 ) -> IncidentOut:
     """Return one incident."""
     return IncidentOut.of(app.cad.incident(incident_id), geocoder=app.geocoder)
@@ -121,7 +122,7 @@ def get_incident(
 
 @router.patch("/incidents/{incident_id}")
 def update_incident(
-    incident_id: str,
+    incident_id: IncidentId,
     body: IncidentPatch,
     app: AppDep,
     who: Annotated[Principal, Depends(Allow(DISPATCH))],
@@ -146,7 +147,7 @@ def update_incident(
 
 @router.post("/incidents/{incident_id}/close")
 def close_incident(
-    incident_id: str,
+    incident_id: IncidentId,
     body: CloseIn,
     app: AppDep,
     who: Annotated[Principal, Depends(Allow(DISPATCH))],
@@ -167,7 +168,7 @@ def close_incident(
 
 @router.post("/incidents/{incident_id}/cancel")
 def cancel_incident(
-    incident_id: str,
+    incident_id: IncidentId,
     body: ReasonIn,
     app: AppDep,
     who: Annotated[Principal, Depends(Allow(DISPATCH))],
@@ -184,7 +185,7 @@ def cancel_incident(
 
 @router.post("/incidents/{incident_id}/reopen")
 def reopen_incident(
-    incident_id: str,
+    incident_id: IncidentId,
     body: ReasonIn,
     app: AppDep,
     who: Annotated[Principal, Depends(Allow(SUPERVISORS))],
@@ -201,7 +202,7 @@ def reopen_incident(
 
 @router.post("/incidents/{incident_id}/notes", status_code=201)
 def add_note(
-    incident_id: str,
+    incident_id: IncidentId,
     body: NoteIn,
     app: AppDep,
     who: Annotated[Principal, Depends(Allow(OPERATORS))],
@@ -216,7 +217,7 @@ def add_note(
 
 @router.post("/incidents/{incident_id}/assignments")
 def assign_units(
-    incident_id: str,
+    incident_id: IncidentId,
     body: AssignIn,
     app: AppDep,
     who: Annotated[Principal, Depends(Allow(DISPATCH))],
@@ -224,7 +225,7 @@ def assign_units(
     cmd: CommandId,
 ) -> IncidentOut:
     """Send units; or, with accept_recommendation, the recommended set in one call."""
-    etas: dict[str, float] = {}
+    etas: dict[UnitId, float] = {}
     unit_ids = list(body.unit_ids)
     if body.accept_recommendation:
         if unit_ids:
@@ -253,8 +254,8 @@ def assign_units(
 
 @router.post("/incidents/{incident_id}/assignments/{unit_id}/release")
 def release_unit(
-    incident_id: str,
-    unit_id: str,
+    incident_id: IncidentId,
+    unit_id: UnitId,
     body: ReasonIn,
     app: AppDep,
     who: Annotated[Principal, Depends(Allow(DISPATCH))],
@@ -271,7 +272,7 @@ def release_unit(
 
 @router.get("/incidents/{incident_id}/timeline")
 def timeline(
-    incident_id: str, app: AppDep, _: Annotated[Principal, Depends(Allow(VIEWERS))]
+    incident_id: IncidentId, app: AppDep, _: Annotated[Principal, Depends(Allow(VIEWERS))]
 ) -> list[EventOut]:
     """Return everything that happened on the incident: who, what, when, why."""
     return [EventOut.of(r) for r in app.cad.timeline(incident_id)]

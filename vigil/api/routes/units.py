@@ -10,6 +10,7 @@ from vigil.api.schemas import PositionIn, PositionsIn, StatusIn, UnitIn, UnitOut
 from vigil.api.security import Allow, AppDep, CommandId, Principal, bind_unit
 from vigil.audit.roles import SUPERVISORS, UNIT_REPORTERS, VIEWERS
 from vigil.core.errors import ConflictError
+from vigil.core.ids import UnitId
 from vigil.incidents.model import Agency
 from vigil.units.model import UnitStatus
 
@@ -58,7 +59,7 @@ def register_unit(
 
 @router.get("/units/{unit_id}")
 def get_unit(
-    unit_id: str, app: AppDep, _: Annotated[Principal, Depends(Allow(VIEWERS))]
+    unit_id: UnitId, app: AppDep, _: Annotated[Principal, Depends(Allow(VIEWERS))]
 ) -> UnitOut:
     """Return one unit."""
     return UnitOut.of(app.cad.unit(unit_id))
@@ -66,7 +67,7 @@ def get_unit(
 
 @router.post("/units/{unit_id}/status")
 def set_status(
-    unit_id: str,
+    unit_id: UnitId,
     body: StatusIn,
     app: AppDep,
     who: Annotated[Principal, Depends(Allow(UNIT_REPORTERS))],
@@ -83,7 +84,7 @@ def set_status(
 
 @router.post("/units/{unit_id}/position", status_code=202)
 def report_position(
-    unit_id: str,
+    unit_id: UnitId,
     body: PositionIn,
     app: AppDep,
     who: Annotated[Principal, Depends(Allow(UNIT_REPORTERS))],
