@@ -211,7 +211,7 @@ class _Pull:
         *,
         stream: str,
         config: ConsumerConfig,
-        out: queue.SimpleQueue[Msg],
+        out: queue.SimpleQueue[Msg] | queue.SimpleQueue[Msg | list[Msg]] | _Followers,
         depth: int,
         batch: int,
     ) -> None:
@@ -259,9 +259,17 @@ class _Pull:
                 backoff = min(backoff * 2, 1.0)
                 continue
             backoff = 0.05
+            out = self.out
+            if isinstance(out, _Followers):
+                out.offer(msgs)
+                try:  # ack policy all: the last acknowledges the fetch (gaps: the log)
+                    await msgs[-1].ack()
+                except Exception as err:  # noqa: BLE001 - redelivered, then skipped
+                    log.debug("bus ack failed: %r", err)
+                continue
             for m in msgs:
                 await self.slots.acquire()  # at most `depth` messages wait for the handler
-                self.out.put(m)
+                out.put(m)
 
     async def _unsubscribe(self) -> None:
         sub, self.sub = self.sub, None
@@ -384,6 +392,43 @@ class _Handoff:
             await asyncio.wait(list(self.tasks), timeout=timeout)
 
 
+class _Followers:
+    """The non-durable event consumers of a process, fed by one ephemeral JetStream consumer.
+
+    Each such consumer would otherwise have a JetStream consumer of its own and
+    get its own copy of every event (the live feeds, the CAD and device
+    followers, the alerts and reports books: most of a process's consumers).
+    One fetch here is handed, as one list, to each of them; a consumer whose
+    inbox is already `depth` fetches behind does not get it and reads those
+    events from the log instead (a gap), so a slow one holds up nobody and
+    nothing grows without bound.
+    """
+
+    def __init__(self, bus: NatsBus, depth: int) -> None:
+        self.bus = bus
+        self.depth = depth
+        self.consumers: tuple[_EventConsumer, ...] = ()
+        self.lock = threading.Lock()
+        self.dropped = 0
+        self.pull: _Pull | None = None
+
+    def add(self, c: _EventConsumer) -> None:
+        with self.lock:
+            self.consumers = (*self.consumers, c)
+
+    def remove(self, c: _EventConsumer) -> None:
+        with self.lock:
+            self.consumers = tuple(x for x in self.consumers if x is not c)
+
+    def offer(self, msgs: list[Msg]) -> None:
+        """On the loop: hand a fetch to every follower (not to one that is behind)."""
+        for c in self.consumers:
+            if c.inbox.qsize() < self.depth:
+                c.inbox.put(msgs)
+            else:
+                self.dropped += 1
+
+
 class _EventConsumer:
     """One consumer of log events: its JetStream consumer, its cursor, its thread."""
 
@@ -406,25 +451,27 @@ class _EventConsumer:
         self.saved = after
         self.errors = 0
         self.stopping = False
-        self.inbox: queue.SimpleQueue[Msg] = queue.SimpleQueue()
-        config = ConsumerConfig(
-            durable_name=_name(f"{bus.prefix}-{name}") if durable else None,
-            deliver_policy=DeliverPolicy.NEW,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=bus.ack_wait_s,
-            max_deliver=bus.max_deliver,
-            max_ack_pending=bus.batch * 4,
-            filter_subject=f"{bus.prefix}.ev.>",
-            inactive_threshold=None if durable else 60.0,
-        )
-        self.pull = _Pull(
-            bus,
-            stream=bus.events_stream,
-            config=config,
-            out=self.inbox,
-            depth=bus.batch * 2,
-            batch=bus.batch,
-        )
+        # A durable consumer's messages one by one (each acknowledged once handled); a
+        # non-durable one's a fetch at a time from the process's followers (`_Followers`).
+        self.inbox: queue.SimpleQueue[Msg | list[Msg]] = queue.SimpleQueue()
+        self.pull: _Pull | None = None
+        if durable:
+            self.pull = _Pull(
+                bus,
+                stream=bus.events_stream,
+                config=ConsumerConfig(
+                    durable_name=_name(f"{bus.prefix}-{name}"),
+                    deliver_policy=DeliverPolicy.NEW,
+                    ack_policy=AckPolicy.EXPLICIT,
+                    ack_wait=bus.ack_wait_s,
+                    max_deliver=bus.max_deliver,
+                    max_ack_pending=bus.batch * 4,
+                    filter_subject=f"{bus.prefix}.ev.>",
+                ),
+                out=self.inbox,
+                depth=bus.batch * 2,
+                batch=bus.batch,
+            )
         self.thread = threading.Thread(target=self._run, name=f"bus-{name}", daemon=True)
 
     def _run(self) -> None:
@@ -433,12 +480,17 @@ class _EventConsumer:
         last_poll = 0.0
         while not self.stopping:
             try:
-                msg: Msg | None = self.inbox.get(timeout=bus.poll_s)
+                msg: Msg | list[Msg] | None = self.inbox.get(timeout=bus.poll_s)
             except queue.Empty:
                 msg = None
             if self.stopping:
                 break
-            if msg is not None:
+            if isinstance(msg, list):
+                for m in msg:
+                    if self.stopping:
+                        break
+                    self._on_followed(m)
+            elif msg is not None:
                 self._on_message(msg)
             now = time.monotonic()
             if msg is None or now - last_poll >= bus.poll_s:
@@ -469,6 +521,19 @@ class _EventConsumer:
             done = msg  # handled, or at or below the cursor: a duplicate or a redelivery
         finally:
             self.bus.handoff.ack(done, self.pull, term=term)
+
+    def _on_followed(self, msg: Msg) -> None:
+        """Handle a message of the followers' fetch (nothing to acknowledge: one ack did)."""
+        try:
+            rec = self.bus.decoded(msg.data)
+        except Exception:
+            self.bus.undecodable += 1
+            log.exception("bus consumer %s got an undecodable message", self.name)
+            return
+        if rec.seq > self.cursor + 1:
+            self._fill(rec.seq - 1)
+        if rec.seq == self.cursor + 1:
+            self._deliver(rec)
 
     def _fill(self, upto: int) -> None:
         """Deliver the log's records after the cursor up to `upto` (a gap in the stream)."""
@@ -700,6 +765,7 @@ class NatsBus:
         self.reconnects = 0
         self.io = _Loop()
         self.handoff = _Handoff(self)
+        self._followers = _Followers(self, depth=16)
         try:
             self.nc: NatsClient = self.io.call(self._connect(connect_timeout_s), timeout=60)
             self.js = self.nc.jetstream()
@@ -885,7 +951,10 @@ class NatsBus:
             self.store.save_cursor(name, head)  # a new consumer starts at the end of the log
         with self._lock:
             self._consumers.append(c)
-        self._start_pull(c.pull)
+        if c.pull is not None:
+            self._start_pull(c.pull)
+        else:
+            self._follow(c)
         c.thread.start()
 
         def unsubscribe() -> None:
@@ -893,10 +962,12 @@ class NatsBus:
                 if c not in self._consumers:
                     return
                 self._consumers.remove(c)
+            self._followers.remove(c)
             c.stopping = True
             if c.thread is not threading.current_thread():
                 c.thread.join(timeout=30)
-            self._stop_pull(c.pull, delete=not durable)
+            if c.pull is not None:
+                self._stop_pull(c.pull, delete=False)
 
         return unsubscribe
 
@@ -928,6 +999,30 @@ class NatsBus:
                 self._stop_pull(pull, delete=True)
 
         return unsubscribe
+
+    def _follow(self, c: _EventConsumer) -> None:
+        """Add a non-durable consumer to the followers (their JetStream consumer the first time)."""
+        f = self._followers
+        f.add(c)
+        with self._lock:
+            start = f.pull is None
+            if start:
+                f.pull = _Pull(
+                    self,
+                    stream=self.events_stream,
+                    config=ConsumerConfig(
+                        deliver_policy=DeliverPolicy.NEW,
+                        ack_policy=AckPolicy.ALL,
+                        ack_wait=self.ack_wait_s,
+                        filter_subject=f"{self.prefix}.ev.>",
+                        inactive_threshold=60.0,
+                    ),
+                    out=f,
+                    depth=self.batch,
+                    batch=self.batch,
+                )
+        if start and f.pull is not None:
+            self._start_pull(f.pull)
 
     def _start_pull(self, pull: _Pull, *, wait: bool = False) -> None:
         async def start() -> None:
@@ -1066,7 +1161,10 @@ class NatsBus:
             li.stopping = True
         for c in consumers:
             c.thread.join(timeout=30)
-            self._stop_pull(c.pull, delete=False)
+            if c.pull is not None:
+                self._stop_pull(c.pull, delete=False)
+        if self._followers.pull is not None:
+            self._stop_pull(self._followers.pull, delete=False)
         for li in listeners:
             li.thread.join(timeout=30)
             for pull in li.pulls.values():
