@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 
@@ -10,6 +10,7 @@ import msgspec
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic import Strict as _Strict
 
+from vigil.api.runs import Rendered, RunCache
 from vigil.audit.roles import Role
 from vigil.core.events import Recorded
 from vigil.core.geometry import LatLon
@@ -308,6 +309,8 @@ class IncidentViews:
     def __init__(self, geocoder: Geocoder | None) -> None:
         self._geocoder = geocoder
         self._forms: dict[str, tuple[Incident, bytes]] = {}
+        # Lists are rendered from runs of incidents, each joined and compressed once.
+        self._runs: RunCache[Incident] = RunCache(key=lambda i: i.id, form=self.json)
 
     def json(self, incident: Incident) -> bytes:
         """Return the JSON of `incident`'s API form (as FastAPI would render IncidentOut)."""
@@ -321,9 +324,13 @@ class IncidentViews:
         self._forms[incident.id] = (incident, data)
         return data
 
-    def list_json(self, incidents: Iterable[Incident]) -> bytes:
+    def listing(self, incidents: Sequence[Incident]) -> Rendered:
+        """Return the JSON array of these incidents' API forms (and its gzip, on demand)."""
+        return self._runs.render(incidents)
+
+    def list_json(self, incidents: Sequence[Incident]) -> bytes:
         """Return the JSON array of these incidents' API forms."""
-        return b"[" + b",".join(self.json(i) for i in incidents) + b"]"
+        return self.listing(incidents).json()
 
 
 class UnitOut(Out):

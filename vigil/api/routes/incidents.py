@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
+from vigil.api.runs import GZIP_MINIMUM_BYTES, accepts_gzip
 from vigil.api.schemas import (
     AssignIn,
     CloseIn,
@@ -36,6 +37,7 @@ def _replayed(response: Response, outcome: Outcome) -> None:
 
 @router.get("/incidents", response_model=list[IncidentOut])
 def list_incidents(
+    request: Request,
     app: AppDep,
     views: IncidentViewsDep,
     _: Annotated[Principal, Depends(Allow(VIEWERS))],
@@ -71,8 +73,16 @@ def list_incidents(
     )
     if q is not None and q.strip():
         found = [i for i in found if matches(i, q)]
-    # Each incident's JSON is rendered once per change, not once per poll.
-    return Response(views.list_json(found), media_type="application/json")
+    # Each incident's JSON is rendered once per change, not once per poll, and compressed
+    # once per run of incidents it falls in (vigil.api.runs).
+    listing = views.listing(found)
+    if listing.size >= GZIP_MINIMUM_BYTES and accepts_gzip(request.headers.get("accept-encoding")):
+        return Response(
+            listing.gzip(),
+            media_type="application/json",
+            headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+        )
+    return Response(listing.json(), media_type="application/json")
 
 
 def matches(incident: Incident, query: str) -> bool:
