@@ -116,13 +116,15 @@ def _swarm_worker(port: int, tokens: list[str], n: int, conn: Any, go: Any, done
         conn.send(("connected", swarm.tally.connected, swarm.tally.failed))
         while not go.is_set():
             await asyncio.sleep(0.05)
+        cpu0 = time.process_time()
         while not done.is_set():
             await asyncio.sleep(0.1)
         await asyncio.sleep(3)  # what is still in flight
+        cpu = time.process_time() - cpu0  # this client's CPU while changes streamed in
         tally = swarm.tally
         lagging = sum(1 for s in swarm.subs if s.closed)
         swarm.close()
-        conn.send(("tally", tally.__dict__, lagging))
+        conn.send(("tally", tally.__dict__, lagging, cpu))
 
     asyncio.run(main())
 
@@ -201,11 +203,12 @@ def live_phase(
         done.set()
         tally = Tally()
         closed = 0
+        client_cpu = 0.0
         for parent in pipes:
-            _, d, lag = parent.recv()
-            part = Tally(**d)
-            tally.merge(part)
+            _, d, lag, used = parent.recv()
+            tally.merge(Tally(**d))
             closed += lag
+            client_cpu += used
         cpu3 = cpu_s(pid)
         for p in workers:
             p.join(timeout=30)
@@ -229,11 +232,21 @@ def live_phase(
             "server_kib_per_subscriber": round((rss1 - rss0) * 1024 / max(connected, 1), 1),
             "server_cpu_s_connecting": round(cpu1 - cpu0, 2),
             "server_cpu_s_per_change": round((cpu3 - cpu2) / max(changes, 1), 4),
+            "server_cpu_us_per_change_per_subscriber": round(
+                (cpu3 - cpu2) / max(changes, 1) / max(connected, 1) * 1e6, 2
+            ),
+            # The load generator shares the machine: its CPU over the same stretch
+            # (plus the 3 s it waits for what is in flight) shows it is not the limit.
+            "client_cpu_s": round(client_cpu, 1),
+            "client_cpu_s_per_change": round(client_cpu / max(changes, 1), 4),
+            "load_average": round(os.getloadavg()[0], 2),
         }
         say(
             f"live: p50 {out['live_p50_ms']} ms, p99 {out['live_p99_ms']} ms over "
             f"{tally.received} deliveries ({out['delivered_fraction']} of expected), "
-            f"{tally.resyncs} resyncs"
+            f"{tally.resyncs} resyncs; server {(cpu3 - cpu2) / max(changes, 1) * 1000:.1f} ms "
+            f"CPU per change, clients {client_cpu / max(changes, 1) * 1000:.1f} ms, load "
+            f"{out['load_average']}"
         )
         return out
     finally:

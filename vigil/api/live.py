@@ -14,18 +14,24 @@ newest in a ring for resume and fans them out to per-subscriber buffers.
 
 A subscriber resumes from a sequence number (``Last-Event-ID`` or ``?after=``):
 what it missed comes from the ring, or from the store when the ring no longer
-reaches back that far, so a browser that drops for a while misses nothing.
-With ``flush_s`` > 0, the changes of a window that long are fanned out
-together (one write per subscriber per window instead of per change).
+reaches back that far, so a browser that drops for a while misses nothing; one
+that resumes from further on than this process has reached (it was on another
+process) is not sent what it already saw.
 
-The work per change is one encoding and one append per subscriber; each
-subscriber's task then sends everything it has buffered in one write. Each
-buffer is bounded (`queue_size` frames, references to the shared bytes): a
-subscriber too slow to keep up gets what it had buffered, then a ``resync``
-frame naming the last change it was sent, and its stream ends; it reopens the
-feed with ``?after=`` and misses nothing, while the others never wait for it.
-Keep-alives (or the server's clock) are built once per heartbeat for every
-stream.
+With ``flush_s`` > 0, fan-outs are at least that far apart: a change after a
+quiet spell goes out at once, the changes of a busy spell wait for the next
+window and go out together (one write per subscriber per window instead of per
+change: the lever at 10,000 subscribers).
+
+The work per fan-out is one filter and one join per role (the bytes every
+subscriber of that role is sent, shared), then one append and one wake-up per
+subscriber; each subscriber's task sends everything it has buffered in one
+write (``vigil.api.routes.live.EventStream``: a plain ASGI send). Each buffer is
+bounded (`queue_size` frames): a subscriber too slow to keep up gets what it had
+buffered, then a ``resync`` frame naming the last change it was sent, and its
+stream ends; it reopens the feed with ``?after=`` and misses nothing, while the
+others never wait for it. Keep-alives (or the server's clock) are built once per
+heartbeat for every stream.
 
 What a role may see is decided per frame by its type (``visible``): nobody but
 an admin sees login administration, field units do not see rule internals or
@@ -42,7 +48,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
@@ -114,6 +120,7 @@ def encode_frame(rec: Recorded) -> Frame:
 
 HEARTBEAT = b": keep-alive\n\n"
 _FEEDS = itertools.count(1)  # names the bus consumer of each feed
+_BACKLOG_WRITE = 256  # frames per write while a resuming client catches up
 
 
 def clock_frame(now: datetime) -> bytes:
@@ -132,51 +139,129 @@ def resync_frame(after: int) -> bytes:
     return b"event: resync\ndata: " + _encoder.encode(body) + b"\n\n"
 
 
-_BEAT_SEQ = -1  # a frame that is no change (a keep-alive or the clock)
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one fan-out sends one role: its frames, and their bytes joined once for all."""
+
+    frames: list[Frame]
+    data: bytes
+
+    @classmethod
+    def of(cls, frames: list[Frame]) -> Batch:
+        """Join frames (already filtered for a role) into the one write every client shares."""
+        return cls(frames, frames[0].data if len(frames) == 1 else b"".join(f.data for f in frames))
 
 
-@dataclass(eq=False, slots=True)
 class Subscriber:
-    """One connected client: a bounded buffer of the frames it may see, and its wake-up."""
+    """One connected client: a bounded buffer of ready bytes it may see, and its wake-up.
 
-    role: Role
-    limit: int
-    wake: asyncio.Event
-    frames: list[Frame] = field(default_factory=list)
-    overflowed: bool = False
-    ended: bool = False
-    delivered: int = 0
+    The buffer holds references to bytes shared by every client of its role (one
+    joined batch per fan-out), so a fan-out costs one append per client; its
+    bound is in frames, keep-alives included.
+    """
 
-    def offer(self, frames: list[Frame]) -> bool:
-        """Buffer frames (already filtered for its role); return True if it overflowed now.
+    __slots__ = (
+        "_waiter",
+        "beat_last",
+        "chunks",
+        "count",
+        "ended",
+        "last",
+        "limit",
+        "overflowed",
+        "role",
+    )
+
+    def __init__(self, role: Role, limit: int, last: int = 0) -> None:
+        self.role = role
+        self.limit = limit
+        self.chunks: list[bytes] = []
+        self.count = 0  # frames in `chunks`
+        self.last = last  # the last change buffered (all of it is sent): where a resync resumes
+        self.beat_last = False  # the newest chunk is a keep-alive (or clock)
+        self.overflowed = False
+        self.ended = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def offer(self, batch: Batch) -> bool:
+        """Buffer a batch (already filtered for its role); return True if it overflowed now.
 
         What fits is kept (a gap-free prefix, sent before the resync frame); the
         rest is dropped, so a client that stops reading holds at most `limit`
-        references to frames the ring shares anyway.
+        frames' worth of references to bytes the ring shares anyway.
         """
         if self.ended:
             return False
-        room = self.limit - len(self.frames)
-        overflowed = len(frames) > room
-        if overflowed:
-            self.frames.extend(frames[: max(room, 0)])
+        frames, data = batch.frames, batch.data
+        if frames[0].seq <= self.last:
+            # It resumed from further on than this process's feed had reached (it was
+            # on another process): what it saw there is not sent twice.
+            frames = [f for f in frames if f.seq > self.last]
+            if not frames:
+                return False
+            data = b"".join(f.data for f in frames)
+        room = self.limit - self.count
+        if len(frames) <= room:
+            self.chunks.append(data)
+            self.count += len(frames)
+            self.last = frames[-1].seq
+            self.beat_last = False
+            self._wake()
+            return False
+        if room > 0:
+            kept = frames[:room]
+            self.chunks.append(b"".join(f.data for f in kept))
+            self.count += room
+            self.last = kept[-1].seq
+        self.overflowed = True
+        self.ended = True
+        self._wake()
+        return True
+
+    def beat(self, data: bytes) -> bool:
+        """Buffer a keep-alive or clock frame unless one waits last; True if it overflowed."""
+        if self.ended or (self.chunks and self.beat_last):
+            return False
+        if self.count >= self.limit:
             self.overflowed = True
             self.ended = True
-        else:
-            self.frames.extend(frames)
-        self.wake.set()
-        return overflowed
-
-    def beat(self, frame: Frame) -> bool:
-        """Buffer a keep-alive or clock frame unless one waits last; True if it overflowed."""
-        if self.ended or (self.frames and self.frames[-1].seq == _BEAT_SEQ):
-            return False
-        return self.offer([frame])
+            self._wake()
+            return True
+        self.chunks.append(data)
+        self.count += 1
+        self.beat_last = True
+        self._wake()
+        return False
 
     def end(self) -> None:
         """End the stream once the frames already buffered are sent."""
         self.ended = True
-        self.wake.set()
+        self._wake()
+
+    def take(self) -> bytes | None:
+        """Return everything buffered as one write (None when nothing is), emptying the buffer."""
+        chunks = self.chunks
+        if not chunks:
+            return None
+        self.chunks = []
+        self.count = 0
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def wait(self) -> None:
+        """Sleep until something is buffered or the stream ends."""
+        if self.chunks or self.ended:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiter = waiter
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 class LiveFeed:
@@ -211,6 +296,7 @@ class LiveFeed:
         self._lock = threading.Lock()
         self._pending: list[Frame] = []  # encoded on the bus thread, not yet fanned out
         self._scheduled = False
+        self._fanned_at = float("-inf")  # loop time of the last fan-out
         self.head = 0
         self.frames_encoded = 0
         self.fanouts = 0
@@ -274,11 +360,16 @@ class LiveFeed:
                 loop.call_soon_threadsafe(self._arm)
 
     def _arm(self) -> None:
+        # One fan-out per `flush_s` at most: a change after a quiet spell goes out at
+        # once, the changes of a busy spell wait for the window after the last fan-out.
         loop = self._loop
-        if self.flush_s <= 0 or loop is None:
+        if loop is None:
+            return
+        due = self._fanned_at + self.flush_s
+        if self.flush_s <= 0 or due <= loop.time():
             self._fan_out()
         else:
-            loop.call_later(self.flush_s, self._fan_out)
+            loop.call_at(due, self._fan_out)
 
     # ----------------------------------------------------------- loop side
     def _fan_out(self) -> None:
@@ -289,6 +380,8 @@ class LiveFeed:
         fresh = [f for f in frames if f.seq > self.head]
         if not fresh:
             return
+        if self._loop is not None:
+            self._fanned_at = self._loop.time()
         self.head = fresh[-1].seq
         self._ring.extend(fresh)
         self.fanouts += 1
@@ -296,10 +389,12 @@ class LiveFeed:
             if not group:
                 continue
             seen = [f for f in fresh if visible(role, f.type)]  # once per role, not per client
-            if seen:
-                for sub in group:
-                    if sub.offer(seen):
-                        self._overflowed(sub)
+            if not seen:
+                continue
+            batch = Batch.of(seen)  # one joined write, shared by the role's clients
+            for sub in group:
+                if sub.offer(batch):
+                    self._overflowed(sub)
 
     def _overflowed(self, sub: Subscriber) -> None:
         self.overflows += 1
@@ -316,10 +411,10 @@ class LiveFeed:
         self._beats = loop.call_later(self.heartbeat_s, self._beat_all)
         if not any(self._subs.values()):
             return
-        frame = Frame(seq=_BEAT_SEQ, type="", data=self._beat())  # built once for everyone
+        beat = self._beat()  # built once for everyone
         for group in self._subs.values():
             for sub in group:
-                if sub.beat(frame):
+                if sub.beat(beat):
                     self._overflowed(sub)
 
     def _beat(self) -> bytes:
@@ -341,11 +436,23 @@ class LiveFeed:
         start = bisect.bisect_right(self._ring, after, key=lambda f: f.seq)
         return list(itertools.islice(self._ring, start, None))
 
-    async def stream(self, role: Role, after: int) -> AsyncGenerator[bytes, None]:
-        """Yield SSE bytes: everything after `after` the role may see, then live changes."""
-        sub = Subscriber(role=role, limit=self._queue_size, wake=asyncio.Event())
-        self._subs[role].add(sub)
+    def stream(self, role: Role, after: int) -> AsyncGenerator[bytes, None]:
+        """Return SSE bytes: everything after `after` the role may see, then live changes."""
+        return self.open(role, after)[1]
+
+    def open(self, role: Role, after: int) -> tuple[Subscriber, AsyncGenerator[bytes, None]]:
+        """Return a stream and its subscriber (`Subscriber.end` ends it: the client left).
+
+        The subscriber joins the fan-out when the stream is first read.
+        """
+        sub = Subscriber(role, self._queue_size)
+        return sub, self._stream(sub, after)
+
+    async def _stream(self, sub: Subscriber, after: int) -> AsyncGenerator[bytes, None]:
+        role = sub.role
         upto = self.head  # frames above this reach the buffer
+        sub.last = max(upto, after)
+        self._subs[role].add(sub)
         try:
             yield b"retry: 1000\n\n"
             if self._clock is not None:
@@ -355,35 +462,21 @@ class LiveFeed:
                 self.store_reads += 1
                 recs = await asyncio.to_thread(lambda: list(self._read_range(after, upto)))
                 backlog = [encode_frame(r) for r in recs]
-            for frame in backlog:
-                if frame.seq <= upto and visible(role, frame.type):
-                    yield frame.data
-            async for chunk in self._live(sub, max(upto, after)):
-                yield chunk
+            seen = [f.data for f in backlog if f.seq <= upto and visible(role, f.type)]
+            for i in range(0, len(seen), _BACKLOG_WRITE):
+                yield b"".join(seen[i : i + _BACKLOG_WRITE])
+            # Live: everything buffered goes out as one write, so a client woken late
+            # catches up in one step and the loop's work per client does not grow with
+            # the rate of changes.
+            while True:
+                chunk = sub.take()
+                if chunk is not None:
+                    yield chunk
+                elif sub.ended:
+                    break
+                else:
+                    await sub.wait()
+            if sub.overflowed:
+                yield resync_frame(sub.last)
         finally:
             self._subs[role].discard(sub)
-
-    async def _live(self, sub: Subscriber, upto: int) -> AsyncGenerator[bytes, None]:
-        last = upto  # the last change sent: where a resync resumes
-        while True:
-            if not sub.frames:
-                if sub.ended:
-                    break
-                sub.wake.clear()
-                await sub.wake.wait()
-                continue
-            # Everything buffered goes out as one write: a client woken late catches
-            # up in one step, so the loop's work per client does not grow with the rate.
-            batch, sub.frames = sub.frames, []
-            parts: list[bytes] = []
-            for frame in batch:
-                if frame.seq == _BEAT_SEQ:
-                    parts.append(frame.data)
-                elif frame.seq > last:
-                    parts.append(frame.data)
-                    last = frame.seq
-                    sub.delivered += 1
-            if parts:
-                yield parts[0] if len(parts) == 1 else b"".join(parts)
-        if sub.overflowed:
-            yield resync_frame(last)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -11,8 +12,10 @@ from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.types import Message
 
 from vigil.api.live import HEARTBEAT, LiveFeed, encode_frame, visible
+from vigil.api.routes.live import EventStream
 from vigil.app import App
 from vigil.audit.roles import Role
 from vigil.core.geometry import LatLon
@@ -60,6 +63,12 @@ async def take(stream: AsyncIterator[bytes], n: int, timeout: float = 5.0) -> li
     await asyncio.wait_for(read(), timeout)
     assert len(out) == n
     return out
+
+
+def event_type(frame: bytes) -> str:
+    """Return the event: line of a frame."""
+    line = next(x for x in frame.split(b"\n") if x.startswith(b"event: "))
+    return line.removeprefix(b"event: ").decode()
 
 
 def seqs(frames: list[bytes]) -> list[int]:
@@ -303,6 +312,75 @@ def test_stream_filters_by_role_server_side(app: App) -> None:
     assert [f.split(b"\n")[1] for f in got_field] == [b"event: incident.opened"]
 
 
+def test_one_burst_of_mixed_changes_reaches_each_role_only_as_it_may_see(app: App) -> None:
+    """An attacker's view: every role on one fan-out; no frame crosses to a role it must not."""
+    roles = [Role.ADMIN, Role.DISPATCHER, Role.ANALYST, Role.FIELD_UNIT, Role.SUPERVISOR]
+
+    async def scenario() -> dict[Role, list[list[bytes]]]:
+        feed = LiveFeed(app.store, app.bus, queue_size=3)
+        feed.start(asyncio.get_running_loop())
+        try:
+            streams = {role: [feed.stream(role, feed.head) for _ in range(3)] for role in roles}
+            for group in streams.values():
+                for s in group:
+                    await anext(s)
+            # Held loop: logins, incidents and login changes interleaved, fanned out at once.
+            for i in range(2):
+                app.users.add(f"mixed-{i}", Role.ANALYST, None, actor="admin")
+                open_incidents(app, 1)
+            app.users.add("mixed-2", Role.ANALYST, None, actor="admin")
+            assert app.bus.drain(10)
+            await settle(app)
+            got: dict[Role, list[list[bytes]]] = {}
+            for role, group in streams.items():
+                got[role] = []
+                for s in group:
+                    # Everything it is sent until its stream ends (queue_size=3: an admin
+                    # overflows and gets a resync) or nothing more comes.
+                    frames: list[bytes] = []
+                    with contextlib.suppress(TimeoutError, StopAsyncIteration):
+                        while True:
+                            frames += split(await asyncio.wait_for(anext(s), 0.3))
+                    got[role].append(frames)
+                    await s.aclose()
+            return got
+        finally:
+            feed.close()
+
+    got = run(scenario())
+    for role, per_client in got.items():
+        for frames in per_client:
+            types = [event_type(f) for f in frames]
+            changes = [t for t in types if t not in ("resync", "clock")]
+            assert all(visible(role, t) for t in changes), (role, types)
+            if role is Role.ADMIN:  # 5 changes, room for 3: the first 3, then a resync
+                assert changes == ["user.added", "incident.opened", "user.added"]
+                assert types[-1] == "resync"
+            else:
+                assert changes == ["incident.opened", "incident.opened"], (role, types)
+        assert per_client[0] == per_client[1] == per_client[2]  # the same shared bytes
+
+
+def test_a_client_resuming_past_this_process_head_gets_nothing_twice(app: App) -> None:
+    """Resumed from another process further on: the changes it saw there are skipped."""
+
+    async def scenario() -> list[int]:
+        feed = LiveFeed(app.store, app.bus, flush_s=5.0)
+        feed.start(asyncio.get_running_loop())
+        try:
+            s = feed.stream(Role.DISPATCHER, feed.head + 2)  # saw 1..2 elsewhere
+            await anext(s)
+            open_incidents(app, 4)  # one burst: 1..4, of which 3..4 are new to it
+            assert app.bus.drain(10)
+            got = await take(s, 2)
+            await s.aclose()
+            return seqs(got)
+        finally:
+            feed.close()
+
+    assert run(scenario()) == [3, 4]
+
+
 # ------------------------------------------------------------ slow clients
 
 
@@ -375,6 +453,51 @@ def test_close_ends_streams_and_unsubscribes(app: App) -> None:
 # ---------------------------------------------------------------- endpoint
 
 
+def test_event_stream_sends_frames_and_ends_when_the_client_leaves(app: App) -> None:
+    async def scenario() -> tuple[list[Message], int, int]:
+        feed = LiveFeed(app.store, app.bus)
+        feed.start(asyncio.get_running_loop())
+        sent: list[Message] = []
+        left = asyncio.Event()
+        got_change = asyncio.Event()
+
+        async def receive() -> Message:
+            if not sent:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await left.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+            if b"incident.opened" in message.get("body", b""):
+                got_change.set()
+
+        try:
+            response = EventStream(*feed.open(Role.DISPATCHER, feed.head))
+            served = asyncio.ensure_future(response({"type": "http"}, receive, send))
+            while feed.subscribers == 0:
+                await asyncio.sleep(0.01)
+            await asyncio.to_thread(open_incidents, app, 1)
+            await asyncio.wait_for(got_change.wait(), 5)
+            during = feed.subscribers
+            left.set()  # the client goes away while the feed is idle
+            await asyncio.wait_for(served, 2)
+            return sent, during, feed.subscribers
+        finally:
+            feed.close()
+
+    sent, during, after = run(scenario())
+    head = sent[0]
+    assert head["type"] == "http.response.start" and head["status"] == 200
+    headers = dict(head["headers"])
+    assert headers[b"content-type"].startswith(b"text/event-stream")
+    assert b"content-length" not in headers  # chunked: the stream has no length
+    bodies = [m["body"] for m in sent[1:]]
+    assert bodies[0] == b"retry: 1000\n\n"
+    assert any(b"event: incident.opened" in b for b in bodies)
+    assert (during, after) == (1, 0)  # it left the fan-out at once, not at its next write
+
+
 def test_live_endpoint_requires_a_viewer(client: TestClient, tokens: dict[Role, str]) -> None:
     assert client.get("/api/v1/live").status_code == 401
     assert client.get(f"/api/v1/live?access_token={tokens[Role.AUDITOR]}").status_code == 403
@@ -432,21 +555,29 @@ def test_stream_connects_look_a_token_up_once(
 
 
 def test_a_flush_window_sends_its_changes_in_one_write(app: App) -> None:
-    async def scenario() -> tuple[list[bytes], int]:
-        feed = LiveFeed(app.store, app.bus, flush_s=2.0)
+    async def scenario() -> tuple[list[bytes], list[bytes], int, float]:
+        feed = LiveFeed(app.store, app.bus, flush_s=1.0)
         feed.start(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
         try:
             s = feed.stream(Role.DISPATCHER, feed.head)
             await anext(s)
-            for _ in range(4):  # committed one by one, the loop free between them
+            # The first change after a quiet spell goes out at once...
+            await asyncio.to_thread(open_incidents, app, 1)
+            first = await asyncio.wait_for(anext(s), 0.5)
+            t0 = loop.time()
+            for _ in range(3):  # ...the next ones, committed one by one, wait for the window
                 await asyncio.to_thread(open_incidents, app, 1)
                 await settle(app)
             chunk = await asyncio.wait_for(anext(s), 5)
+            waited = loop.time() - t0
             await s.aclose()
-            return split(chunk), feed.fanouts
+            return split(first), split(chunk), feed.fanouts, waited
         finally:
             feed.close()
 
-    frames, fanouts = run(scenario())
-    assert seqs(frames) == [1, 2, 3, 4]
-    assert fanouts == 1
+    first, rest, fanouts, waited = run(scenario())
+    assert seqs(first) == [1]
+    assert seqs(rest) == [2, 3, 4]
+    assert fanouts == 2
+    assert waited < 1.0 + 0.5  # one window after the first fan-out, not one per change

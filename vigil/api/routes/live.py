@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from vigil.api.live import LiveFeed
+from vigil.api.live import LiveFeed, Subscriber
 from vigil.api.security import MAX_SEQ, AllowStream, Principal
 from vigil.audit.roles import VIEWERS
 from vigil.core.errors import ValidationError
@@ -40,6 +41,47 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
 router = APIRouter(tags=["live"], lifespan=lifespan)
 
 
+class EventStream(Response):
+    """An SSE response written with plain ASGI sends: one send per write, nothing between.
+
+    (Starlette's StreamingResponse runs a task group per stream; at 10,000 streams
+    the feed's cost is per write, so each write here is one ``send`` and nothing
+    else.) A client that goes away ends its subscriber at once, not at its next write.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(self, sub: Subscriber, chunks: AsyncGenerator[bytes, None]) -> None:
+        # No body, so no Content-Length: the server frames the stream as chunked.
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self._sub = sub
+        self._chunks = chunks
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the head, then every chunk of the stream until it ends or the client leaves."""
+        sub = self._sub
+        gone = asyncio.ensure_future(_disconnect(receive))
+        gone.add_done_callback(lambda _: sub.end())
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            async for chunk in self._chunks:
+                if gone.done():
+                    break
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if not gone.done():
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            gone.cancel()
+            await self._chunks.aclose()
+
+
+async def _disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 def live_feed(request: Request) -> LiveFeed:
     """Return the API's live feed."""
     feed: LiveFeed = request.app.state.live
@@ -67,7 +109,7 @@ def _resume_point(last_event_id: str | None, after: int | None, request: Request
 
 @router.get(
     "/live",
-    response_class=StreamingResponse,
+    response_class=EventStream,
     responses={200: {"content": {"text/event-stream": {}}, "description": "SSE frames."}},
 )
 async def live(
@@ -78,12 +120,8 @@ async def live(
         Query(ge=0, le=MAX_SEQ, description="Resume after this event sequence number."),
     ] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-) -> StreamingResponse:
+) -> EventStream:
     """Stream every change the caller's role may see; resume with Last-Event-ID or ?after=."""
     feed = live_feed(request)
     start = _resume_point(last_event_id, after, request)
-    return StreamingResponse(
-        feed.stream(who.role, start),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return EventStream(*feed.open(who.role, start))
