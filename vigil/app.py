@@ -37,7 +37,7 @@ from vigil.ingest.store import ObservationStorage, ObservationStore
 from vigil.reports.photos import PhotoBlur
 from vigil.reports.postgres import PostgresPhotos
 from vigil.reports.service import Reports
-from vigil.rules.engine import RulesEngine, create_engine
+from vigil.rules.engine import RulesEngine, create_engine, recent_events
 from vigil.store.ports import Store
 from vigil.store.postgres.database import Database
 from vigil.store.postgres.store import PostgresStore
@@ -172,12 +172,15 @@ def build(
     )
     if "rules" in roles:
         # Windows survive a restart: refilled from the stored observations they reach back to
-        # (a worker: those of its partitions' devices).
-        history = ingest.history(clock.now() - timedelta(seconds=rules.memory_s()))
+        # (a worker: those of its partitions' devices) and the log events the rules' cursor
+        # had passed (those after it are delivered again once attached).
+        since = clock.now() - timedelta(seconds=rules.memory_s())
+        history = ingest.history(since)
         if owns_device is not None:
             mine = owns_device
             history = ([o for o in batch if mine(o.device_id)] for batch in history)
-        rules.warm(history, store)
+        passed = recent_events(store, since, upto=bus.resumes_after("rules"))
+        rules.warm(history, store, events=passed)
         rules.attach(bus, ingest)
     alerts = Alerts(settings=settings.alerts, store=store, bus=bus, clock=clock)
     cap_in = build_cap_in(

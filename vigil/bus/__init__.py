@@ -70,6 +70,14 @@ class Bus(Protocol):
         """
         ...
 
+    def resumes_after(self, consumer: str) -> int:
+        """Return the log seq a durable consumer would resume after if subscribed now.
+
+        Its saved cursor; the current end of the log for a consumer that never ran.
+        What was before it was handled before a restart (the rules replay up to it).
+        """
+        ...
+
     def send(self, topic: Topic[T], batch: Sequence[T]) -> None:
         """Hand a committed batch to every listener of a topic (waits when one is behind)."""
         ...

@@ -231,6 +231,11 @@ class LogBus:
 
         return unsubscribe
 
+    def resumes_after(self, consumer: str) -> int:
+        """Return the log seq a durable consumer would resume after (see `Bus`)."""
+        saved = self.store.cursor(consumer)
+        return self.store.last_seq() if saved is None else saved
+
     def listen(
         self, topic: Topic[T], consumer: str, handler: Callable[[Sequence[T]], object]
     ) -> Unsubscribe:

@@ -971,6 +971,11 @@ class NatsBus:
 
         return unsubscribe
 
+    def resumes_after(self, consumer: str) -> int:
+        """Return the log seq a durable consumer would resume after (see `Bus`)."""
+        saved = self.store.cursor(f"{consumer}@{self.member}" if self.member else consumer)
+        return self.store.last_seq() if saved is None else saved
+
     def listen(
         self, topic: Topic[T], consumer: str, handler: Callable[[Sequence[T]], object]
     ) -> Unsubscribe:

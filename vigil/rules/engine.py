@@ -20,9 +20,9 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -37,7 +37,7 @@ from vigil.ingest.model import Observation
 from vigil.rules.actions import ActionRunner, Recommender, Result
 from vigil.rules.evaluate import Evaluator, Firing, RuleStats
 from vigil.rules.events import RuleFired
-from vigil.rules.facts import fact_of
+from vigil.rules.facts import Fact, Input, fact_of
 from vigil.rules.load import (
     RuleFileError,
     RuleProblem,
@@ -305,23 +305,32 @@ class RulesEngine:
             reach = max(reach, span)
         return reach
 
-    def warm(self, batches: Iterable[Sequence[Observation]], store: EventLog) -> int:
-        """Refill windows and durations from observations already evaluated before a restart.
+    def warm(
+        self,
+        batches: Iterable[Sequence[Observation]],
+        store: EventLog,
+        *,
+        events: Iterable[Recorded] = (),
+    ) -> int:
+        """Refill windows, durations and correlations from inputs evaluated before a restart.
 
-        The observations come from the store in commit order, as they were first
-        delivered, so the evaluator reaches the state it had when the process
-        stopped: a window half full before the restart is half full after it.
-        What they fired was acted on then, and its `rule.fired` events are in the
-        log, so firings are discarded here; then the counters start again and the
-        cooldowns and open incidents are read back from the log (`restore`), since
-        replayed decisions took the wall clock of the replay for theirs. A restart
-        neither repeats nor invents a decision. Returns how many were replayed.
+        The observations come from the store in commit order and the log events
+        (`events`: those the ``rules`` cursor had passed, see `recent_events`) in
+        log order; they are interleaved by the time each was committed, as they
+        were first delivered, so the evaluator reaches the state it had when the
+        process stopped: a window half full before the restart is half full after
+        it, whether it counts readings or calls. What they fired was acted on then,
+        and its `rule.fired` events are in the log, so firings are discarded here;
+        then the counters start again and the cooldowns and open incidents are
+        read back from the log (`restore`), since replayed decisions took the wall
+        clock of the replay for theirs. A restart neither repeats nor invents a
+        decision. Returns how many inputs were replayed.
         """
         replayed = 0
         with self._lock:
-            for batch in batches:
-                self._evaluator.observe_many(batch, [])
-                replayed += len(batch)
+            for run in _interleave(batches, self._facts(events)):
+                self._evaluator.observe_many(run, [])
+                replayed += len(run)
             if replayed:
                 for st in self._evaluator.states.values():
                     st.stats = RuleStats()
@@ -330,6 +339,17 @@ class RulesEngine:
         if replayed:
             self.restore(store)
         return replayed
+
+    def _facts(self, events: Iterable[Recorded]) -> Iterator[tuple[datetime, Fact]]:
+        """Yield (commit time, fact) of the log events a rule matches or correlates with."""
+        rules = self._evaluator.rules
+        for rec in events:
+            tag = rec.event.type_name()
+            if (tag, "") not in rules.by_match and (tag, "") not in rules.correlating:
+                continue
+            fact = fact_of(rec)
+            if fact is not None:
+                yield rec.at, fact
 
     def restore(self, store: EventLog) -> int:
         """Restore per-key cooldowns and open incidents from earlier `rule.fired` events."""
@@ -413,6 +433,66 @@ def create_engine(
     )
     engine.restore(store)
     return engine
+
+
+def recent_events(log: EventLog, since: datetime, *, upto: int) -> Iterator[Recorded]:
+    """Yield the log's events committed at or after `since`, up to seq `upto`, in log order.
+
+    The first is found by bisecting the log on commit time (one read per step, not
+    a scan from the start); commit times follow the log order but for writers'
+    clocks a little apart, so the search starts `_CLOCK_SLACK` earlier and every
+    event is checked against `since`.
+    """
+    start = since - _CLOCK_SLACK
+    lo, hi = 0, upto  # the first event at or after `start` is after seq lo, at most hi
+    while lo < hi:
+        mid = (lo + hi) // 2
+        nxt = next(log.read(after_seq=mid, limit=1), None)
+        if nxt is None or nxt.seq > upto:
+            hi = mid
+        elif nxt.at < start:
+            lo = nxt.seq
+        else:
+            hi = mid
+    for rec in log.read(after_seq=lo):
+        if rec.seq > upto:
+            return
+        if rec.at >= since:
+            yield rec
+
+
+_CLOCK_SLACK = timedelta(minutes=1)
+
+
+def _interleave(
+    batches: Iterable[Sequence[Observation]], facts: Iterable[tuple[datetime, Fact]]
+) -> Iterator[Sequence[Input]]:
+    """Merge observation batches and log facts into runs in the order they were delivered.
+
+    An observation counts from when it was received; a log event from its commit.
+    A batch is split only where a fact falls inside it.
+    """
+    pending = iter(facts)
+    nxt = next(pending, None)
+    for batch in batches:
+        i, n = 0, len(batch)
+        while nxt is not None and i < n:
+            at, fact = nxt
+            if batch[-1].received_at <= at:
+                break
+            j = i
+            while j < n and batch[j].received_at <= at:
+                j += 1
+            if j > i:
+                yield batch[i:j]
+            yield (fact,)
+            i = j
+            nxt = next(pending, None)
+        if i < n:
+            yield batch if i == 0 else batch[i:]
+    while nxt is not None:
+        yield (nxt[1],)
+        nxt = next(pending, None)
 
 
 def _hash(text: str) -> str:
