@@ -5,7 +5,7 @@
 // fetched from the internet.
 
 import * as maplibregl from "maplibre-gl";
-import type { GeoJSONSource, LayerSpecification, MapMouseEvent, StyleSpecification } from "maplibre-gl";
+import type { GeoJSONSource, GeoJSONSourceSpecification, LayerSpecification, MapMouseEvent, StyleSpecification } from "maplibre-gl";
 import workerUrl from "maplibre-gl/dist/maplibre-gl-worker.mjs?url";
 import "maplibre-gl/dist/maplibre-gl.css";
 import type { Feature, FeatureCollection, LineString, Point } from "geojson";
@@ -32,11 +32,19 @@ export interface MapStart {
   units: Iterable<Unit>;
   selected: string | null;
   selectedUnit: string | null;
+  /**
+   * Draw the first frame with the live picture only and load the basemap after it
+   * (behind the still copy, see hold()): the command centre's first full render is
+   * every incident and unit drawn, and software WebGL pays for every basemap tile
+   * drawn before that.
+   */
+  deferBasemap?: boolean;
 }
 
 // The basemap layers are handed to MapLibre as URLs: its worker fetches and parses
 // them, so the page's main thread never holds the city's GeoJSON.
 const BASEMAP_URL = "/api/v1/map/basemap?layer=";
+const BASEMAP_SOURCES = ["areas", "roads"];
 
 const MAX_PULSES = 150;
 const EMPTY: FeatureCollection = { type: "FeatureCollection", features: [] };
@@ -458,10 +466,25 @@ export class MapView {
     // partial frames, and a visible WebGL canvas makes the page wait for each one.
     container.style.visibility = "hidden";
     const spec = style(cfg, start);
-    this.sourceIds = Object.keys(spec.sources);
+    this.allSources = spec.sources;
+    this.allLayers = spec.layers;
+    this.basemapUrls = cfg.basemap && !cfg.tile_url && start.deferBasemap ? BASEMAP_SOURCES : [];
+    // Only sources with something to draw are in the first style (and their layers):
+    // each source costs a worker round trip and a frame when its tile arrives, and
+    // the rest are added when a panel first gives them data (see add()).
+    const first = Object.keys(spec.sources).filter((id) => {
+      const src = spec.sources[id];
+      if (id === "incidents" || id === "units" || src.type !== "geojson") return true;
+      return src.data !== EMPTY && !this.basemapUrls.includes(id);
+    });
+    for (const id of first) this.present.add(id);
     this.map = new maplibregl.Map({
       container,
-      style: spec,
+      style: {
+        ...spec,
+        sources: Object.fromEntries(first.map((id) => [id, spec.sources[id]])),
+        layers: spec.layers.filter((l) => !("source" in l) || this.present.has(l.source)),
+      },
       bounds: bbox ? [bbox[0], bbox[1], bbox[2], bbox[3]] : undefined,
       center: bbox ? undefined : [24.94, 60.17],
       zoom: bbox ? undefined : 14,
@@ -476,6 +499,11 @@ export class MapView {
     this.map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
     this.ready = new Promise((resolve) => {
       this.map.once("load", () => resolve());
+    });
+    this.map.once("style.load", () => {
+      this.styleLoaded = true;
+      for (const [id, data] of this.early) this.add(id, data);
+      this.early.clear();
     });
     for (const layer of ["unit-dot", "incident-dot", "camera-dot"]) {
       this.map.on("mouseenter", layer, () => (this.map.getCanvas().style.cursor = "pointer"));
@@ -494,6 +522,7 @@ export class MapView {
     this.startPulse();
     this.setupQuiet();
     this.map.on("render", () => {
+      this.frames += 1;
       // A frame's whole cost: the JavaScript of the frame and, after it in the same
       // task, the browser taking the canvas (with software GL this waits for the
       // rasteriser). A 0 ms timer runs once that task is over.
@@ -508,7 +537,17 @@ export class MapView {
   }
 
   private measuring = false;
-  private readonly sourceIds: string[];
+  /** Frames drawn so far (the benchmark reads how many the first render took). */
+  frames = 0;
+  private readonly allSources: StyleSpecification["sources"];
+  private readonly allLayers: LayerSpecification[];
+  /** The sources the map has now (the others wait for their first data). */
+  private readonly present = new Set<string>();
+  /** Data for sources given before the style had loaded (added on "style.load"). */
+  private readonly early = new Map<string, GeoJSONSourceSpecification["data"]>();
+  private styleLoaded = false;
+  /** The basemap's sources when they are loaded after the first frame. */
+  private readonly basemapUrls: readonly string[];
 
   /**
    * Pulse a ring around unassigned incidents. Drawn on a 2D canvas over the map so
@@ -563,7 +602,7 @@ export class MapView {
     return new Promise((resolve) => {
       const check = (): void => {
         // Not getStyle(): it serialises every source's data (1,300 features) each call.
-        const ids = this.sourceIds;
+        const ids = [...this.present];
         if (this.map.loaded() && this.map.areTilesLoaded() && ids.every((id) => this.map.isSourceLoaded(id))) {
           this.map.once("render", () => {
             // Shown once the GPU has finished that frame; resolved once the page has
@@ -579,6 +618,44 @@ export class MapView {
         }
       };
       check();
+    });
+  }
+
+  /**
+   * Load the basemap when the first frame was drawn without it (`deferBasemap`):
+   * drawn behind the still copy of the live picture, shown once complete. Resolves
+   * when the map shows it (at once when it was in the first frame).
+   */
+  loadBasemap(): Promise<void> {
+    if (!this.basemapUrls.length) return Promise.resolve();
+    this.hold();
+    for (const id of this.basemapUrls) this.add(id, new URL(BASEMAP_URL + id, window.location.href).href);
+    return new Promise((resolve) => {
+      const poll = (): void => {
+        if (this.settled && this.basemapUrls.every((id) => this.map.isSourceLoaded(id))) resolve();
+        else window.setTimeout(poll, 40);
+      };
+      window.setTimeout(poll, 40);
+    });
+  }
+
+  /** Add a source with its first data, and its layers in the style's order. */
+  private add(id: string, data: GeoJSONSourceSpecification["data"]): void {
+    const src = this.allSources[id];
+    if (!src || this.present.has(id)) return;
+    if (!this.styleLoaded) {
+      this.early.set(id, data);
+      return;
+    }
+    this.map.addSource(id, { ...(src as GeoJSONSourceSpecification), data });
+    this.present.add(id);
+    const layers = this.allLayers;
+    layers.forEach((layer, i) => {
+      if (!("source" in layer) || layer.source !== id) return;
+      const before = layers.slice(i + 1).find((l) => this.map.getLayer(l.id))?.id;
+      const group = (Object.keys(LAYER_GROUPS) as LayerName[]).find((g) => LAYER_GROUPS[g].includes(layer.id));
+      const off = group !== undefined && this.hidden.has(group);
+      this.map.addLayer(off ? ({ ...layer, layout: { ...layer.layout, visibility: "none" } } as LayerSpecification) : layer, before);
     });
   }
 
@@ -604,6 +681,14 @@ export class MapView {
   }
 
   private set(source: string, fc: FeatureCollection): void {
+    if (!this.present.has(source)) {
+      // Nothing drawn there yet: an empty update changes nothing on screen.
+      if (!fc.features.length && !this.early.has(source)) return;
+      this.hold();
+      if (this.styleLoaded) this.add(source, fc);
+      else this.early.set(source, fc);
+      return;
+    }
     const s = this.map.getSource(source) as GeoJSONSource | undefined;
     if (!s) return;
     this.hold();

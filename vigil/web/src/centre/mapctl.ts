@@ -68,7 +68,12 @@ export class MapControl {
     this.flush();
     await this.view.rendered();
     document.body.dataset.mapReady = "1";
-    performance.mark("vigil:map-ready");
+    performance.mark("vigil:map-ready", { detail: { frames: this.view.frames } });
+    // The streets come after every incident and unit is on screen (MapStart.deferBasemap).
+    void this.view.loadBasemap().then(() => {
+      document.body.dataset.basemapReady = "1";
+      performance.mark("vigil:basemap-ready");
+    });
   }
 
   /** Draw `layer` at the next paced flush (urgent: what a dispatcher acts on). */

@@ -100,13 +100,16 @@ export class CommandCentre implements Centre {
     const mapModule = import("../map");
     let mapLoaded = false;
     void mapModule.then(() => (mapLoaded = true)).catch(() => undefined);
+    // Neither depends on the log position: asked for alongside /health.
+    const cfgP = this.api.get<MapConfig>("/map/config");
+    const catP = this.api.get<Catalogue>("/catalogue");
     const health = await this.api.get<{ last_seq: number; now?: string }>("/health");
     if (health.now) this.clock.sync(health.now);
     const [incidents, units, catalogue, cfg] = await Promise.all([
       this.api.get<Incident[]>("/incidents?active=true"),
       this.api.get<Unit[]>("/units"),
-      this.api.get<Catalogue>("/catalogue"),
-      this.api.get<MapConfig>("/map/config"),
+      catP,
+      cfgP,
     ]);
     performance.mark("vigil:snapshot");
     this.types = catalogue;
@@ -130,7 +133,7 @@ export class CommandCentre implements Centre {
         this.root.querySelector<HTMLElement>("#map")!,
         cfg,
         mapModule,
-        () => ({ incidents: this.picture.queue(), units: this.picture.units.values(), selected: this.selection.incident, selectedUnit: this.selection.unit }),
+        () => ({ incidents: this.picture.queue(), units: this.picture.units.values(), selected: this.selection.incident, selectedUnit: this.selection.unit, deferBasemap: true }),
         {
           onIncident: (id) => void this.select(id),
           onUnit: (id) => this.selectUnit(id, true),
