@@ -232,6 +232,9 @@ class Cad:
                     for job in group:
                         job.error, job.done = err, True
                     return
+                log.info(
+                    "write conflict (%s); deciding %d command(s) again", err.message, len(group)
+                )
                 self._catch_up()
             else:
                 return
