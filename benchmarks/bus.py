@@ -3,8 +3,10 @@
 One process, one SQLite store (in a temp dir), both buses in the same run:
 
 * events: `--events` records appended in groups of 10 and published; one
-  durable consumer handles them; events per second and per CPU-second of this
-  process (every thread: producer, consumer, nats-py's loop) until drained;
+  durable consumer and `--followers` non-durable ones (as in `vigil serve`:
+  two durable, six non-durable) handle them; events per second and per
+  CPU-second of this process (every thread: producer, consumers, nats-py's
+  loop) until every consumer has every event;
 * observations: `--batches` batches of 100 observations (10,000 devices) sent
   on a keyed topic (split into `partitions` subjects on NATS, each `send`
   waiting for the stream's acknowledgement) and handled by one listener.
@@ -13,7 +15,8 @@ The NATS server's own CPU is read from /proc for the server process when it
 is local (`--nats-pid`, default: found by name). The machine is shared (2
 cores, other suites running): CPU seconds are the figures, not wall time.
 
-    .venv/bin/python benchmarks/bus.py [--events 20000] [--batches 500] [--url nats://127.0.0.1:4222]
+    .venv/bin/python benchmarks/bus.py [--events 20000] [--followers 6] [--batches 500]
+        [--url nats://127.0.0.1:4222]
 """
 
 from __future__ import annotations
@@ -70,17 +73,21 @@ def _find_nats_pid() -> int | None:
     return None
 
 
-def _events(bus: Bus, store: SqliteStore, n: int) -> dict[str, float]:
-    got = 0
-    done = threading.Event()
+def _events(bus: Bus, store: SqliteStore, n: int, followers: int) -> dict[str, float]:
+    got = [0] * (1 + followers)
+    done = [threading.Event() for _ in got]
 
-    def handle(_: Recorded) -> None:
-        nonlocal got
-        got += 1
-        if got >= n:
-            done.set()
+    def handler(i: int) -> Callable[[Recorded], None]:
+        def handle(_: Recorded) -> None:
+            got[i] += 1
+            if got[i] >= n:
+                done[i].set()
 
-    bus.subscribe("bench", handle)
+        return handle
+
+    bus.subscribe("bench", handler(0))
+    for i in range(1, 1 + followers):
+        bus.subscribe(f"bench-follow-{i}", handler(i), durable=False)
     base = store.last_seq()
     cpu0, t0 = time.process_time(), time.perf_counter()
     for g in range(0, n, 10):
@@ -99,9 +106,15 @@ def _events(bus: Bus, store: SqliteStore, n: int) -> dict[str, float]:
             ]
         )
         bus.publish(recs)
-    assert done.wait(600), f"only {got} of {n} events delivered"
+    for i, d in enumerate(done):
+        assert d.wait(600), f"consumer {i}: only {got[i]} of {n} events delivered"
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    return {"events": n, "events_per_s": n / wall, "events_per_cpu_s": n / cpu}
+    return {
+        "events": n,
+        "consumers": len(got),
+        "events_per_s": n / wall,
+        "events_per_cpu_s": n / cpu,
+    }
 
 
 def _observations(bus: Bus, batches: int) -> dict[str, float]:
@@ -151,6 +164,7 @@ def _delete(url: str, prefix: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--events", type=int, default=20_000)
+    ap.add_argument("--followers", type=int, default=6, help="non-durable event consumers")
     ap.add_argument("--batches", type=int, default=500)
     ap.add_argument("--url", default="nats://127.0.0.1:4222")
     ap.add_argument("--nats-pid", type=int, default=None)
@@ -168,7 +182,7 @@ def main() -> None:
             )
             server0 = _server_cpu(pid) if kind == "nats" else None
             try:
-                res = _events(bus, store, args.events)
+                res = _events(bus, store, args.events, args.followers)
                 res |= _observations(bus, args.batches)
             finally:
                 bus.close()

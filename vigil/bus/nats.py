@@ -23,7 +23,13 @@ How it keeps the log-first design (`vigil.bus.log`):
   `max_deliver`, `ack_wait`) whose log cursor is checkpointed in the store's
   `Cursors` at most every `checkpoint_s` and on close, as with the embedded
   bus: switching a deployment between the two buses keeps every cursor.
-  Non-durable consumers (the live feeds) are ephemeral pull consumers.
+  A process's non-durable consumers (the live feeds, the CAD and device
+  followers, the alert and report books) share one ephemeral pull consumer
+  (ack policy all: one ack per fetch), each fetch handed to each of them.
+- **The hot path is batched**: acknowledgements, freed queue slots and event
+  publishes reach nats-py's loop in bursts (one wake-up, one task), publishes
+  are pipelined (every PubAck awaited together), and each event is decoded
+  once for all of a process's consumers.
 - **Topics** (observations) go on their own stream with *interest* retention:
   a batch is kept until every listener that has an interest in it acknowledged
   it, and the stream's `topic_max_msgs` with ``discard: new`` is the
