@@ -651,6 +651,118 @@ def pg_outage(cluster: Cluster, seconds: float) -> Any:
     return inject
 
 
+def worker_kill_run(
+    setup: Setup,
+    store_url: str,
+    *,
+    warm_s: float = 8.0,
+    after_s: float = 8.0,
+    obs_rate: float = 10.0,
+    ttl_s: float = 4.0,
+) -> FaultResult:
+    """kill -9 one of two ``--partitions auto`` workers under load; the other takes over.
+
+    One API process (calls over HTTP) and two ingest+rules workers (each its own
+    MQTT session, readings committed idempotently by either) on PostgreSQL +
+    NATS. One worker is killed with SIGKILL; ``recovery_s`` is the time until the
+    survivor holds every partition by lease (read from the store).
+    """
+    import subprocess  # noqa: PLC0415 - only this fault starts bare workers
+
+    from vigil.store.postgres.database import Database  # noqa: PLC0415
+    from vigil.store.postgres.store import PostgresStore  # noqa: PLC0415
+
+    prefix = setup.overrides["bus"]["prefix"]
+    env = {
+        **setup.env,
+        "VIGIL_BUS__LEASE_TTL_S": str(ttl_s),
+        "VIGIL_BUS__LEASE_MARGIN_S": "1",
+        "VIGIL_BUS__ACK_WAIT_S": "5",
+    }
+    api = VigilServer(
+        setup.data, env={**env, "VIGIL_INGEST__MQTT__ENABLED": "false"}, args=["--role", "api"]
+    )
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vigil",
+                "serve",
+                "--data-dir",
+                str(setup.data),
+                "--role",
+                "ingest,rules",
+                "--partitions",
+                "auto",
+            ],
+            env={**os.environ, **env, "VIGIL_INGEST__MQTT__CLIENT_ID": f"vigil-{setup.run}-w{i}"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i in range(2)
+    ]
+    store = PostgresStore(Database(store_url, what="store"))
+    group = f"{prefix}:ingest+rules"
+
+    def owners() -> dict[int, str]:
+        now = time.time()
+        return {
+            int(x.name[1:]): x.owner
+            for x in store.leases(group)
+            if x.name.startswith("p") and x.expires > now
+        }
+
+    name = "kill -9 one of two workers (postgres+nats)"
+    calls = CallLoad(api.url, api.token, new_id("r").lower(), writers=2)
+    obs = ObservationLoad(
+        MQTT_PORT, setup.site, setup.devices, rate=obs_rate, client_id=f"gw-{new_id('g')}"
+    )
+    took: float | None = None
+    try:
+        wait_for(lambda: len(set(owners().values())) == 2 and len(owners()) == 16, 120)
+        calls.start()
+        obs.start()
+        time.sleep(warm_s)
+        say(f"fault {name}: {len(calls.acked)} calls, {len(obs.acked)} readings acknowledged")
+        victim = next(w for w in workers if f".{w.pid}." in owners()[0])
+        victim.kill()
+        victim.wait(10)
+        killed = time.time()
+        survivor = next(w for w in workers if w is not victim)
+        if wait_for(
+            lambda: (
+                set(owners().values()) == {m for m in owners().values() if f".{survivor.pid}." in m}
+                and len(owners()) == 16
+            ),
+            120,
+        ):
+            took = round(time.time() - killed, 2)
+        time.sleep(after_s)
+    finally:
+        calls.stop()
+        obs.stop()
+    wait_for(lambda: _stored(api) >= _acked_count(obs), 60)
+    api.stop()
+    for w in workers:
+        if w.poll() is None:
+            w.terminate()
+        w.wait(60)
+    store.close()
+    app = setup.app()
+    try:
+        result = count(app, name, calls, obs, killed)
+    finally:
+        app.close()
+    result.detail["call_recovery_s"] = result.recovery_s
+    result.recovery_s = took
+    say(
+        f"fault {name}: acknowledged {result.acknowledged}, found {result.found}, "
+        f"duplicated {result.duplicated}, partitions taken over in {took} s; {result.detail}"
+    )
+    return result
+
+
 # ----------------------------------------------------------------------- main
 
 
@@ -730,6 +842,7 @@ def main() -> None:
                 if not args.skip_faults:
                     faults.append(fault_run(pg, "kill -9 vigil serve (postgres+nats)", kill9(pg)))
                     faults.append(fault_run(pg, "nats-server restart", nats_restart(nats)))
+                    faults.append(worker_kill_run(pg, cluster.url))
                     faults.append(
                         fault_run(
                             pg,

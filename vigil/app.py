@@ -42,6 +42,8 @@ from vigil.store.ports import Store
 from vigil.store.postgres.database import Database
 from vigil.store.postgres.store import PostgresStore
 from vigil.store.sqlite import SqliteStore
+from vigil.workers.group import WorkerGroup, member_id
+from vigil.workers.handover import Handover
 
 ROLES = frozenset({"api", "ingest", "rules"})
 """What one process does: serve HTTP, take devices' readings (MQTT), run the rules.
@@ -78,11 +80,14 @@ class App:
     geocoder: Geocoder | None = None
     roles: frozenset[str] = ROLES
     singleton: bool = True
+    group: WorkerGroup | None = None
 
     def start(self) -> None:
         """Start background services (retention purge, ingest, rules reload)."""
         for ticker in self.tickers:
             ticker.start()
+        if self.group is not None:
+            self.group.start()  # join: the first partitions are taken (and warmed) now
         if "ingest" in self.roles:
             self.ingest.start()
         if not self.singleton:
@@ -96,6 +101,8 @@ class App:
         """Stop services and release every resource."""
         for ticker in self.tickers:
             ticker.stop()
+        if self.group is not None:
+            self.group.close()  # hand every partition over at once (cursors saved)
         self.ingest.close()
         self.bus.close()  # every consumer stops (cursors saved) before what it calls closes
         self.rules.close()
@@ -120,9 +127,11 @@ def build(
     store, observations = _stores(settings)
     bus = bus_of(settings.bus, store)
     shared = isinstance(settings.bus, NatsBusSettings)  # other processes share the log
-    owns_device = _owns_device(settings.bus)
-    singleton = roles == ROLES or (
-        "rules" in roles and (owns_device is None or _owns_partition_zero(settings.bus))
+    group, handover = _leased(settings, roles, bus, store, clock)
+    owns_device = _owns_device(settings.bus, bus)
+    singleton = group is None and (
+        roles == ROLES
+        or ("rules" in roles and (owns_device is None or _owns_partition_zero(settings.bus)))
     )
     catalogue = load_catalogue(settings.catalogue)
     geocoder, resolve = _geo_parts(network)
@@ -170,7 +179,12 @@ def build(
     rules = create_engine(
         settings=settings.rules, cad=cad, dispatch=dispatch, store=store, bus=bus, clock=clock
     )
-    if "rules" in roles:
+    if handover is not None and group is not None:
+        # Partitions by lease: each is warmed when taken (see vigil/workers/handover.py).
+        handover.bind(group, rules if "rules" in roles else None, ingest.history)
+        if "rules" in roles:
+            rules.attach(bus, handover.source(ingest))
+    elif "rules" in roles:
         # Windows survive a restart: refilled from the stored observations they reach back to
         # (a worker: those of its partitions' devices) and the log events the rules' cursor
         # had passed (those after it are delivered again once attached).
@@ -260,13 +274,54 @@ def build(
         geocoder=geocoder,
         roles=roles,
         singleton=singleton,
+        group=group,
     )
 
 
-def _owns_device(settings: BusSettings) -> Callable[[str], bool] | None:
+def _leased(
+    settings: Settings, roles: frozenset[str], bus: Bus, store: Store, clock: Clock
+) -> tuple[WorkerGroup | None, Handover | None]:
+    """Return the worker group and its hand-over when partitions move by lease (auto)."""
+    s = settings.bus
+    if not isinstance(s, NatsBusSettings) or s.owned.strip() != "auto":
+        return None, None
+    assert isinstance(bus, NatsBus)
+    if not s.lease_margin_s < s.lease_ttl_s / 2:
+        raise ConfigError(
+            f"bus.lease_margin_s ({s.lease_margin_s}) must be less than half of "
+            f"bus.lease_ttl_s ({s.lease_ttl_s})",
+            field="bus.lease_margin_s",
+        )
+    handover = Handover(
+        bus=bus,
+        store=store,
+        clock=clock,
+        partitions=s.partitions,
+        # Batches the last owner had in hand come back after ack_wait_s at the latest.
+        keep_s=2 * s.ack_wait_s + 60.0,
+    )
+    group = WorkerGroup(
+        store,
+        group=f"{s.prefix}:{'+'.join(sorted(roles & {'ingest', 'rules'}))}",
+        member=member_id(s.member),
+        partitions=s.partitions,
+        ttl_s=s.lease_ttl_s,
+        margin_s=s.lease_margin_s,
+        on_acquire=handover.acquire,
+        on_release=handover.release,
+        on_round=handover.checkpoint,
+    )
+    bus.use_leases(group)
+    return group, handover
+
+
+def _owns_device(settings: BusSettings, bus: Bus) -> Callable[[str], bool] | None:
     """Return whether a device is this process's (its partition is owned), when partitioned."""
     if not isinstance(settings, NatsBusSettings):
         return None
+    if isinstance(bus, NatsBus) and bus.leases is not None:
+        n = settings.partitions
+        return lambda device_id: partition_of(device_id, n) in bus.owned
     owned = parse_owned(settings.owned, settings.partitions)
     if len(owned) == settings.partitions:
         return None
@@ -274,6 +329,8 @@ def _owns_device(settings: BusSettings) -> Callable[[str], bool] | None:
 
 
 def _owns_partition_zero(settings: BusSettings) -> bool:
+    if isinstance(settings, NatsBusSettings) and settings.owned.strip() == "auto":
+        return False
     return not isinstance(settings, NatsBusSettings) or 0 in parse_owned(
         settings.owned, settings.partitions
     )
@@ -288,7 +345,9 @@ def bus_of(settings: BusSettings, store: Store) -> Bus:
             prefix=settings.prefix,
             replicas=settings.replicas,
             partitions=settings.partitions,
-            owned=parse_owned(settings.owned, settings.partitions),
+            owned=frozenset()
+            if settings.owned.strip() == "auto"
+            else parse_owned(settings.owned, settings.partitions),
             member=settings.member,
             max_deliver=settings.max_deliver,
             ack_wait_s=settings.ack_wait_s,

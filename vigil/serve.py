@@ -168,7 +168,15 @@ def with_partitions(
             raise ConfigError("--partitions and --member need the NATS bus (bus.kind: nats)")
         return settings
     owned = partitions if partitions is not None else bus.owned
-    parse_owned(owned, bus.partitions)  # refuse a bad range before anything starts
+    if owned.strip() == "auto":
+        if "api" in roles or not roles & {"ingest", "rules"}:
+            raise ConfigError(
+                "--partitions auto is for workers: use --role ingest, rules or ingest,rules",
+                field="partitions",
+            )
+        owned = "auto"
+    else:
+        parse_owned(owned, bus.partitions)  # refuse a bad range before anything starts
     if member is None:
         member = bus.member or (
             "" if roles == ROLES else "-".join(sorted(roles)) + "-" + owned.replace(",", "_")

@@ -71,7 +71,7 @@ import zlib
 from collections.abc import Callable, Collection, Coroutine, Sequence
 from concurrent.futures import Future
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 import nats
@@ -182,6 +182,27 @@ def parse_owned(spec: str, partitions: int) -> frozenset[int]:
 
 def _name(text: str) -> str:
     return _NAME.sub("_", text)
+
+
+class PartitionLeases(Protocol):
+    """Which partitions this process may act on now (they move by lease: `--partitions auto`)."""
+
+    def holds(self, partition: int) -> bool:
+        """Return whether a batch of `partition` may be handled now."""
+        ...
+
+    def owned(self) -> frozenset[int]:
+        """Return the partitions held now."""
+        ...
+
+    def save_cursor(self, partition: int, consumer: str, seq: int) -> bool:
+        """Save a partition's cursor, fenced by its lease; False when the lease is gone."""
+        ...
+
+
+def partition_cursor(consumer: str, partition: int) -> str:
+    """Name a consumer's durable log cursor of one partition (``rules@p3``)."""
+    return f"{consumer}@p{partition}"
 
 
 class _Loop:
@@ -447,6 +468,7 @@ class _EventConsumer:
         *,
         durable: bool,
         after: int,
+        base: str = "",
     ) -> None:
         self.bus = bus
         self.name = name
@@ -455,6 +477,10 @@ class _EventConsumer:
         self.durable = durable
         self.cursor = after
         self.saved = after
+        # Leased partitions: the cursor is saved per partition held (`base@p<k>`), and the
+        # JetStream consumer is this process's own (workers of a group do not split it).
+        self.base = base
+        self.partition_saved: dict[int, int] = {}
         self.errors = 0
         self.stopping = False
         # A durable consumer's messages one by one (each acknowledged once handled); a
@@ -462,17 +488,19 @@ class _EventConsumer:
         self.inbox: queue.SimpleQueue[Msg | list[Msg]] = queue.SimpleQueue()
         self.pull: _Pull | None = None
         if durable:
+            own = not base  # leased: a JetStream consumer of this process's own
             self.pull = _Pull(
                 bus,
                 stream=bus.events_stream,
                 config=ConsumerConfig(
-                    durable_name=_name(f"{bus.prefix}-{name}"),
+                    durable_name=_name(f"{bus.prefix}-{name}") if own else None,
                     deliver_policy=DeliverPolicy.NEW,
                     ack_policy=AckPolicy.EXPLICIT,
                     ack_wait=bus.ack_wait_s,
                     max_deliver=bus.max_deliver,
                     max_ack_pending=bus.batch * 4,
                     filter_subject=f"{bus.prefix}.ev.>",
+                    inactive_threshold=None if own else 60.0,
                 ),
                 out=self.inbox,
                 depth=bus.batch * 2,
@@ -581,6 +609,11 @@ class _EventConsumer:
         self.errors += 1
 
     def save(self) -> None:
+        leases = self.bus.leases
+        if self.base and leases is not None:
+            for k in sorted(leases.owned()):
+                self.save_partition(leases, k)
+            return
         if self.cursor > self.saved:
             try:
                 self.bus.store.save_cursor(self.name, self.cursor)
@@ -588,6 +621,17 @@ class _EventConsumer:
                 log.exception("bus consumer %s could not save its cursor", self.name)
             else:
                 self.saved = self.cursor
+
+    def save_partition(self, leases: PartitionLeases, k: int) -> None:
+        """Save the cursor as partition k's (fenced by its lease), if it moved."""
+        cursor = self.cursor
+        if cursor <= self.partition_saved.get(k, -1):
+            return
+        try:
+            if leases.save_cursor(k, partition_cursor(self.base, k), cursor):
+                self.partition_saved[k] = cursor
+        except Exception:  # the store may be failing: events are seen again, never lost
+            log.exception("bus consumer %s could not save partition %d's cursor", self.name, k)
 
 
 class _TopicListener:
@@ -609,29 +653,50 @@ class _TopicListener:
         self.inbox: queue.SimpleQueue[Msg] = queue.SimpleQueue()
         self.stopping = False
         self.busy = False
-        # Per partition, the last stream sequence handled: a redelivery is skipped.
+        self.topic = topic
+        # Per partition consumer, the last stream sequence handled: a redelivery is skipped.
         self.last: dict[str, int] = {}
         self.pulls: dict[str, _Pull] = {}
+        self.parts: dict[str, int] = {}
+        self.current: int | None = None  # the partition of the batch in hand
         for part in sorted(bus.owned):
-            subject = bus.topic_subject(topic, part)
-            durable = _name(f"{bus.prefix}-{name}-{topic.name}-p{part}")
-            self.pulls[durable] = _Pull(
-                bus,
-                stream=bus.topics_stream,
-                config=ConsumerConfig(
-                    durable_name=durable,
-                    deliver_policy=DeliverPolicy.NEW,
-                    ack_policy=AckPolicy.EXPLICIT,
-                    ack_wait=bus.ack_wait_s,
-                    max_deliver=bus.max_deliver,
-                    max_ack_pending=bus.topic_depth * 4,
-                    filter_subject=subject,
-                ),
-                out=self.inbox,
-                depth=bus.topic_depth,
-                batch=bus.topic_depth,
-            )
+            self.add_pull(part)
         self.thread = threading.Thread(target=self._run, name=f"bus-{name}", daemon=True)
+
+    def add_pull(self, part: int) -> _Pull:
+        """Create the consumer of one partition (not started yet)."""
+        bus = self.bus
+        durable = _name(f"{bus.prefix}-{self.name}-{self.topic.name}-p{part}")
+        pull = _Pull(
+            bus,
+            stream=bus.topics_stream,
+            config=ConsumerConfig(
+                durable_name=durable,
+                deliver_policy=DeliverPolicy.NEW,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=bus.ack_wait_s,
+                max_deliver=bus.max_deliver,
+                max_ack_pending=bus.topic_depth * 4,
+                filter_subject=bus.topic_subject(self.topic, part),
+            ),
+            out=self.inbox,
+            depth=bus.topic_depth,
+            batch=bus.topic_depth,
+        )
+        self.parts[durable] = part
+        self.pulls[durable] = pull
+        return pull
+
+    def remove_pull(self, part: int) -> _Pull | None:
+        """Forget one partition's consumer (after the batch in hand); return it to stop."""
+        durable = _name(f"{self.bus.prefix}-{self.name}-{self.topic.name}-p{part}")
+        pull = self.pulls.pop(durable, None)
+        deadline = time.monotonic() + 30
+        while self.current == part and time.monotonic() < deadline:
+            time.sleep(0.005)
+        self.parts.pop(durable, None)
+        self.last.pop(durable, None)
+        return pull
 
     def _run(self) -> None:
         while not self.stopping:
@@ -644,6 +709,7 @@ class _TopicListener:
                 self._on_message(msg)
             finally:
                 self.busy = False
+                self.current = None
                 self.bus.notify_progress()
 
     def _on_message(self, msg: Msg) -> None:
@@ -653,6 +719,12 @@ class _TopicListener:
         done: Msg | None = None
         term = False
         try:
+            part = self.parts.get(consumer)
+            leases = self.bus.leases
+            if part is None or (leases is not None and not leases.holds(part)):
+                # Not ours (any more): left unacknowledged for the partition's next owner.
+                return
+            self.current = part
             seq = meta.sequence.stream
             if seq <= self.last.get(consumer, 0):
                 done = msg  # redelivered after we handled it: not twice
@@ -769,6 +841,7 @@ class NatsBus:
         self.publish_failures = 0
         self.store_reads = 0
         self.reconnects = 0
+        self.leases: PartitionLeases | None = None
         self.io = _Loop()
         self.handoff = _Handoff(self)
         self._followers = _Followers(self, depth=16)
@@ -942,18 +1015,38 @@ class NatsBus:
         kinds: tuple[type[Event], ...] = (),
         durable: bool = True,
     ) -> Unsubscribe:
-        """Start delivering log events to `handler` after the consumer's cursor."""
+        """Start delivering log events to `handler` after the consumer's cursor.
+
+        With leased partitions the cursor is per partition (``<consumer>@p<k>``): the
+        consumer starts after the lowest of them, so no partition misses an event,
+        falling back to the worker's own cursor (``<consumer>@<member>``, from before
+        the partitions moved by lease) and then to the end of the log.
+        """
         name = f"{consumer}@{self.member}" if durable and self.member else consumer
         head = self.store.last_seq()
         with self._lock:
             self.head = max(self.head, head)
             if durable and any(c.durable and c.name == name for c in self._consumers):
                 raise ValueError(f"a durable bus consumer {name!r} is already running")
-        saved = self.store.cursor(name) if durable else None
+        leased = durable and self.leases is not None
+        if leased:
+            saved_parts = [
+                self.store.cursor(partition_cursor(consumer, k)) for k in range(self.partitions)
+            ]
+            known = [s for s in saved_parts if s is not None]
+            saved = min(known) if known else self.store.cursor(name)
+        else:
+            saved = self.store.cursor(name) if durable else None
         c = _EventConsumer(
-            self, name, handler, kinds, durable=durable, after=head if saved is None else saved
+            self,
+            name,
+            handler,
+            kinds,
+            durable=durable,
+            after=head if saved is None else saved,
+            base=consumer if leased else "",
         )
-        if durable and saved is None:
+        if durable and saved is None and not leased:
             self.store.save_cursor(name, head)  # a new consumer starts at the end of the log
         with self._lock:
             self._consumers.append(c)
@@ -973,7 +1066,7 @@ class NatsBus:
             if c.thread is not threading.current_thread():
                 c.thread.join(timeout=30)
             if c.pull is not None:
-                self._stop_pull(c.pull, delete=False)
+                self._stop_pull(c.pull, delete=bool(c.base))
 
         return unsubscribe
 
@@ -991,7 +1084,7 @@ class NatsBus:
         listener = _TopicListener(self, topic, consumer, handler)
         with self._lock:
             self._listeners.append(listener)
-        for pull in listener.pulls.values():
+        for pull in list(listener.pulls.values()):
             self._start_pull(pull, wait=True)  # from now on: the consumer exists before we return
         listener.thread.start()
 
@@ -1004,7 +1097,7 @@ class NatsBus:
             listener.stopping = True
             if listener.thread is not threading.current_thread():
                 listener.thread.join(timeout=30)
-            for pull in listener.pulls.values():
+            for pull in list(listener.pulls.values()):
                 # An explicit stop gives up the interest (the stream must not keep batches
                 # for it); a close keeps it, so a restarted worker goes on from there.
                 self._stop_pull(pull, delete=True)
@@ -1034,6 +1127,47 @@ class NatsBus:
                 )
         if start and f.pull is not None:
             self._start_pull(f.pull)
+
+    # ------------------------------------------------------- leased partitions
+
+    def use_leases(self, leases: PartitionLeases) -> None:
+        """Own partitions by lease from now on: none until `take`, each fenced by `leases`."""
+        with self._lock:
+            if self._consumers or self._listeners:
+                raise ValueError("use_leases before any consumer or listener starts")
+            self.leases = leases
+            self.owned = frozenset()
+
+    def take(self, parts: Collection[int]) -> None:
+        """Start consuming partitions this worker now holds (from their durable consumers)."""
+        with self._lock:
+            new = sorted(set(parts) - self.owned)
+            self.owned = self.owned | frozenset(new)
+            listeners = list(self._listeners)
+        for li in listeners:
+            for k in new:
+                self._start_pull(li.add_pull(k), wait=True)
+
+    def drop(self, part: int) -> None:
+        """Stop consuming a partition handed over; save its cursors first (fenced).
+
+        The partition's JetStream consumers stay (with what is unacknowledged) for
+        its next owner.
+        """
+        with self._lock:
+            if part not in self.owned:
+                return
+            self.owned = self.owned - {part}
+            listeners = list(self._listeners)
+            consumers = list(self._consumers)
+        for li in listeners:
+            pull = li.remove_pull(part)
+            if pull is not None:
+                self._stop_pull(pull, delete=False)
+        if self.leases is not None:
+            for c in consumers:
+                if c.base:
+                    c.save_partition(self.leases, part)
 
     def _start_pull(self, pull: _Pull, *, wait: bool = False) -> None:
         async def start() -> None:
@@ -1121,7 +1255,7 @@ class NatsBus:
                 time.sleep(0.01)
                 continue
             try:
-                pending = sum(self.io.call(p.pending(), timeout=5) for p in li.pulls.values())
+                pending = sum(self.io.call(p.pending(), timeout=5) for p in list(li.pulls.values()))
             except Exception:  # noqa: BLE001 - NATS away: not drained
                 pending = 1
             if pending == 0 and li.inbox.empty() and not li.busy:
@@ -1178,7 +1312,7 @@ class NatsBus:
             self._stop_pull(self._followers.pull, delete=False)
         for li in listeners:
             li.thread.join(timeout=30)
-            for pull in li.pulls.values():
+            for pull in list(li.pulls.values()):
                 self._stop_pull(pull, delete=False)
         self._closed = True
 

@@ -42,7 +42,23 @@ class NatsBusSettings(BaseModel):
     owned: str = Field(
         default="all",
         description="Partitions this process's rules and device monitor handle: all, 3, "
-        "0-7 or 0-3,8-11 (`vigil serve --partitions` sets it per worker).",
+        "0-7 or 0-3,8-11, or auto: taken by lease within the group of workers with the same "
+        "roles, balanced, and taken over when a worker dies (`vigil serve --partitions` "
+        "sets it per worker).",
+    )
+    lease_ttl_s: float = Field(
+        default=6.0,
+        gt=0,
+        le=300,
+        description="With partitions: auto, how long a partition's lease lasts unless renewed "
+        "(renewed every quarter of it): a dead worker's partitions move after at most this.",
+    )
+    lease_margin_s: float = Field(
+        default=1.5,
+        gt=0,
+        description="A worker stops handling a partition this long before its lease would "
+        "expire unrenewed (covers clock skew between workers and the batch in hand); "
+        "less than half of lease_ttl_s.",
     )
     member: str = Field(
         default="",

@@ -107,7 +107,8 @@ def serve(  # noqa: PLR0917 - typer maps each option to a parameter
     partitions: Annotated[
         str | None,
         typer.Option(
-            help="Device partitions this worker owns (NATS bus): e.g. 0-7; default bus.owned."
+            help="Device partitions this worker owns (NATS bus): e.g. 0-7, or auto (taken by "
+            "lease, balanced over the live workers, taken over when one dies); default bus.owned."
         ),
     ] = None,
     member: Annotated[

@@ -45,7 +45,7 @@ from vigil.rules.load import (
     read_rule_files,
 )
 from vigil.rules.notify import Notifier, Outbox
-from vigil.rules.rule import RuleSet
+from vigil.rules.rule import KeyBy, RuleSet
 from vigil.rules.settings import RulesSettings
 from vigil.store.ports import EventLog
 
@@ -350,6 +350,22 @@ class RulesEngine:
             fact = fact_of(rec)
             if fact is not None:
                 yield rec.at, fact
+
+    def forget(self, keep: Callable[[str], bool]) -> int:
+        """Drop the per-device state of devices `keep` refuses (their partition moved away).
+
+        A worker that takes the partition back later warms it again from the store,
+        so nothing of its devices may stay behind to be counted twice.
+        """
+        dropped = 0
+        with self._lock:
+            for st in self._evaluator.states.values():
+                if st.rule.key is not KeyBy.DEVICE:
+                    continue
+                for key in [k for k in st.keys if not keep(k)]:
+                    del st.keys[key]
+                    dropped += 1
+        return dropped
 
     def restore(self, store: EventLog) -> int:
         """Restore per-key cooldowns and open incidents from earlier `rule.fired` events."""

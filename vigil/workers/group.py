@@ -18,6 +18,9 @@ refuses unless the lease in force is still this worker's with the same token.
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -29,10 +32,16 @@ from vigil.workers.balance import MEMBER, partition_name, plan, safe_until
 log = logging.getLogger(__name__)
 
 
+def member_id(name: str) -> str:
+    """Return a member id unique to this process: its name, host, pid and a random tag."""
+    return f"{name or 'worker'}.{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(3)}"
+
+
 @dataclass(slots=True)
 class _Held:
     lease: Lease
     until: float  # monotonic: act on the partition only before this
+    leaving: bool = False  # being handed over: no new batch is handled
 
 
 class WorkerGroup:
@@ -47,8 +56,9 @@ class WorkerGroup:
         partitions: int,
         ttl_s: float,
         margin_s: float,
-        on_acquire: Callable[[int], None],
+        on_acquire: Callable[[tuple[int, ...]], None],
         on_release: Callable[[int], None],
+        on_round: Callable[[], None] | None = None,
         wall: Callable[[], float] = time.time,
         mono: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -62,6 +72,7 @@ class WorkerGroup:
         self.margin_s = margin_s
         self.on_acquire = on_acquire
         self.on_release = on_release
+        self.on_round = on_round
         self.wall = wall
         self.mono = mono
         self.interval_s = ttl_s / 4
@@ -82,7 +93,7 @@ class WorkerGroup:
         """Return whether this worker may act on `partition` now (its lease is safe)."""
         with self._lock:
             held = self._held.get(partition)
-        return held is not None and self.mono() < held.until
+        return held is not None and not held.leaving and self.mono() < held.until
 
     def owned(self) -> frozenset[int]:
         """Return the partitions held now."""
@@ -119,6 +130,7 @@ class WorkerGroup:
             self._drop(k, give_up=True)
         for k in self.owned() - set(decided.claim):
             self._drop(k, give_up=False)  # the store says another worker holds it now
+        gained: list[int] = []
         for k in decided.claim:
             sent, now = self.mono(), self.wall()
             lease = self.leases.claim_lease(
@@ -137,16 +149,24 @@ class WorkerGroup:
             with self._lock:
                 self._held[k] = _Held(lease, safe_until(sent, self.ttl_s, self.margin_s))
             if had is None:
-                self._acquire(k)
+                gained.append(k)
+        if gained:
+            self._acquire(tuple(gained))
+        if self.on_round is not None:
+            try:
+                self.on_round()  # checkpoints while the partitions are surely held
+            except Exception:
+                log.exception("worker %s: round hook failed", self.member)
 
-    def _acquire(self, k: int) -> None:
-        log.info("worker %s takes partition %d", self.member, k)
-        self.acquired += 1
+    def _acquire(self, ks: tuple[int, ...]) -> None:
+        log.info("worker %s takes partition(s) %s", self.member, ks)
+        self.acquired += len(ks)
         try:
-            self.on_acquire(k)
+            self.on_acquire(ks)
         except Exception:
-            log.exception("worker %s could not take partition %d; giving it up", self.member, k)
-            self._drop(k, give_up=True)
+            log.exception("worker %s could not take partitions %s; giving up", self.member, ks)
+            for k in ks:
+                self._drop(k, give_up=True)
 
     def _expire(self) -> None:
         """Stop acting on partitions whose lease ran out without a renewal (store away)."""
@@ -160,14 +180,17 @@ class WorkerGroup:
 
     def _drop(self, k: int, *, give_up: bool) -> None:
         with self._lock:
-            held = self._held.pop(k, None)
-        if held is None:
-            return
+            held = self._held.get(k)
+            if held is None:
+                return
+            held.leaving = True  # `holds` is False from now: the bus takes no new batch of k
         self.released += 1
         try:
-            self.on_release(k)
+            self.on_release(k)  # may still save k's cursor (fenced) before the lease goes
         except Exception:
             log.exception("worker %s: releasing partition %d failed", self.member, k)
+        with self._lock:
+            self._held.pop(k, None)
         if give_up:
             try:
                 self.leases.release_lease(self.group, partition_name(k), self.member)
