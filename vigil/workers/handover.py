@@ -23,18 +23,55 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
+from typing import Protocol
 
-from vigil.bus.nats import NatsBus, PartitionLeases, partition_of
+from vigil.bus.nats import PartitionLeases, partition_of
 from vigil.core.clock import Clock
 from vigil.ingest.model import Observation
-from vigil.rules.engine import ObservationSource, RulesEngine
-from vigil.store.ports import Store
+from vigil.rules.engine import ObservationSource
+from vigil.store.ports import Cursors, EventLog
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Sequence[Observation]], object]
+
+
+class PartitionBus(Protocol):
+    """The bus's side of a move (`NatsBus.take` and `drop`)."""
+
+    def take(self, parts: tuple[int, ...]) -> None:
+        """Start consuming partitions."""
+        ...
+
+    def drop(self, part: int) -> None:
+        """Stop consuming a partition."""
+        ...
+
+
+class WarmRules(Protocol):
+    """The rules engine's side of a move (`RulesEngine`)."""
+
+    def memory_s(self) -> float:
+        """Return how far back the rules' windows reach."""
+        ...
+
+    def warm(self, batches: Iterable[Sequence[Observation]], store: EventLog) -> int:
+        """Replay stored observations into the windows; return how many."""
+        ...
+
+    def restore(self, store: EventLog) -> int:
+        """Restore cooldowns and open incidents from the log."""
+        ...
+
+    def forget(self, keep: Callable[[str], bool]) -> int:
+        """Drop the state of devices `keep` refuses."""
+        ...
+
+
+class MarkStore(EventLog, Cursors, Protocol):
+    """The log (for warming) and the cursors (for the marks)."""
 
 
 def mark_cursor(partition: int) -> str:
@@ -60,8 +97,8 @@ class Handover:
     def __init__(
         self,
         *,
-        bus: NatsBus,
-        store: Store,
+        bus: PartitionBus,
+        store: MarkStore,
         clock: Clock,
         partitions: int,
         keep_s: float,
@@ -74,7 +111,7 @@ class Handover:
         self.keep_s = keep_s
         self.checkpoint_s = checkpoint_s
         self.leases: PartitionLeases | None = None
-        self.rules: RulesEngine | None = None
+        self.rules: WarmRules | None = None
         self._history: Callable[..., Iterator[list[Observation]]] | None = None
         self._lock = threading.Lock()
         # Per partition taken: ids warmed from the store (dropped when delivered), until when.
@@ -88,7 +125,7 @@ class Handover:
     def bind(
         self,
         leases: PartitionLeases,
-        rules: RulesEngine | None,
+        rules: WarmRules | None,
         history: Callable[..., Iterator[list[Observation]]],
     ) -> None:
         """Connect the lease holder, the rules (None: no rules role) and the stored history."""
