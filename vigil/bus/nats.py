@@ -749,6 +749,8 @@ class _TopicListener:
 class NatsBus:
     """The bus over NATS JetStream (see the module docstring)."""
 
+    leases: PartitionLeases | None = None  # set by `use_leases` (partitions: auto)
+
     def __init__(
         self,
         store: LogStore,
@@ -841,7 +843,6 @@ class NatsBus:
         self.publish_failures = 0
         self.store_reads = 0
         self.reconnects = 0
-        self.leases: PartitionLeases | None = None
         self.io = _Loop()
         self.handoff = _Handoff(self)
         self._followers = _Followers(self, depth=16)
