@@ -5,16 +5,22 @@ incidents and 300 units that keep moving (AVL fixes, each unit every 5 s). The
 browser (Debian's Chromium, software WebGL) opens the command centre with a
 dispatcher session; we measure
 
-* ``first_render_ms``: navigation start -> queue rows and map (basemap, every
-  incident and unit) drawn, from the page's own performance marks;
+* ``first_render_ms``: navigation start -> every queue row in the DOM and every
+  incident and unit drawn on the map (checked with ``queryRenderedFeatures``), from
+  the page's own performance marks; the median of ``--loads`` page loads, each in
+  a fresh context. The streets are drawn after that: ``basemap_ready_ms`` and
+  ``basemap_browser_cpu_s`` say when they are on screen too and at what cost;
+* ``first_render_browser_cpu_s``: CPU seconds of every browser process until then
+  (the figure to compare on a shared machine; ``--profile`` splits it by process
+  and thread and prints the page's main-thread CPU profile);
 * ``live_p50_ms`` / ``live_p99_ms``: while 20 changes per second are committed
   on the server (incident updates whose new description carries a marker), the
   delay from the commit returning on the server to the marker's text appearing
   in the queue's DOM (a MutationObserver stamps it; both clocks are this
   machine's wall clock).
 
-Usage: ``python benchmarks/ui_live.py [--seconds 30] [--rate 20]``; writes
-benchmarks/results/ui_live.json.
+Usage: ``python benchmarks/ui_live.py [--loads 3] [--seconds 30] [--rate 20]``; writes
+benchmarks/results/ui_live.json (``--first-only``: the first render alone, nothing written).
 """
 
 from __future__ import annotations
