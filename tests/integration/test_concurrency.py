@@ -12,7 +12,9 @@ commands that cannot all hold:
 - an incident closed through one process while the other assigns a second
   unit to it: either order is fine, but never an assignment to a closed
   incident, nor an incident closed with a unit still on it;
-- calls opening incidents through both at once: every incident number once.
+- calls opening incidents through both at once: every incident number once;
+- one call sent through both with the same Idempotency-Key: recorded once,
+  both answered 201 with the same incident (one of them as a replay).
 
 Afterwards the whole log is walked with the CAD projection and every event is
 checked against the state it was appended to (`contradictions`), and the
@@ -78,7 +80,8 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
         delete_streams(url, prefix)
 
 
-Request = tuple[str, str, dict[str, Any]]  # base URL, path, JSON body
+Request = tuple[str, str, dict[str, Any]] | tuple[str, str, dict[str, Any], str]
+"""Base URL, path, JSON body and optionally an Idempotency-Key."""
 
 
 class Api:
@@ -91,8 +94,11 @@ class Api:
             timeout=60, limits=limits, headers={"Authorization": f"Bearer {token}"}
         )
 
-    def post(self, base: str, path: str, body: dict[str, Any]) -> httpx.Response:
-        return self.http.post(f"{base}/api/v1{path}", json=body)
+    def post(
+        self, base: str, path: str, body: dict[str, Any], key: str | None = None
+    ) -> httpx.Response:
+        headers = {} if key is None else {"Idempotency-Key": key}
+        return self.http.post(f"{base}/api/v1{path}", json=body, headers=headers)
 
     def race(self, requests: list[Request]) -> list[httpx.Response]:
         """Send every request on its own thread, released at the same instant."""
@@ -169,7 +175,7 @@ def test_conflicting_commands_through_two_api_processes_never_both_commit(
     assert contradictions(records) == []
     kinds = Counter(type(r.event) for r in records)
     assert kinds[UnitAssigned] == outcomes["assigned"] + outcomes["second unit assigned"]
-    assert kinds[IncidentOpened] == 2 * UNITS * ROUNDS
+    assert kinds[IncidentOpened] == (2 * UNITS + 1) * ROUNDS
     on_scene = [
         r
         for r in records
@@ -193,6 +199,14 @@ def _round(api: Api, n: int, outcomes: Counter[str]) -> None:
         ]
     )
     assert all(r.status_code == 201 for r in calls), [r.text for r in calls]
+    # The same call sent through both with one Idempotency-Key: recorded once, both answered.
+    key = f"race-{n}-{secrets.token_hex(4)}"
+    call = {"nature": f"r{n} twice", "location": HERE, "incident_type": "medical"}
+    twice = api.race([(b1, "/calls", call, key), (b2, "/calls", call, key)])
+    assert [r.status_code for r in twice] == [201, 201], [r.text for r in twice]
+    assert len({r.json()["incident"]["id"] for r in twice}) == 1
+    assert sorted(r.headers.get("Idempotent-Replayed", "") for r in twice) == ["", "true"]
+    outcomes["idempotent call recorded once"] += 1
     incidents = [r.json()["incident"]["id"] for r in calls]
     pairs = [(incidents[2 * i], incidents[2 * i + 1]) for i in range(UNITS)]
     # One unit, two incidents, one through each process.

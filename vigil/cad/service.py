@@ -267,6 +267,10 @@ class Cad:
             return
         self.groups += 1
         self._take(draft.scratch, recorded, wrote=len(draft.pending), base=draft.base)
+        if any(r.seq > self.state.last_seq for o in draft.replays.values() for r in o.records):
+            # Answered from events another process recorded after this state was caught up:
+            # the caller reads what its command did from the state next, so take them in.
+            self._catch_up()
         by_id = {r.id: r for r in recorded}
         for i, job in enumerate(group):
             first = draft.repeats.get(i, i)
@@ -332,8 +336,8 @@ class Cad:
     def _take(self, scratch: CadState, recorded: list[Recorded], *, wrote: int, base: int) -> None:
         """Take a committed group's overlay into the state."""
         if self._shared and (len(recorded) != wrote or (recorded and recorded[0].seq != base + 1)):
-            # Another process appended meanwhile (or the same firing first): the state is
-            # what the log says, in its order, not this group's overlay.
+            # Another process appended meanwhile (to other streams: the expectation held):
+            # the state is what the log says, in its order, not this group's overlay.
             self._catch_up()
         else:
             self.state.merge(

@@ -193,3 +193,25 @@ def test_one_writer_alone_never_conflicts(pair: tuple[Writer, Writer]) -> None:
     with pytest.raises(TransitionError):
         a.cad.assign(y, [U1], actor="a")
     assert a.cad.conflicts == 0
+
+
+def test_a_replay_of_what_the_other_writer_just_recorded_brings_the_state_up_to_it(
+    pair: tuple[Writer, Writer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other writer commits the same key after this one caught up, before it looked it up."""
+    a, b = pair
+    x, _ = _setup(a, b)
+    real = b.store.events_with_prefix
+    first: list[Outcome] = []
+
+    def events_with_prefix(prefix: str) -> list[Recorded]:
+        if not first:
+            first.append(a.cad.assign(x, [U1], actor="a", command_id="K2"))
+        return real(prefix)
+
+    monkeypatch.setattr(b.store, "events_with_prefix", events_with_prefix)
+    again = b.cad.assign(x, [U1], actor="b", command_id="K2")
+    assert again.replayed and again.records == first[0].records
+    assert b.cad.conflicts == 0  # nothing was appended: answered from the log
+    assert b.cad.state.units[U1].incident_id == x  # what the caller reads next is there
+    assert b.cad.state.last_seq == a.store.last_seq()
