@@ -137,6 +137,9 @@ def run(
             uvicorn.Config(
                 api,
                 log_level="warning",
+                # Requests are not logged (the level above drops them), so uvicorn need not
+                # format each request's line only to discard it.
+                access_log=False,
                 # Named, not "auto": a missing one fails at start instead of silently
                 # serving with h11 and asyncio at more CPU per request.
                 http="httptools",

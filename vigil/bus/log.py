@@ -170,7 +170,7 @@ class LogBus:
     # ------------------------------------------------------------- producers
 
     def publish(self, records: Sequence[Recorded]) -> None:
-        """Remember freshly committed records and wake every consumer (never blocks)."""
+        """Remember freshly committed records and wake their consumers (never blocks)."""
         if not records:
             return
         with self._lock:
@@ -181,7 +181,10 @@ class LogBus:
                 del self._recent[next(iter(self._recent))]
             consumers = list(self._consumers)
         for c in consumers:
-            c.wake.set()
+            # A consumer of some kinds only is woken by a batch holding one of them; it
+            # passes over the others at its next wake or poll (`drain` wakes it too).
+            if not c.kinds or any(isinstance(rec.event, c.kinds) for rec in records):
+                c.wake.set()
 
     def send(self, topic: Topic[T], batch: Sequence[T]) -> None:
         """Queue a committed batch for every listener of the topic (waits while one is full)."""
@@ -295,6 +298,10 @@ class LogBus:
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until every consumer has handled everything published so far."""
         self.poll_head()
+        with self._lock:
+            consumers = list(self._consumers)
+        for c in consumers:
+            c.wake.set()
         deadline = time.monotonic() + timeout
         with self._progress:
             while not self._caught_up():
