@@ -2,6 +2,9 @@
 
 `MotionGate` is OpenCV's MOG2 background subtractor: it says which regions
 moved, so the detector runs only there (and not at all on a static frame).
+During its first second it is still learning the background, so frame-to-frame
+differences are added: a stream that starts with people already moving in view
+is not blind for its first frames.
 A sudden global change (auto-exposure, a cloud) lights up most of the frame at
 once; such frames are reported as `lighting` and give no regions.
 
@@ -81,10 +84,26 @@ def join_stacked(boxes: list[Box], *, max_gap: float = 0.3) -> list[Box]:
 class MotionGate:
     """Which parts of the frame moved (MOG2 with shadow removal and morphology)."""
 
-    def __init__(self, *, fps: float, history_s: float = 20.0, min_area_frac: float = 0.0008):
+    def __init__(
+        self,
+        *,
+        fps: float,
+        history_s: float = 20.0,
+        min_area_frac: float = 0.0008,
+        warmup_s: float = 1.0,
+        diff_threshold: int = 30,
+    ):
         self._mog = cv2.createBackgroundSubtractorMOG2(
             history=max(10, round(history_s * fps)), varThreshold=25.0, detectShadows=True
         )
+        # While MOG2 is still learning its background (on the shared clips it reported
+        # nothing for the first 4-5 frames of a stream), what moved is also found by
+        # differencing each frame with the previous one (temporal differencing, the
+        # classic complement of background subtraction at start-up), for `warmup_s`.
+        # The threshold is StaticObjects' grey-level one; neither was tuned on labels.
+        self._warmup = max(2, round(warmup_s * fps))
+        self._diff_threshold = diff_threshold
+        self._prev: Gray | None = None
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         self._dilate = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
         # Closing joins the fragments a low-contrast object breaks into (a grey car on asphalt).
@@ -101,11 +120,20 @@ class MotionGate:
         self.frames += 1
         fg = self._mog.apply(image)
         mask: Gray = np.where(fg == 255, 255, 0).astype(np.uint8)  # 127 = shadow: not an object
+        if self.frames <= 2:
+            mask[:] = 0  # MOG2's first frames are noise
+        if self._prev is not None:  # still warming up: what changed since the last frame
+            diff = cv2.absdiff(image, self._prev)
+            if diff.ndim == 3:
+                diff = diff.max(axis=2)  # colour, as for MOG2
+            moved = np.where(diff > self._diff_threshold, 255, 0).astype(np.uint8)
+            mask = cv2.bitwise_or(mask, moved)
+        self._prev = image if self.frames < self._warmup else None
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._kernel)
         mask = cv2.dilate(mask, self._dilate)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._close)
         fraction = float(np.count_nonzero(mask)) / mask.size
-        if self.frames <= 2 or fraction > 0.6:
+        if self.frames <= 1 or fraction > 0.6:
             return Motion((), fraction, self.frames > 2, mask)
         min_area = self._min_area_frac * mask.size
         # A blob over 40 % of the picture is a lighting change or a shaken camera, not an object.
