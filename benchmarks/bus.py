@@ -42,7 +42,7 @@ from vigil.bus.log import LogBus
 from vigil.bus.nats import NatsBus
 from vigil.core.events import Pending, Recorded
 from vigil.core.geometry import LatLon
-from vigil.core.ids import EventId, IncidentId
+from vigil.core.ids import DeviceId, EventId, IncidentId
 from vigil.incidents.events import IncidentNoteAdded
 from vigil.ingest.model import DeviceKind, Observation
 from vigil.ingest.pipeline import OBSERVATIONS
@@ -131,7 +131,7 @@ def _observations(bus: Bus, batches: int) -> dict[str, float]:
     bus.listen(OBSERVATIONS, "bench", handle)
     make: Callable[[int], Observation] = lambda i: Observation(  # noqa: E731
         id=f"d{i % 10_000}:laeq:{i}",
-        device_id=f"d{i % 10_000}",
+        device_id=DeviceId(f"d{i % 10_000}"),
         kind=DeviceKind.NOISE_METER,
         stream="laeq",
         value=50.0,

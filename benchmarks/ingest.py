@@ -44,6 +44,7 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
+from vigil.core.ids import DeviceId
 from vigil.ingest.mqtt import close_client
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -476,7 +477,7 @@ def consume(args: argparse.Namespace, store_url: str | None = None) -> dict[str,
         rng = np.random.default_rng(1)
         devices = [
             make_device(
-                id=dev,
+                id=DeviceId(dev),
                 kind=DeviceKind(kind),
                 location=LatLon(60.15 + 0.04 * rng.random(), 24.90 + 0.08 * rng.random()),
                 zone=f"z{k % 20}",

@@ -31,6 +31,7 @@ from vigil.app import build
 from vigil.config import load_settings
 from vigil.core.clock import ManualClock
 from vigil.core.geometry import LatLon
+from vigil.core.ids import DeviceId
 from vigil.incidents.catalogue import load_catalogue
 from vigil.ingest.model import DeviceKind, Observation
 from vigil.rules.actions import Result
@@ -128,7 +129,7 @@ def observations(n: int, *, hot: bool, devices: int = 2000, seed: int = 7) -> li
         out.append(
             Observation(
                 id=f"{dev}:{stream}:{i}",
-                device_id=dev,
+                device_id=DeviceId(dev),
                 kind=kind,
                 stream=stream,
                 value=value,
@@ -208,7 +209,7 @@ def action_cost(samples: int = 50) -> dict[str, float]:
             for i in range(samples):
                 o = Observation(
                     id=f"sp-{i}:alarm:1",
-                    device_id=f"sp-{i}",
+                    device_id=DeviceId(f"sp-{i}"),
                     kind=DeviceKind.SMOKE_PANEL,
                     stream="alarm",
                     value=1.0,

@@ -10,6 +10,7 @@ import pytest
 
 from tests.contract.conftest import ObservationsFactory
 from tests.unit.ingest.conftest import NOW, TS, device
+from vigil.core.ids import DeviceId
 from vigil.ingest.model import DeviceKind
 from vigil.ingest.parse import Limits, Parser, RejectReason
 from vigil.ingest.store import ObservationHistory
@@ -20,7 +21,9 @@ TOPIC = "vigil/hel/devices/noise-meter/laeq"
 @pytest.fixture
 def parser() -> Parser:
     """A parser knowing one noise meter."""
-    return Parser({"noise-meter": device("noise-meter", DeviceKind.NOISE_METER)}, Limits())
+    return Parser(
+        {DeviceId("noise-meter"): device("noise-meter", DeviceKind.NOISE_METER)}, Limits()
+    )
 
 
 def _msg(seq: int, value: float = 50.0, ts: str = TS) -> bytes:

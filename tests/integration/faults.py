@@ -35,6 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from vigil.app import App
 from vigil.core.geometry import LatLon
+from vigil.core.ids import DeviceId
 from vigil.incidents.events import CallReceived
 from vigil.ingest.model import DeviceKind
 from vigil.ingest.mqtt import close_client
@@ -69,7 +70,7 @@ def register_devices(app: App, site: str, n: int, *, prefix: str = "nm") -> list
     """Register n noise meters on a site (ids ``<prefix>-<i>``); return their ids."""
     devices = [
         make_device(
-            id=f"{prefix}-{i}",
+            id=DeviceId(f"{prefix}-{i}"),
             kind=DeviceKind.NOISE_METER,
             location=HELSINKI,
             zone=None,

@@ -28,7 +28,7 @@ from vigil.audio.worker import Worker
 from vigil.config import load_settings
 from vigil.core.clock import ManualClock
 from vigil.core.geometry import LatLon
-from vigil.core.ids import new_id
+from vigil.core.ids import DeviceId, new_id
 from vigil.ingest.model import DeviceKind
 from vigil.ingest.mqtt import close_client
 from vigil.ingest.registry import make_device
@@ -81,7 +81,7 @@ def run_city(tmp_path: Path, start: datetime) -> tuple[list[str], int, dict[str,
     app.ingest.registry.register(
         [
             make_device(
-                id="nm-kru-1",
+                id=DeviceId("nm-kru-1"),
                 kind=DeviceKind.NOISE_METER,
                 location=KRUUNUNHAKA,
                 zone=None,
@@ -90,7 +90,7 @@ def run_city(tmp_path: Path, start: datetime) -> tuple[list[str], int, dict[str,
                 interval_s=60,
             ),
             make_device(
-                id="nm-kru-1-ac",
+                id=DeviceId("nm-kru-1-ac"),
                 kind=DeviceKind.ACOUSTIC_DETECTOR,
                 location=KRUUNUNHAKA,
                 zone=None,

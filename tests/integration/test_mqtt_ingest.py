@@ -27,7 +27,7 @@ from tests.conftest import free_port
 from vigil.app import App, build
 from vigil.config import load_settings
 from vigil.core.geometry import LatLon
-from vigil.core.ids import new_id
+from vigil.core.ids import DeviceId, new_id
 from vigil.ingest.model import DeviceKind
 from vigil.ingest.mqtt import close_client
 from vigil.ingest.registry import make_device
@@ -70,7 +70,7 @@ def _app(tmp_path: Path, port: int, site: str, client_id: str) -> App:
     app = build(settings)
     devices = [
         make_device(
-            id=f"nm-{i}",
+            id=DeviceId(f"nm-{i}"),
             kind=DeviceKind.NOISE_METER,
             location=LatLon(60.17, 24.94),
             zone="market",

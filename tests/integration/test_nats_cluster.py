@@ -34,7 +34,7 @@ from vigil.cad.service import NewCall
 from vigil.config import load_settings
 from vigil.core.events import Pending, Recorded
 from vigil.core.geometry import LatLon
-from vigil.core.ids import EventId, IncidentId
+from vigil.core.ids import DeviceId, EventId, IncidentId
 from vigil.incidents.events import IncidentNoteAdded
 from vigil.ingest.model import DeviceKind, Observation
 from vigil.ingest.registry import make_device
@@ -195,7 +195,7 @@ def test_the_app_survives_a_nats_restart_without_losing_or_repeating(tmp_path: P
         app.ingest.registry.register(
             [
                 make_device(
-                    id=f"nm-{i}",
+                    id=DeviceId(f"nm-{i}"),
                     kind=DeviceKind.NOISE_METER,
                     location=AT,
                     zone=None,

@@ -27,7 +27,7 @@ from vigil.cad.service import NewCall
 from vigil.config import load_settings
 from vigil.core.clock import ManualClock
 from vigil.core.geometry import LatLon
-from vigil.core.ids import new_id
+from vigil.core.ids import DeviceId, new_id
 from vigil.incidents.events import CallReceived, IncidentNoteAdded, IncidentOpened
 from vigil.incidents.model import Incident
 from vigil.ingest.model import DeviceKind
@@ -47,7 +47,7 @@ def register_devices(app: App) -> None:
     app.ingest.registry.register(
         [
             make_device(
-                id="fg-market",
+                id=DeviceId("fg-market"),
                 kind=DeviceKind.FLOOD_GAUGE,
                 location=GAUGE_AT,
                 zone=None,
@@ -56,7 +56,7 @@ def register_devices(app: App) -> None:
                 interval_s=60,
             ),
             make_device(
-                id="ac-punavuori",
+                id=DeviceId("ac-punavuori"),
                 kind=DeviceKind.ACOUSTIC_DETECTOR,
                 location=SHOT_AT,
                 zone=None,
@@ -223,7 +223,7 @@ def _mqtt_round_trip(tmp_path: Path) -> Incident:
     app.ingest.registry.register(
         [
             make_device(
-                id="sp-senate",
+                id=DeviceId("sp-senate"),
                 kind=DeviceKind.SMOKE_PANEL,
                 location=LatLon(60.1694, 24.952),
                 zone=None,

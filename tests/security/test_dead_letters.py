@@ -15,6 +15,7 @@ from vigil.app import App
 from vigil.cad.service import NewCall
 from vigil.core.clock import ManualClock
 from vigil.core.geometry import LatLon
+from vigil.core.ids import DeviceId
 from vigil.ingest.model import DeviceKind
 from vigil.ingest.parse import REDACTED, redact_identity
 from vigil.ingest.registry import make_device
@@ -22,7 +23,7 @@ from vigil.ingest.registry import make_device
 
 def _camera(app: App) -> None:
     cam = make_device(
-        id="cam-1",
+        id=DeviceId("cam-1"),
         kind=DeviceKind.CAMERA_ANALYTICS,
         location=LatLon(60.17, 24.94),
         zone="square",

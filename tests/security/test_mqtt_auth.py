@@ -37,6 +37,7 @@ from vigil.app import App, build
 from vigil.audit.roles import Role
 from vigil.config import load_settings
 from vigil.core.geometry import LatLon
+from vigil.core.ids import DeviceId
 from vigil.ingest.broker import acl_text, check_password, password_hash, read_passwords
 from vigil.ingest.model import DeviceKind
 from vigil.ingest.mqtt import close_client
@@ -286,7 +287,7 @@ def test_tls_with_a_ca_generated_here(tmp_path: Path) -> None:
     assert broker.tls_port is not None
     try:
         app.ingest.registry.register([DeviceIn(**_device("nm-a")).to_domain()], actor="test")
-        token = app.ingest.registry.issue_token("nm-a", actor="test")
+        token = app.ingest.registry.issue_token(DeviceId("nm-a"), actor="test")
         app.start()
         wait(app.ingest.mqtt.connected.is_set, 15, "Vigil to connect over TLS")
         # A device over TLS, trusting the test CA.
@@ -317,7 +318,7 @@ def test_broker_files_name_each_login_with_only_its_topics(tmp_path: Path) -> No
     assert hashed.startswith("$7$1000$") and check_password("s3cret-token", hashed)
     assert not check_password("s3cret-tokeN", hashed)
     dev = make_device(
-        id="urn:ngsi-ld:Device:nm-9",
+        id=DeviceId("urn:ngsi-ld:Device:nm-9"),
         kind=DeviceKind.NOISE_METER,
         location=LatLon(60.0, 24.0),
         zone=None,

@@ -22,6 +22,7 @@ from tests.conftest import auth
 from tests.unit.ingest.conftest import NOW, device
 from vigil.app import App
 from vigil.audit.roles import Role
+from vigil.core.ids import DeviceId
 from vigil.ingest.model import DeviceKind
 from vigil.ingest.parse import Parser, RejectReason
 
@@ -81,7 +82,7 @@ def test_overflowing_timestamp_on_observations(
 
 
 def test_overflowing_timestamp_over_mqtt_is_bad_timestamp_not_parser_error() -> None:
-    parser = Parser({"nm-1": device("nm-1", DeviceKind.NOISE_METER)})
+    parser = Parser({DeviceId("nm-1"): device("nm-1", DeviceKind.NOISE_METER)})
     for ts in (OVERFLOW, "9999-12-31T23:59:59-05:00"):
         payload = json.dumps({"seq": 1, "ts": ts, "value": 50}).encode()
         out = parser.mqtt("vigil/hel/devices/nm-1/laeq", payload, NOW)
@@ -97,7 +98,7 @@ def test_overflowing_timestamp_over_mqtt_is_bad_timestamp_not_parser_error() -> 
 def test_fuzz_any_offset_timestamp_never_crashes_the_parser(
     when: datetime, offset_min: int, fast: bool
 ) -> None:
-    parser = Parser({"nm-1": device("nm-1", DeviceKind.NOISE_METER)}, fast=fast)
+    parser = Parser({DeviceId("nm-1"): device("nm-1", DeviceKind.NOISE_METER)}, fast=fast)
     ts = when.replace(tzinfo=timezone(timedelta(minutes=offset_min))).isoformat()
     payload = json.dumps({"seq": 1, "ts": ts, "value": 50}).encode()
     out = parser.mqtt("vigil/hel/devices/nm-1/laeq", payload, NOW)

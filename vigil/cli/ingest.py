@@ -10,6 +10,7 @@ import typer
 from vigil.app import App, build, observation_store
 from vigil.config import load_settings
 from vigil.core.errors import VigilError
+from vigil.core.ids import DeviceId
 from vigil.ingest.csv_replay import replay as replay_csv
 from vigil.ingest.registry import load_devices_file, user_name
 from vigil.ingest.service import OBSERVATIONS_FILE
@@ -155,7 +156,7 @@ def mqtt_credentials(
         files.write()  # nothing issued: the ACLs and Vigil's own line
         registry = vigil.ingest.registry
         for device_id in issue or []:
-            token = registry.issue_token(device_id, actor="cli")
+            token = registry.issue_token(DeviceId(device_id), actor="cli")
             typer.echo(f"device {device_id}: login {user_name(device_id)} token {token}")
         for gateway_id in gateway or []:
             token = registry.issue_gateway_token(gateway_id, actor="cli")

@@ -6,13 +6,14 @@ from datetime import datetime
 
 from vigil.core.events import Event, register
 from vigil.core.geometry import LatLon
+from vigil.core.ids import DeviceId
 from vigil.ingest.model import DeviceKind
 
 
 class DeviceEvent(Event, frozen=True, kw_only=True):
     """An event on one device's stream."""
 
-    device_id: str
+    device_id: DeviceId
 
     def stream(self) -> str:
         """Return ``device/<id>``."""
@@ -54,7 +55,7 @@ class GatewayRegistered(Event, frozen=True, kw_only=True, tag="gateway.registere
     """A gateway or context broker was given (or changed) the devices it may report for."""
 
     gateway_id: str
-    devices: list[str]
+    devices: list[DeviceId]
     label: str = ""
 
     def stream(self) -> str:

@@ -13,6 +13,7 @@ from enum import StrEnum
 import msgspec
 
 from vigil.core.geometry import LatLon
+from vigil.core.ids import DeviceId
 
 
 class DeviceKind(StrEnum):
@@ -32,7 +33,7 @@ class DeviceKind(StrEnum):
 class Device(msgspec.Struct, frozen=True, kw_only=True):
     """A registered device."""
 
-    id: str
+    id: DeviceId
     kind: DeviceKind
     location: LatLon
     zone: str | None
@@ -46,7 +47,7 @@ class Observation(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One validated, normalised reading (SI units, UTC)."""
 
     id: str  # stable: "<device_id>:<stream>:<seq>" (or the message id): duplicates share it
-    device_id: str
+    device_id: DeviceId
     kind: DeviceKind
     stream: str
     value: float

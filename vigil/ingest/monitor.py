@@ -17,7 +17,7 @@ from enum import StrEnum
 from vigil.bus import Bus
 from vigil.core.clock import Clock
 from vigil.core.events import Event, Pending, Recorded
-from vigil.core.ids import EventId
+from vigil.core.ids import DeviceId, EventId
 from vigil.ingest.events import DeviceOffline, DeviceOnline
 from vigil.ingest.model import Observation
 from vigil.ingest.registry import DeviceRegistry
@@ -77,7 +77,7 @@ class DeviceMonitor:
 
     def seen(self, observations: Sequence[Observation]) -> list[Recorded]:
         """Note accepted readings (a pipeline subscriber); raise DeviceOnline where due."""
-        back: list[tuple[str, datetime | None]] = []
+        back: list[tuple[DeviceId, datetime | None]] = []
         with self._lock:
             for o in observations:
                 self._last_seen[o.device_id] = o.received_at

@@ -34,6 +34,7 @@ import msgspec
 
 from vigil.core.errors import GeoError
 from vigil.core.geometry import LatLon
+from vigil.core.ids import DeviceId
 from vigil.ingest.model import Observation
 from vigil.ingest.parse import (
     Parsed,
@@ -106,7 +107,7 @@ def device_of(
     entity: Mapping[str, Any],
     ref: str,
     entities: Mapping[str, str] | None = None,
-) -> str | None:
+) -> DeviceId | None:
     """Return the device an entity reports for: as configured, its reference, or itself.
 
     A configured mapping of the entity id wins outright. Then the reference
@@ -117,12 +118,12 @@ def device_of(
     """
     ident = entity.get("id")
     if entities and isinstance(ident, str) and ident in entities:
-        return entities[ident]
+        return DeviceId(entities[ident])
     candidates = _candidates(_prop(entity, ref)[0]) + _candidates(ident)
     for c in candidates:
         if parser.has_device(c):
-            return c
-    return candidates[0] if candidates else None
+            return DeviceId(c)
+    return DeviceId(candidates[0]) if candidates else None
 
 
 def _timestamp(entity: Mapping[str, Any], observed_at: Any) -> datetime:
@@ -259,7 +260,7 @@ def _observation(
     now: datetime,
     *,
     attr: tuple[str, Any, str | None, Any],
-    target: tuple[str, str],
+    target: tuple[DeviceId, str],
     where: str,
     only: Scope | None,
 ) -> Observation:

@@ -27,6 +27,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from vigil.core.ids import DeviceId
 from vigil.ingest.model import Device, Observation
 from vigil.ingest.streams import DESCRIPTIVE_ATTRS, StreamSpec, spec_for
 from vigil.ingest.units import UNITS, UnitMismatch, convert
@@ -113,7 +114,7 @@ class WireObservation(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     id: str | None = None
     unit: str | None = None
     attrs: dict[str, AttrValue] = {}
-    device_id: str | None = None
+    device_id: DeviceId | None = None
     stream: str | None = None
 
 
@@ -187,17 +188,17 @@ class Parser:
 
     def __init__(
         self,
-        devices: Mapping[str, Device],
+        devices: Mapping[DeviceId, Device],
         limits: Limits | None = None,
         *,
         fast: bool = True,
-        gateways: Mapping[str, frozenset[str]] | None = None,
+        gateways: Mapping[str, frozenset[DeviceId]] | None = None,
         registered_gateways_only: bool = False,
     ) -> None:
         self._devices = devices
         # gateway id -> the devices its batches may carry; a gateway not in it is
         # refused when registered_gateways_only (the broker's ACLs are Vigil's).
-        self._gateways: Mapping[str, frozenset[str]] = {} if gateways is None else gateways
+        self._gateways: Mapping[str, frozenset[DeviceId]] = {} if gateways is None else gateways
         self._registered_gateways_only = registered_gateways_only
         self.limits = limits or Limits()
         self._fast_path = fast  # False: the checked path only (tests compare the two)
@@ -222,7 +223,7 @@ class Parser:
             return out
         parts = topic.split("/")
         if len(parts) == 5 and parts[0] == "vigil" and parts[2] == "devices":
-            site, device_id, stream = parts[1], parts[3], parts[4]
+            site, device_id, stream = parts[1], DeviceId(parts[3]), parts[4]
             fast = (
                 self._fast_single(payload, device_id, stream, now, site)
                 if self._fast_path
@@ -345,7 +346,7 @@ class Parser:
     # message yields exactly what the checked path alone would yield.
 
     def _fast_single(
-        self, payload: bytes, device_id: str, stream: str, now: datetime, site: str
+        self, payload: bytes, device_id: DeviceId, stream: str, now: datetime, site: str
     ) -> Observation | None:
         try:
             w = _DECODE_ITEM.decode(payload)
@@ -412,7 +413,7 @@ class Parser:
     def _fast(
         self,
         w: WireObservation,
-        device_id: str,
+        device_id: DeviceId,
         stream: str,
         now: datetime,
         *,
@@ -475,7 +476,7 @@ class Parser:
     def build(
         self,
         w: WireObservation,
-        device_id: str | None,
+        device_id: DeviceId | None,
         stream: str | None,
         now: datetime,
         *,
@@ -721,7 +722,7 @@ def redact_identity(raw: bytes, *, strict: bool) -> bytes:
     return msgspec.json.encode(clean(doc))
 
 
-def _forbidden(scope: Scope, device_id: str) -> str:
+def _forbidden(scope: Scope, device_id: DeviceId) -> str:
     if len(scope) == 1:
         (own,) = scope
         return f"device {own!r} may only report its own observations, not {device_id!r}"

@@ -34,7 +34,7 @@ from vigil.core.clock import Clock
 from vigil.core.errors import ConfigError, ConflictError, NotFoundError, ValidationError
 from vigil.core.events import Pending, Recorded
 from vigil.core.geometry import LatLon
-from vigil.core.ids import EventId
+from vigil.core.ids import DeviceId, EventId
 from vigil.core.text import clean_line
 from vigil.ingest.events import DeviceRegistered, GatewayRegistered
 from vigil.ingest.model import Device, DeviceKind
@@ -59,7 +59,7 @@ class DeviceIn(BaseModel):
     """A device definition as given over HTTP or in a devices file."""
 
     model_config = ConfigDict(extra="forbid")
-    id: Annotated[str, Field(pattern=DEVICE_ID.pattern, description="Unique device id.")]
+    id: Annotated[DeviceId, Field(pattern=DEVICE_ID.pattern, description="Unique device id.")]
     kind: DeviceKind = Field(description="What the device is.")
     lat: Annotated[float, Strict()] = Field(
         ge=-90, le=90, description="Latitude, decimal degrees (WGS84)."
@@ -102,7 +102,7 @@ class GatewayIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     id: Annotated[str, Field(pattern=GATEWAY_ID.pattern, description="Unique gateway id.")]
-    devices: list[Annotated[str, Field(pattern=DEVICE_ID.pattern)]] = Field(
+    devices: list[Annotated[DeviceId, Field(pattern=DEVICE_ID.pattern)]] = Field(
         min_length=1,
         max_length=10_000,
         description="Registered devices it may report for (its subscription's devices).",
@@ -116,7 +116,7 @@ class Gateway(msgspec.Struct, frozen=True, kw_only=True):
     """A registered gateway: its devices are the only ones it may report for."""
 
     id: str
-    devices: frozenset[str]
+    devices: frozenset[DeviceId]
     label: str = ""
 
 
@@ -139,7 +139,7 @@ class DevicesFile(BaseModel):
 
 def make_device(
     *,
-    id: str,  # noqa: A002 - the domain's name for it
+    id: DeviceId,  # noqa: A002 - the domain's name for it
     kind: DeviceKind,
     location: LatLon,
     zone: str | None,
@@ -258,10 +258,10 @@ class DeviceRegistry:
         self._users = users
         self._clock = clock
         self._lock = threading.Lock()
-        self.devices: dict[str, Device] = {}
+        self.devices: dict[DeviceId, Device] = {}
         self.gateways: dict[str, Gateway] = {}
-        self.gateway_devices: dict[str, frozenset[str]] = {}  # live: the parser reads it
-        self._by_user: dict[str, str] = {}
+        self.gateway_devices: dict[str, frozenset[DeviceId]] = {}  # live: the parser reads it
+        self._by_user: dict[str, DeviceId] = {}
         self._last_event: dict[str, str] = {}
         self.sinks: list[CredentialSink] = []
         self.load()
@@ -301,7 +301,7 @@ class DeviceRegistry:
         self._by_user[user_name(device.id)] = device.id
         self._last_event[device.id] = event_id
 
-    def get(self, device_id: str) -> Device:
+    def get(self, device_id: DeviceId) -> Device:
         """Return a device or raise NotFoundError."""
         device = self.devices.get(device_id)
         if device is None:
@@ -333,7 +333,7 @@ class DeviceRegistry:
         return frozenset()
 
     def register_gateway(
-        self, gateway_id: str, devices: Iterable[str], *, label: str = "", actor: str
+        self, gateway_id: str, devices: Iterable[DeviceId], *, label: str = "", actor: str
     ) -> Gateway:
         """Register or redefine a gateway and its devices (all must be registered)."""
         if not GATEWAY_ID.match(gateway_id):
@@ -421,7 +421,7 @@ class DeviceRegistry:
         self._changed()
         return changed
 
-    def issue_token(self, device_id: str, *, actor: str) -> str:
+    def issue_token(self, device_id: DeviceId, *, actor: str) -> str:
         """Create the device's login if needed, revoke its old tokens, issue a new one."""
         self.get(device_id)
         return self._issue(user_name(device_id), f"device {device_id}", actor)

@@ -13,6 +13,7 @@ from vigil.auth.users import Users, UserStore
 from vigil.bus import Bus
 from vigil.core.clock import Clock
 from vigil.core.errors import ConfigError
+from vigil.core.ids import DeviceId
 from vigil.core.ticker import Ticker
 from vigil.ingest.broker import BrokerFiles
 from vigil.ingest.model import Observation
@@ -146,13 +147,13 @@ class Ingest:
         for rows in self.observations.received_since(since):
             batch = []
             for _rowid, ident, device_id, stream, value, unit, observed, received, attrs in rows:
-                device = devices.get(device_id)
+                device = devices.get(DeviceId(device_id))
                 if device is None:
                     continue
                 batch.append(
                     Observation(
                         id=ident,
-                        device_id=device_id,
+                        device_id=device.id,
                         kind=device.kind,
                         stream=stream,
                         value=value,

@@ -14,6 +14,7 @@ from vigil.audio.ordinance import ExceedanceTracker, Limit, limit_at
 from vigil.audio.pipeline import MicPipeline, MicSpec
 from vigil.audio.publish import Message, MicMessages
 from vigil.core.geometry import LatLon
+from vigil.core.ids import DeviceId
 from vigil.ingest.model import DeviceKind
 from vigil.ingest.parse import Parser
 from vigil.ingest.registry import make_device
@@ -84,7 +85,7 @@ def test_every_message_is_accepted_by_vigils_parser() -> None:
         d.id: d
         for d in (
             make_device(
-                id="nm-1",
+                id=DeviceId("nm-1"),
                 kind=DeviceKind.NOISE_METER,
                 location=at,
                 zone=None,
@@ -93,7 +94,7 @@ def test_every_message_is_accepted_by_vigils_parser() -> None:
                 interval_s=60,
             ),
             make_device(
-                id="nm-1-ac",
+                id=DeviceId("nm-1-ac"),
                 kind=DeviceKind.ACOUSTIC_DETECTOR,
                 location=at,
                 zone=None,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from vigil.core.geometry import LatLon
+from vigil.core.ids import DeviceId
 from vigil.ingest.model import Device, DeviceKind
 from vigil.ingest.parse import Limits, Parser
 from vigil.ingest.registry import make_device
@@ -18,7 +19,7 @@ TS = "2026-06-01T10:00:00+02:00"  # == NOW in UTC
 def device(ident: str, kind: DeviceKind, *, zone: str = "harbour", site: str = "hel") -> Device:
     """Return a device with the kind's conventional streams."""
     return make_device(
-        id=ident,
+        id=DeviceId(ident),
         kind=kind,
         location=LatLon(60.1699, 24.9384),
         zone=zone,
@@ -35,6 +36,6 @@ def devices() -> dict[str, Device]:
 
 
 @pytest.fixture
-def parser(devices: dict[str, Device]) -> Parser:
+def parser(devices: dict[DeviceId, Device]) -> Parser:
     """A parser with the default limits."""
     return Parser(devices, Limits())

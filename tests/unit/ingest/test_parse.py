@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.ingest.conftest import NOW, TS, device
+from vigil.core.ids import DeviceId
 from vigil.ingest.model import DeviceKind
 from vigil.ingest.parse import Limits, Parser, RejectReason
 
@@ -308,13 +309,13 @@ def test_fast_path_yields_exactly_what_the_checked_path_does(
         assert FUZZ.mqtt(topic, raw, NOW) == CHECKED.mqtt(topic, raw, NOW)
 
 
-def test_fast_path_sees_a_redefined_device(devices: dict[str, Any]) -> None:
+def test_fast_path_sees_a_redefined_device(devices: dict[DeviceId, Any]) -> None:
     parser = Parser(devices)
     item = {"device_id": "noise-meter", "stream": "laeq", "seq": 1, "ts": TS, "value": 55}
     assert parser.mqtt("vigil/hel/gateways/gw/batch", _batch([item]), NOW).observations
-    devices["noise-meter"] = device("noise-meter", DeviceKind.NOISE_METER, site="espoo")
+    devices[DeviceId("noise-meter")] = device("noise-meter", DeviceKind.NOISE_METER, site="espoo")
     out = parser.mqtt("vigil/hel/gateways/gw/batch", _batch([item]), NOW)
     assert [r.reason for r in out.rejections] == [RejectReason.WRONG_SITE]
-    del devices["noise-meter"]
+    del devices[DeviceId("noise-meter")]
     out = parser.mqtt("vigil/+/gateways/gw/batch", _batch([item]), NOW)
     assert [r.reason for r in out.rejections] == [RejectReason.UNKNOWN_DEVICE]

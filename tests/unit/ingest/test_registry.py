@@ -9,6 +9,7 @@ import pytest
 from tests.unit.ingest.conftest import device
 from vigil.app import App
 from vigil.core.errors import ConfigError, ValidationError
+from vigil.core.ids import DeviceId
 from vigil.ingest.model import DeviceKind
 from vigil.ingest.registry import DeviceRegistry, load_devices_file
 
@@ -33,8 +34,8 @@ def test_registry_is_rebuilt_from_the_log(app: App, tmp_path: Path) -> None:
     moved = device("nm-1", DeviceKind.NOISE_METER, zone="pier")
     assert app.ingest.registry.register([moved], actor="test") == [moved]
     rebuilt = DeviceRegistry(app.store, app.bus, app.users, app.clock)
-    assert rebuilt.get("nm-1").zone == "pier"
-    assert rebuilt.get("cam-7").streams == {"count": "people", "alert": "level"}
+    assert rebuilt.get(DeviceId("nm-1")).zone == "pier"
+    assert rebuilt.get(DeviceId("cam-7")).streams == {"count": "people", "alert": "level"}
     assert [r.type for r in app.store.stream("device/nm-1")] == ["device.registered"] * 2
 
 

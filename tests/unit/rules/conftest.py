@@ -10,6 +10,7 @@ import pytest
 
 from vigil.core.clock import ManualClock
 from vigil.core.geometry import LatLon
+from vigil.core.ids import DeviceId
 from vigil.incidents.catalogue import Catalogue, load_catalogue
 from vigil.ingest.model import DeviceKind, Observation
 from vigil.rules.evaluate import Evaluator, Firing
@@ -51,7 +52,7 @@ def obs(
     _seq[0] += 1
     return Observation(
         id=f"{device}:{stream}:{_seq[0]}",
-        device_id=device,
+        device_id=DeviceId(device),
         kind=kind,
         stream=stream,
         value=value,

@@ -13,7 +13,7 @@ from vigil.cad.service import NewCall
 from vigil.config import Settings, load_settings
 from vigil.core.clock import ManualClock
 from vigil.core.events import Pending
-from vigil.core.ids import EventId, IncidentId
+from vigil.core.ids import DeviceId, EventId, IncidentId
 from vigil.incidents.events import IncidentNoteAdded
 from vigil.ingest.model import DeviceKind
 from vigil.ingest.registry import make_device
@@ -59,7 +59,7 @@ def test_a_window_half_full_before_a_restart_is_half_full_after(tmp_path: Path) 
     settings, clock = _settings(tmp_path), ManualClock(T0)
     app = _start(settings, clock)
     meter = make_device(
-        id="NM-1",
+        id=DeviceId("NM-1"),
         kind=DeviceKind.NOISE_METER,
         location=HERE,
         zone=None,
@@ -90,7 +90,7 @@ def test_readings_older_than_every_window_are_not_replayed(tmp_path: Path) -> No
     settings, clock = _settings(tmp_path), ManualClock(T0)
     app = _start(settings, clock)
     meter = make_device(
-        id="NM-1",
+        id=DeviceId("NM-1"),
         kind=DeviceKind.NOISE_METER,
         location=HERE,
         zone=None,

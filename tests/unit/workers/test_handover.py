@@ -12,6 +12,7 @@ from tests.conftest import T0
 from vigil.bus.nats import partition_of
 from vigil.core.clock import ManualClock
 from vigil.core.geometry import LatLon
+from vigil.core.ids import DeviceId
 from vigil.ingest.model import DeviceKind, Observation
 from vigil.store.ports import EventLog
 from vigil.store.sqlite import SqliteStore
@@ -27,7 +28,7 @@ def device_in(part: int, n: int = 0) -> str:
 def reading(device: str, seq: int, received: datetime) -> Observation:
     return Observation(
         id=f"{device}:alarm:{seq}",
-        device_id=device,
+        device_id=DeviceId(device),
         kind=DeviceKind.SMOKE_PANEL,
         stream="alarm",
         value=1.0,

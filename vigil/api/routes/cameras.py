@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from vigil.api.security import Allow, AppDep, Principal
 from vigil.audit.roles import VIEWERS, Role
 from vigil.core.errors import ForbiddenError, NotFoundError, ValidationError
+from vigil.core.ids import DeviceId
 from vigil.ingest.model import Device, DeviceKind
 from vigil.video.layout import CameraLayoutIn, LayoutStore, ZoneKind, check_layout
 from vigil.video.privacy import SnapshotStore
@@ -36,7 +37,7 @@ MAX_SNAPSHOT = 2 * 1024 * 1024
 class ZoneCountsOut(BaseModel):
     """The latest readings of one zone or line of a camera."""
 
-    device_id: str
+    device_id: DeviceId
     name: str  # the zone's or line's name in its camera (the device id after the camera's)
     zone: str | None
     lat: float
@@ -51,7 +52,7 @@ class ZoneShapeOut(BaseModel):
     """A zone's polygon or a line's two points, in pixels of the camera's frames."""
 
     name: str
-    device_id: str
+    device_id: DeviceId
     kind: ZoneKind
     points: list[tuple[float, float]]
 
@@ -116,14 +117,16 @@ def _latest(store: SnapshotStore, camera: str) -> Path | None:
     return files[-1] if files else None
 
 
-def _camera_device(app: AppDep, camera_id: str) -> Device:
+def _camera_device(app: AppDep, camera_id: DeviceId) -> Device:
     cam = app.ingest.registry.get(camera_id)
     if cam.kind is not DeviceKind.CAMERA_ANALYTICS or "." in cam.id:
         raise NotFoundError(f"{camera_id!r} is not a camera", field="camera_id")
     return cam
 
 
-def _camera(app: AppDep, store: SnapshotStore, layouts: LayoutStore, camera_id: str) -> CameraOut:
+def _camera(
+    app: AppDep, store: SnapshotStore, layouts: LayoutStore, camera_id: DeviceId
+) -> CameraOut:
     ingest = app.ingest
     cam = _camera_device(app, camera_id)
     zones: list[ZoneCountsOut] = []
@@ -190,7 +193,7 @@ def list_cameras(
 
 @router.get("/cameras/{camera_id}")
 def get_camera(
-    camera_id: str,
+    camera_id: DeviceId,
     app: AppDep,
     store: StoreDep,
     layouts: LayoutsDep,
@@ -202,7 +205,7 @@ def get_camera(
 
 @router.put("/cameras/{camera_id}/layout")
 def put_layout(
-    camera_id: str,
+    camera_id: DeviceId,
     body: CameraLayoutIn,
     app: AppDep,
     layouts: LayoutsDep,
@@ -231,7 +234,10 @@ def put_layout(
 
 @router.get("/cameras/{camera_id}/snapshot", response_class=Response)
 def get_snapshot(
-    camera_id: str, app: AppDep, store: StoreDep, _: Annotated[Principal, Depends(Allow(VIEWERS))]
+    camera_id: DeviceId,
+    app: AppDep,
+    store: StoreDep,
+    _: Annotated[Principal, Depends(Allow(VIEWERS))],
 ) -> Response:
     """Return the camera's latest blurred snapshot (JPEG)."""
     app.ingest.registry.get(camera_id)
@@ -243,7 +249,7 @@ def get_snapshot(
 
 @router.post("/cameras/{camera_id}/snapshot", status_code=201)
 async def post_snapshot(
-    camera_id: str,
+    camera_id: DeviceId,
     request: Request,
     app: AppDep,
     store: StoreDep,

@@ -13,6 +13,7 @@ from vigil.api.schemas import Out
 from vigil.api.security import Allow, AppDep, Principal
 from vigil.audit.roles import SUPERVISORS, VIEWERS, Role
 from vigil.core.errors import ForbiddenError, IngestError
+from vigil.core.ids import DeviceId
 from vigil.ingest.model import Device, DeviceKind
 from vigil.ingest.monitor import DeviceState
 from vigil.ingest.parse import RejectReason
@@ -114,7 +115,7 @@ class DeadLetterOut(BaseModel):
     reason: str
     field: str | None
     detail: str
-    device_id: str | None
+    device_id: DeviceId | None
     raw: str  # UTF-8 with invalid bytes replaced; the stored copy is byte-exact
 
 
@@ -199,7 +200,7 @@ def list_devices(
 
 @router.get("/devices/{device_id}")
 def get_device(
-    device_id: str, ingest: IngestDep, _: Annotated[Principal, Depends(Allow(VIEWERS))]
+    device_id: DeviceId, ingest: IngestDep, _: Annotated[Principal, Depends(Allow(VIEWERS))]
 ) -> DeviceOut:
     """Return one device."""
     return DeviceOut.of(ingest.registry.get(device_id), ingest.status(device_id))

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from vigil.api.security import Allow, AppDep, Principal
 from vigil.audit.roles import VIEWERS
 from vigil.core.geometry import haversine_m
+from vigil.core.ids import DeviceId
 from vigil.ingest.model import Device
 from vigil.rules.rule import Rule
 
@@ -38,7 +39,7 @@ class WatcherOut(BaseModel):
 class DeviceRecentOut(BaseModel):
     """A device's recent readings and the rules that watch it (the Devices panel's detail)."""
 
-    device_id: str
+    device_id: DeviceId
     readings: list[ReadingOut] = Field(description="Newest first.")
     watched_by: list[WatcherOut]
 
@@ -55,7 +56,7 @@ def watches(rule: Rule, device: Device) -> bool:
 
 @router.get("/devices/{device_id}/recent")
 def device_recent(
-    device_id: str,
+    device_id: DeviceId,
     app: AppDep,
     _: Annotated[Principal, Depends(Allow(VIEWERS))],
     limit: Annotated[int, Query(ge=1, le=500, description="How many readings.")] = 60,
