@@ -235,6 +235,12 @@ def live_phase(
             "server_cpu_us_per_change_per_subscriber": round(
                 (cpu3 - cpu2) / max(changes, 1) / max(connected, 1) * 1e6, 2
             ),
+            # Writes are what the feed pays for (a change costs 1/batch of one): per
+            # socket read that carried changes, the figure holds whatever the rate
+            # a loaded machine let through.
+            "changes_per_write": round(tally.received / max(tally.reads, 1), 2),
+            "server_cpu_us_per_write": round((cpu3 - cpu2) / max(tally.reads, 1) * 1e6, 1),
+            "client_cpu_us_per_read": round(client_cpu / max(tally.reads, 1) * 1e6, 1),
             # The load generator shares the machine: its CPU over the same stretch
             # (plus the 3 s it waits for what is in flight) shows it is not the limit.
             "client_cpu_s": round(client_cpu, 1),
@@ -245,7 +251,9 @@ def live_phase(
             f"live: p50 {out['live_p50_ms']} ms, p99 {out['live_p99_ms']} ms over "
             f"{tally.received} deliveries ({out['delivered_fraction']} of expected), "
             f"{tally.resyncs} resyncs; server {(cpu3 - cpu2) / max(changes, 1) * 1000:.1f} ms "
-            f"CPU per change, clients {client_cpu / max(changes, 1) * 1000:.1f} ms, load "
+            f"CPU per change, clients {client_cpu / max(changes, 1) * 1000:.1f} ms; "
+            f"{out['changes_per_write']} changes per write, server {out['server_cpu_us_per_write']} "
+            f"us per write, clients {out['client_cpu_us_per_read']} us per read; load "
             f"{out['load_average']}"
         )
         return out

@@ -38,6 +38,7 @@ class Tally:
     failed: int = 0
     resyncs: int = 0
     received: int = 0  # (subscriber, change) pairs
+    reads: int = 0  # socket reads that carried changes (about one per server write)
     hist: list[int] = field(default_factory=lambda: [0] * (_BUCKETS + 1))
 
     def add_latency(self, ms: float) -> None:
@@ -51,6 +52,7 @@ class Tally:
         self.failed += other.failed
         self.resyncs += other.resyncs
         self.received += other.received
+        self.reads += other.reads
         for i, n in enumerate(other.hist):
             if n:
                 self.hist[i] += n
@@ -123,7 +125,9 @@ class Subscriber(asyncio.Protocol):
                 ms = (now_ns - int(sent_raw)) // 1_000_000  # as add_latency counts it
                 hist[min(max(ms, 0), _BUCKETS)] += 1
         self.last = last
-        self.tally.received += got
+        if got:
+            self.tally.received += got
+            self.tally.reads += 1
         if not self.resynced and b"event: resync" in buf:
             self.resynced = True
             self.tally.resyncs += 1
