@@ -110,6 +110,7 @@ def _resume_point(last_event_id: str | None, after: int | None, request: Request
 @router.get(
     "/live",
     response_class=EventStream,
+    status_code=200,  # EventStream's __init__ takes no status_code for FastAPI to read
     responses={200: {"content": {"text/event-stream": {}}, "description": "SSE frames."}},
 )
 async def live(
