@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from vigil.core.events import Event, Recorded, register
+from vigil.core.ids import IncidentId
 from vigil.store.ports import EventLog
 
 DRAFTS_STREAM = "alerts/drafts"
@@ -39,7 +40,7 @@ class AlertDrafted(Event, frozen=True, kw_only=True, tag="alert.drafted"):
     circle: str | None = None  # CAP: "lat,lon radius_km"
     rule: str | None = None
     evidence: tuple[str, ...] = ()
-    incident_id: str | None = None
+    incident_id: IncidentId | None = None
     status: Literal["draft"] = "draft"
 
     def stream(self) -> str:

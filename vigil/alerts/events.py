@@ -11,12 +11,13 @@ from typing import Literal
 
 from vigil.alerts.cap import CapArea, CapInfo
 from vigil.core.events import Event, register
+from vigil.core.ids import IncidentId
 
 ALERTS_STREAM = "alerts"
 EXTERNAL_STREAM = "alerts/external"
 
 
-def _refs(incident_id: str | None) -> tuple[str, ...]:
+def _refs(incident_id: IncidentId | None) -> tuple[str, ...]:
     return (ALERTS_STREAM, f"incident/{incident_id}") if incident_id else (ALERTS_STREAM,)
 
 
@@ -29,7 +30,7 @@ class AlertComposed(Event, frozen=True, kw_only=True, tag="alert.composed"):
     supersedes: str | None = None  # the Vigil alert an Update/Cancel refers to
     infos: tuple[CapInfo, ...]
     note: str | None = None
-    incident_id: str | None = None
+    incident_id: IncidentId | None = None
     from_draft: str | None = None  # a rule's draft this was made from
     revision: int = 1
     reason: str = ""
@@ -50,7 +51,7 @@ class AlertApproved(Event, frozen=True, kw_only=True, tag="alert.approved"):
     alert_id: str
     revision: int
     reason: str
-    incident_id: str | None = None
+    incident_id: IncidentId | None = None
 
     def stream(self) -> str:
         """Return ``alert/<id>``."""
@@ -68,7 +69,7 @@ class AlertRejected(Event, frozen=True, kw_only=True, tag="alert.rejected"):
     alert_id: str
     revision: int
     reason: str
-    incident_id: str | None = None
+    incident_id: IncidentId | None = None
 
     def stream(self) -> str:
         """Return ``alert/<id>``."""
@@ -92,7 +93,7 @@ class AlertPublished(Event, frozen=True, kw_only=True, tag="alert.published"):
     supersedes: str | None = None
     xml: str
     schema: str  # "cap12.xsd sha256:<digest>" or "none configured"
-    incident_id: str | None = None
+    incident_id: IncidentId | None = None
 
     def stream(self) -> str:
         """Return ``alert/<id>``."""

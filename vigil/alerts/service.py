@@ -37,7 +37,7 @@ from vigil.bus import Bus
 from vigil.core.clock import Clock
 from vigil.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from vigil.core.events import Event, Pending, Recorded
-from vigil.core.ids import EventId, new_id
+from vigil.core.ids import EventId, IncidentId, new_id
 from vigil.store.ports import EventLog
 
 AlertState = Literal["draft", "rejected", "published", "superseded", "cancelled"]
@@ -72,7 +72,7 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     supersedes: str | None
     infos: tuple[CapInfo, ...]
     note: str | None
-    incident_id: str | None
+    incident_id: IncidentId | None
     from_draft: str | None
     revision: int
     authors: tuple[str, ...]
@@ -334,7 +334,7 @@ class Alerts:
         msg_type: Literal["Alert", "Update", "Cancel"] = "Alert",
         supersedes: str | None = None,
         note: str | None = None,
-        incident_id: str | None = None,
+        incident_id: IncidentId | None = None,
         alert_id: str | None = None,
         reason: str = "",
         command_id: str | None = None,
