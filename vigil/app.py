@@ -181,7 +181,12 @@ def build(
     )
     if handover is not None and group is not None:
         # Partitions by lease: each is warmed when taken (see vigil/workers/handover.py).
-        handover.bind(group, rules if "rules" in roles else None, ingest.history)
+        handover.bind(
+            group,
+            rules if "rules" in roles else None,
+            ingest.history,
+            events_upto=bus.resumes_after("rules") if "rules" in roles else None,
+        )
         if "rules" in roles:
             rules.attach(bus, handover.source(ingest))
     elif "rules" in roles:

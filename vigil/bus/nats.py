@@ -1031,11 +1031,7 @@ class NatsBus:
                 raise ValueError(f"a durable bus consumer {name!r} is already running")
         leased = durable and self.leases is not None
         if leased:
-            saved_parts = [
-                self.store.cursor(partition_cursor(consumer, k)) for k in range(self.partitions)
-            ]
-            known = [s for s in saved_parts if s is not None]
-            saved = min(known) if known else self.store.cursor(name)
+            saved = self._leased_start(consumer, name)
         else:
             saved = self.store.cursor(name) if durable else None
         c = _EventConsumer(
@@ -1073,8 +1069,17 @@ class NatsBus:
 
     def resumes_after(self, consumer: str) -> int:
         """Return the log seq a durable consumer would resume after (see `Bus`)."""
-        saved = self.store.cursor(f"{consumer}@{self.member}" if self.member else consumer)
+        name = f"{consumer}@{self.member}" if self.member else consumer
+        saved = self._leased_start(consumer, name) if self.leases is not None else None
+        if saved is None:
+            saved = self.store.cursor(name)
         return self.store.last_seq() if saved is None else saved
+
+    def _leased_start(self, consumer: str, name: str) -> int | None:
+        """Return the lowest per-partition cursor, else the member's (partitions by lease)."""
+        saved = [self.store.cursor(partition_cursor(consumer, k)) for k in range(self.partitions)]
+        known = [s for s in saved if s is not None]
+        return min(known) if known else self.store.cursor(name)
 
     def listen(
         self, topic: Topic[T], consumer: str, handler: Callable[[Sequence[T]], object]

@@ -29,8 +29,9 @@ from typing import Protocol
 
 from vigil.bus.nats import PartitionLeases, partition_of
 from vigil.core.clock import Clock
+from vigil.core.events import Recorded
 from vigil.ingest.model import Observation
-from vigil.rules.engine import ObservationSource
+from vigil.rules.engine import ObservationSource, recent_events
 from vigil.store.ports import Cursors, EventLog
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,14 @@ class WarmRules(Protocol):
         """Return how far back the rules' windows reach."""
         ...
 
-    def warm(self, batches: Iterable[Sequence[Observation]], store: EventLog) -> int:
-        """Replay stored observations into the windows; return how many."""
+    def warm(
+        self,
+        batches: Iterable[Sequence[Observation]],
+        store: EventLog,
+        *,
+        events: Iterable[Recorded] = (),
+    ) -> int:
+        """Replay stored observations (and log events) into the windows; return how many."""
         ...
 
     def restore(self, store: EventLog) -> int:
@@ -113,6 +120,9 @@ class Handover:
         self.leases: PartitionLeases | None = None
         self.rules: WarmRules | None = None
         self._history: Callable[..., Iterator[list[Observation]]] | None = None
+        # The log events the rules' cursor had passed when this process started: warmed with
+        # the first partitions taken (later ones find them in the windows already).
+        self._events_upto: int | None = None
         self._lock = threading.Lock()
         # Per partition taken: ids warmed from the store (dropped when delivered), until when.
         self._warmed: dict[int, tuple[set[str], float]] = {}
@@ -127,9 +137,16 @@ class Handover:
         leases: PartitionLeases,
         rules: WarmRules | None,
         history: Callable[..., Iterator[list[Observation]]],
+        *,
+        events_upto: int | None = None,
     ) -> None:
-        """Connect the lease holder, the rules (None: no rules role) and the stored history."""
+        """Connect the lease holder, the rules (None: no rules role) and the stored history.
+
+        `events_upto`: where the rules' log consumer resumes (`Bus.resumes_after`), so
+        the first take also replays the log events before it.
+        """
         self.leases, self.rules, self._history = leases, rules, history
+        self._events_upto = events_upto
 
     def source(self, ingest: ObservationSource) -> ObservationSource:
         """Return `ingest` as the rules should subscribe to it (see `observed`)."""
@@ -165,7 +182,9 @@ class Handover:
                     if out:
                         yield out
 
-            replayed = rules.warm(batches(), self.store)
+            upto, self._events_upto = self._events_upto, None
+            events = () if upto is None else recent_events(self.store, since, upto=upto)
+            replayed = rules.warm(batches(), self.store, events=events)
             if not replayed:
                 rules.restore(self.store)  # this worker's forgotten cooldowns, if any
             self.warmed += replayed

@@ -11,8 +11,10 @@ import pytest
 from tests.conftest import T0
 from vigil.bus.nats import partition_of
 from vigil.core.clock import ManualClock
+from vigil.core.events import Pending, Recorded
 from vigil.core.geometry import LatLon
-from vigil.core.ids import DeviceId
+from vigil.core.ids import DeviceId, EventId, IncidentId
+from vigil.incidents.events import IncidentNoteAdded
 from vigil.ingest.model import DeviceKind, Observation
 from vigil.store.ports import EventLog
 from vigil.store.sqlite import SqliteStore
@@ -59,16 +61,24 @@ class Bus:
 class Rules:
     def __init__(self) -> None:
         self.warmed: list[Observation] = []
+        self.events: list[list[Recorded]] = []
         self.restored = 0
         self.kept: Callable[[str], bool] | None = None
 
     def memory_s(self) -> float:
         return 600.0
 
-    def warm(self, batches: Iterable[Sequence[Observation]], store: EventLog) -> int:
+    def warm(
+        self,
+        batches: Iterable[Sequence[Observation]],
+        store: EventLog,
+        *,
+        events: Iterable[Recorded] = (),
+    ) -> int:
         before = len(self.warmed)
         for b in batches:
             self.warmed += b
+        self.events.append(list(events))
         return len(self.warmed) - before
 
     def restore(self, store: EventLog) -> int:
@@ -173,3 +183,21 @@ def test_a_fenced_out_worker_cannot_move_the_mark(
     h.observed(lambda batch: None)([reading(device_in(0), 1, T0 + timedelta(seconds=9))])
     h.checkpoint()
     assert store.cursor(mark_cursor(0)) == ms(T0)
+
+
+def test_the_first_take_replays_the_log_events_the_rules_cursor_had_passed(
+    parts: tuple[Handover, Bus, Rules, Leases, SqliteStore, list[Observation]],
+) -> None:
+    h, _, rules, leases, store, stored = parts
+    seqs = []
+    for n in range(3):
+        note = IncidentNoteAdded(incident_id=IncidentId("INC-1"), text=f"note {n}")
+        at = T0 - timedelta(seconds=30 - n)
+        (rec,) = store.append(
+            [Pending(id=EventId(f"EV-{n}"), at=at, actor="t", cause=None, event=note)]
+        )
+        seqs.append(rec.seq)
+    h.bind(leases, rules, lambda since: iter([stored]), events_upto=seqs[1])
+    h.acquire((0,))
+    h.acquire((1,))
+    assert [[r.seq for r in run] for run in rules.events] == [seqs[:2], []]
