@@ -28,8 +28,8 @@ How it keeps the log-first design (`vigil.bus.log`):
   (ack policy all: one ack per fetch), each fetch handed to each of them.
 - **The hot path is batched**: acknowledgements, freed queue slots and event
   publishes reach nats-py's loop in bursts (one wake-up, one task), publishes
-  are pipelined (every PubAck awaited together), and each event is decoded
-  once for all of a process's consumers.
+  are pipelined (every PubAck awaited together), and each event (each topic
+  batch) is decoded once for all of a process's consumers (listeners).
 - **Topics** (observations) go on their own stream with *interest* retention:
   a batch is kept until every listener that has an interest in it acknowledged
   it, and the stream's `topic_max_msgs` with ``discard: new`` is the
@@ -730,7 +730,7 @@ class _TopicListener:
                 done = msg  # redelivered after we handled it: not twice
                 return
             try:
-                batch = self.decoder.decode(msg.data)
+                batch = self.bus.decoded_batch(self.topic.name, self.decoder, msg.data)
             except Exception:
                 self.bus.undecodable += 1
                 log.exception("bus listener %s got an undecodable batch", self.name)
@@ -744,6 +744,14 @@ class _TopicListener:
             done = msg
         finally:
             self.bus.handoff.ack(done, pull, term=term)
+
+
+class _Decoded:
+    """What a process decoded from the streams, shared by its consumers (bounded)."""
+
+    def __init__(self) -> None:
+        self.records: dict[bytes, Recorded] = {}
+        self.batches: dict[tuple[str, bytes], tuple[Any, ...]] = {}
 
 
 class NatsBus:
@@ -832,7 +840,7 @@ class NatsBus:
         self._closed = False
         self._stopping = False
         self._sent = 0
-        self._decoded: dict[bytes, Recorded] = {}
+        self._decoded = _Decoded()
         self._waiting = 0  # threads in drain(): progress is signalled only when someone waits
         self._instance = secrets.token_hex(8)  # names this bus's topic batches for dedupe
         self.head = store.last_seq()
@@ -1241,13 +1249,31 @@ class NatsBus:
         Every event consumer gets its own copy of each message; the records are
         immutable, so the first consumer's decoding serves the others.
         """
-        rec = self._decoded.get(data)
+        cache = self._decoded.records
+        rec = cache.get(data)
         if rec is None:
             rec = decode_record(data)
-            if len(self._decoded) >= 4096:
-                self._decoded.clear()
-            self._decoded[data] = rec
+            if len(cache) >= 4096:
+                cache.clear()
+            cache[data] = rec
         return rec
+
+    def decoded_batch(
+        self, topic: str, decoder: msgspec.json.Decoder[list[Any]], data: bytes
+    ) -> tuple[Any, ...]:
+        """Decode a topic batch once for all of this process's listeners of the topic.
+
+        A tuple (each listener gets the same one): the items are immutable.
+        """
+        cache = self._decoded.batches
+        key = (topic, data)
+        batch = cache.get(key)
+        if batch is None:
+            batch = tuple(decoder.decode(data))
+            if len(cache) >= 256:
+                cache.clear()
+            cache[key] = batch
+        return batch
 
     def notify_progress(self) -> None:
         if self._waiting:
