@@ -97,3 +97,20 @@ def test_public_pages(page: Page, server: LiveServer) -> None:
     r = page.goto(server.url + "/transparency")
     assert r is not None and r.ok, "the public transparency page must be served"
     assert axe(page) == []
+
+
+def test_command_centre_on_a_phone(browser: Browser, server: LiveServer) -> None:
+    """A supervisor looking in from a phone: the narrow layout passes too (header wraps)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        page = context.new_page()
+        login(page, server, "dispatcher")
+        header = page.locator("header.top").bounding_box()
+        logout = page.get_by_role("button", name="Log out").bounding_box()
+        assert header is not None and logout is not None
+        # Every header control stays on the header's dark background (white text).
+        assert logout["x"] + logout["width"] <= header["x"] + header["width"] + 0.5
+        assert logout["y"] + logout["height"] <= header["y"] + header["height"] + 0.5
+        assert axe(page) == []
+    finally:
+        context.close()
