@@ -733,7 +733,10 @@ def worker_kill_run(
         obs.start()
         time.sleep(warm_s)
         say(f"fault {name}: {len(calls.acked)} calls, {len(obs.acked)} readings acknowledged")
-        victim = next(w for w in workers if f".{w.pid}." in owners()[0])
+        # The victim: a worker holding partitions now (a lease being handed over between
+        # the two at this instant is in neither's hands, so no fixed partition is asked).
+        held = set(owners().values())
+        victim = next(w for w in workers if any(f".{w.pid}." in m for m in held))
         victim.kill()
         victim.wait(10)
         killed = time.time()
