@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -148,6 +148,38 @@ class Feed:
             time.sleep(0.1)
 
 
+def register_panels(
+    http: httpx.Client, base: str, admin_token: str, devices: Iterable[str]
+) -> dict[str, str]:
+    """Register smoke panels through one API process; return each panel's device token."""
+    tokens: dict[str, str] = {}
+    for d in devices:
+        r = http.post(
+            f"{base}/api/v1/devices",
+            headers={"Authorization": f"Bearer {admin_token}"},
+            json={"id": d, "kind": "smoke_panel", "lat": 60.17, "lon": 24.94, "interval_s": 3600},
+        )
+        assert r.status_code == 201, r.text
+        tokens[d] = r.json()["token"]
+    return tokens
+
+
+def post_alarm(http: httpx.Client, base: str, device: str, device_token: str) -> None:
+    """Post one alarm reading (seq 1, now) as the panel itself; it must be accepted."""
+    r = http.post(
+        f"{base}/api/v1/observations",
+        headers={"Authorization": f"Bearer {device_token}"},
+        json={
+            "device_id": device,
+            "stream": "alarm",
+            "seq": 1,
+            "ts": datetime.now(UTC).isoformat(),
+            "value": 1.0,
+        },
+    )
+    assert r.status_code in (200, 201, 202), r.text
+
+
 def _opened(frames: list[tuple[int, str, dict[str, object]]]) -> list[tuple[int, str]]:
     return [
         (seq, str(data["data"]["incident_id"]))  # type: ignore[index]
@@ -203,36 +235,16 @@ def test_two_api_processes_and_two_workers_on_one_store_and_bus(
             w.wait_for("worker running")
         base1, base2 = f"http://127.0.0.1:{port1}", f"http://127.0.0.1:{port2}"
         admin = {"Authorization": f"Bearer {token}"}
-        device_tokens = {}
         with httpx.Client(timeout=30) as http:
-            for d in (low, high):
-                r = http.post(
-                    f"{base1}/api/v1/devices",
-                    headers=admin,
-                    json={
-                        "id": d,
-                        "kind": "smoke_panel",
-                        "lat": 60.17,
-                        "lon": 24.94,
-                        "interval_s": 3600,
-                    },
-                )
-                assert r.status_code == 201, r.text
-                device_tokens[d] = r.json()["token"]
+            device_tokens = register_panels(http, base1, token, (low, high))
             # The devices were registered through the first process only: the second
             # follows the registrations through the bus.
             time.sleep(1.0)
             feed2 = Feed(base2, token)  # the other API process's live feed, from now on
             assert feed2.connected.wait(30)
             time.sleep(1.0)
-            now = datetime.now(UTC).isoformat()
             for d in (low, high):
-                r = http.post(
-                    f"{base2}/api/v1/observations",
-                    headers={"Authorization": f"Bearer {device_tokens[d]}"},
-                    json={"device_id": d, "stream": "alarm", "seq": 1, "ts": now, "value": 1.0},
-                )
-                assert r.status_code in (200, 201, 202), r.text
+                post_alarm(http, base2, d, device_tokens[d])
             feed2.wait(lambda frames: len(_opened(frames)) == 2)
             opened = _opened(feed2.frames)
             # Each worker's rule opened one (the panels are in different partitions).

@@ -16,14 +16,13 @@ import contextlib
 import secrets
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from tests.integration.test_processes import Proc, _pg
+from tests.integration.test_processes import Proc, _pg, post_alarm, register_panels
 from tests.natsutil import delete_streams, free_port, nats_url
 from tests.postgres import temp_database
 from vigil.bus.nats import partition_of
@@ -145,37 +144,12 @@ def test_two_auto_workers_balance_and_the_survivor_takes_over_after_kill_9(
         )
         base = f"http://127.0.0.1:{port}"
         admin = {"Authorization": f"Bearer {token}"}
-        tokens: dict[str, str] = {}
         with httpx.Client(timeout=30) as http:
-            for d in [*before.values(), *after.values()]:
-                r = http.post(
-                    f"{base}/api/v1/devices",
-                    headers=admin,
-                    json={
-                        "id": d,
-                        "kind": "smoke_panel",
-                        "lat": 60.17,
-                        "lon": 24.94,
-                        "interval_s": 3600,
-                    },
-                )
-                assert r.status_code == 201, r.text
-                tokens[d] = r.json()["token"]
+            tokens = register_panels(http, base, token, [*before.values(), *after.values()])
             time.sleep(2.0)  # the workers follow the registrations through the bus
 
             def alarm(device: str) -> None:
-                r = http.post(
-                    f"{base}/api/v1/observations",
-                    headers={"Authorization": f"Bearer {tokens[device]}"},
-                    json={
-                        "device_id": device,
-                        "stream": "alarm",
-                        "seq": 1,
-                        "ts": datetime.now(UTC).isoformat(),
-                        "value": 1.0,
-                    },
-                )
-                assert r.status_code in (200, 201, 202), r.text
+                post_alarm(http, base, device, tokens[device])
 
             def opened(devices: list[str]) -> set[str]:
                 got = http.get(f"{base}/api/v1/incidents", headers=admin).json()
