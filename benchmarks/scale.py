@@ -346,6 +346,27 @@ class Setup:
         drop_session(MQTT_PORT, f"vigil-{self.run}")
 
 
+def _rates(
+    n_calls: int,
+    call_wall: float,
+    call_cpu: float,
+    stored: int,
+    wall: float,
+    cpu: float,
+    ok: bool,
+) -> dict[str, Any]:
+    """Return the throughput and CPU figures of a calls phase and an observations phase."""
+    return {
+        "calls_per_s": round(n_calls / call_wall, 1),
+        "vigil_cpu_ms_per_call": round(call_cpu / max(n_calls, 1) * 1000, 2),
+        "obs_per_s": round(stored / wall, 1),
+        "obs_per_vigil_cpu_s": round(stored / cpu, 1),
+        "vigil_cpu_us_per_obs": round(cpu / max(stored, 1) * 1e6, 1),
+        "observations": stored,
+        "all_stored": ok,
+    }
+
+
 def throughput(setup: Setup, seconds: float, observations: int) -> dict[str, Any]:
     """Calls per second over HTTP, then observations per Vigil CPU second over MQTT."""
     server = VigilServer(setup.data, env=setup.env)
@@ -371,15 +392,7 @@ def throughput(setup: Setup, seconds: float, observations: int) -> dict[str, Any
             f"{setup.backend}: {stored} observations in {wall:.1f} s = {stored / wall:.0f}/s, "
             f"{stored / cpu:.0f} per Vigil CPU s{'' if ok else ' (NOT all stored)'}"
         )
-        return {
-            "calls_per_s": round(n_calls / call_wall, 1),
-            "vigil_cpu_ms_per_call": round(call_cpu / max(n_calls, 1) * 1000, 2),
-            "obs_per_s": round(stored / wall, 1),
-            "obs_per_vigil_cpu_s": round(stored / cpu, 1),
-            "vigil_cpu_us_per_obs": round(cpu / max(stored, 1) * 1e6, 1),
-            "observations": stored,
-            "all_stored": ok,
-        }
+        return _rates(n_calls, call_wall, call_cpu, stored, wall, cpu, ok)
     finally:
         server.stop()
 
@@ -550,13 +563,7 @@ def workers_run(
         out = {
             "workers": workers,
             "partitions": _ranges(16, workers),
-            "calls_per_s": round(n_calls / call_wall, 1),
-            "vigil_cpu_ms_per_call": round(call_cpu / max(n_calls, 1) * 1000, 2),
-            "obs_per_s": round(stored / wall, 1),
-            "obs_per_vigil_cpu_s": round(stored / obs_cpu, 1),
-            "vigil_cpu_us_per_obs": round(obs_cpu / max(stored, 1) * 1e6, 1),
-            "observations": stored,
-            "all_stored": ok,
+            **_rates(n_calls, call_wall, call_cpu, stored, wall, obs_cpu, ok),
             "processes": len(pids),
         }
         say(
