@@ -96,6 +96,35 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK
 
 
+def tree_cpu_s(root: int) -> float:
+    """Return the CPU seconds of a server and its children, live and exited.
+
+    PostgreSQL's backends, WAL writer and checkpointer are children of the
+    postmaster; those that exited were reaped by it, so their time is in its
+    ``cutime``/``cstime``.
+    """
+    fields = Path(f"/proc/{root}/stat").read_text().rsplit(")", 1)[1].split()
+    total = sum(int(f) for f in fields[11:15])
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            f = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        if int(f[1]) == root:
+            total += int(f[11]) + int(f[12])
+    return total / CLK
+
+
+def servers_cpu_s(pids: list[int]) -> float:
+    """Return the CPU seconds of the store and bus servers (see `tree_cpu_s`)."""
+    return sum(tree_cpu_s(pid) for pid in pids)
+
+
+def postmaster_pid(cluster: Cluster) -> int:
+    """Return the pid of a cluster's postmaster (first line of ``postmaster.pid``)."""
+    return int((cluster.data / "postmaster.pid").read_text().split()[0])
+
+
 def rss_mb(pid: int) -> float:
     """Return a process's resident memory in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -307,8 +336,11 @@ class Setup:
         devices: int,
         *,
         nats_url: str | None = None,
+        servers: list[int] | None = None,
     ) -> None:
         self.backend = backend
+        # The PostgreSQL and NATS servers' pids: their CPU is counted beside Vigil's.
+        self.servers = servers or []
         self.run = new_id("b").lower()
         self.site = f"s{self.run}"
         self.data = work / f"data-{self.run}"
@@ -354,14 +386,21 @@ def _rates(
     wall: float,
     cpu: float,
     ok: bool,
+    server_cpu: float,
 ) -> dict[str, Any]:
-    """Return the throughput and CPU figures of a calls phase and an observations phase."""
+    """Return the throughput and CPU figures of a calls phase and an observations phase.
+
+    ``server_cpu`` is the store and bus servers' CPU during the observations
+    (none for SQLite, which runs inside Vigil and is in its CPU already).
+    """
     return {
         "calls_per_s": round(n_calls / call_wall, 1),
         "vigil_cpu_ms_per_call": round(call_cpu / max(n_calls, 1) * 1000, 2),
         "obs_per_s": round(stored / wall, 1),
         "obs_per_vigil_cpu_s": round(stored / cpu, 1),
         "vigil_cpu_us_per_obs": round(cpu / max(stored, 1) * 1e6, 1),
+        "server_cpu_us_per_obs": round(server_cpu / max(stored, 1) * 1e6, 1),
+        "obs_per_vigil_and_server_cpu_s": round(stored / (cpu + server_cpu), 1),
         "observations": stored,
         "all_stored": ok,
     }
@@ -384,15 +423,17 @@ def throughput(setup: Setup, seconds: float, observations: int) -> dict[str, Any
             f"{call_cpu / max(n_calls, 1) * 1000:.1f} ms Vigil CPU per call"
         )
         stored0 = _stored(server)
-        c0, t0 = cpu_s(pid), time.monotonic()
+        c0, s0, t0 = cpu_s(pid), servers_cpu_s(setup.servers), time.monotonic()
         ok = feed_mqtt(setup.run, [(setup.site, setup.devices)], observations, server, stored0)
         wall, cpu = time.monotonic() - t0, cpu_s(pid) - c0
+        server_cpu = servers_cpu_s(setup.servers) - s0
         stored = _stored(server) - stored0
         say(
             f"{setup.backend}: {stored} observations in {wall:.1f} s = {stored / wall:.0f}/s, "
-            f"{stored / cpu:.0f} per Vigil CPU s{'' if ok else ' (NOT all stored)'}"
+            f"{stored / cpu:.0f} per Vigil CPU s, {stored / (cpu + server_cpu):.0f} per CPU s "
+            f"of Vigil and its servers{'' if ok else ' (NOT all stored)'}"
         )
-        return _rates(n_calls, call_wall, call_cpu, stored, wall, cpu, ok)
+        return _rates(n_calls, call_wall, call_cpu, stored, wall, cpu, ok, server_cpu)
     finally:
         server.stop()
 
@@ -510,7 +551,13 @@ def _ranges(partitions: int, workers: int) -> list[str]:
 
 
 def workers_run(
-    work: Path, store_url: str, nats_url: str, workers: int, seconds: float, observations: int
+    work: Path,
+    store_url: str,
+    nats_url: str,
+    workers: int,
+    seconds: float,
+    observations: int,
+    servers: list[int],
 ) -> dict[str, Any]:
     """Calls and observations through one API process and `workers` ingest+rules workers.
 
@@ -521,7 +568,7 @@ def workers_run(
     monitor get the observations of those devices from both sites. CPU seconds
     are summed over every Vigil process (the API's and the workers').
     """
-    setup = Setup(f"{workers} worker(s)", work, store_url, 20, nats_url=nats_url)
+    setup = Setup(f"{workers} worker(s)", work, store_url, 20, nats_url=nats_url, servers=servers)
     sites = [(setup.site, setup.devices)]
     app = setup.app()
     try:
@@ -556,14 +603,15 @@ def workers_run(
         call_wall, call_cpu = time.monotonic() - t0, cpu() - c0
         n_calls = len(calls.acked)
         stored0 = _stored(api)
-        c0, t0 = cpu(), time.monotonic()
+        c0, s0, t0 = cpu(), servers_cpu_s(servers), time.monotonic()
         ok = feed_mqtt(setup.run, sites, observations, api, stored0)
         wall, obs_cpu = time.monotonic() - t0, cpu() - c0
+        server_cpu = servers_cpu_s(servers) - s0
         stored = _stored(api) - stored0
         out = {
             "workers": workers,
             "partitions": _ranges(16, workers),
-            **_rates(n_calls, call_wall, call_cpu, stored, wall, obs_cpu, ok),
+            **_rates(n_calls, call_wall, call_cpu, stored, wall, obs_cpu, ok, server_cpu),
             "processes": len(pids),
         }
         say(
@@ -840,8 +888,10 @@ def main() -> None:
         finally:
             sqlite.close()
         with postgres() as cluster, nats_server(work) as nats:
+            assert nats.proc is not None
+            servers = [postmaster_pid(cluster), nats.proc.pid]
             # PostgreSQL with the embedded bus too: which part of the cost is the store's.
-            pg_log = Setup("postgres+log bus", work, cluster.url, 20)
+            pg_log = Setup("postgres+log bus", work, cluster.url, 20, servers=servers[:1])
             try:
                 out["postgres_log_bus"] = throughput(pg_log, args.calls_seconds, args.observations)
             finally:
@@ -850,11 +900,17 @@ def main() -> None:
             if counts:
                 out["workers"] = [
                     workers_run(
-                        work, cluster.url, nats.url, n, args.calls_seconds, args.observations
+                        work,
+                        cluster.url,
+                        nats.url,
+                        n,
+                        args.calls_seconds,
+                        args.observations,
+                        servers,
                     )
                     for n in counts
                 ]
-            pg = Setup("postgres+nats", work, cluster.url, 20, nats_url=nats.url)
+            pg = Setup("postgres+nats", work, cluster.url, 20, nats_url=nats.url, servers=servers)
             try:
                 out["postgres"] = throughput(pg, args.calls_seconds, args.observations)
                 if not args.skip_faults:
@@ -884,6 +940,12 @@ def main() -> None:
     out["calls_per_s_sqlite"] = out["sqlite"]["calls_per_s"]
     out["postgres_cost_per_obs_vs_sqlite"] = round(
         out["sqlite"]["obs_per_vigil_cpu_s"] / out["postgres"]["obs_per_vigil_cpu_s"], 2
+    )
+    # The same with the PostgreSQL and NATS servers' CPU added (SQLite has none apart).
+    out["postgres_cost_per_obs_vs_sqlite_with_servers"] = round(
+        out["sqlite"]["obs_per_vigil_and_server_cpu_s"]
+        / out["postgres"]["obs_per_vigil_and_server_cpu_s"],
+        2,
     )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")

@@ -10,8 +10,9 @@ import pytest
 
 from tests.contract.conftest import ObservationsFactory
 from tests.unit.ingest.conftest import NOW, TS, device
+from vigil.core.geometry import LatLon
 from vigil.core.ids import DeviceId
-from vigil.ingest.model import DeviceKind
+from vigil.ingest.model import DeviceKind, Observation
 from vigil.ingest.parse import Limits, Parser, RejectReason
 from vigil.ingest.store import ObservationHistory
 
@@ -137,3 +138,39 @@ def test_readings_received_since_an_instant_come_back_in_commit_order(
     assert [(r[1], r[4]) for r in got] == [("noise-meter:laeq:3", 3.0), ("noise-meter:laeq:2", 2.0)]
     assert got[0][7] == later.timestamp()
     assert sum(len(b) for b in store.received_since(NOW)) == 3
+
+
+def test_values_text_and_instants_come_back_exactly(
+    open_observations: ObservationsFactory,
+) -> None:
+    # What a store re-encodes on the way in (floats, microseconds, quoting, non-ASCII)
+    # comes back bit for bit.
+    store = open_observations()
+    at = NOW + timedelta(microseconds=123_457)
+    attrs: dict[str, str | float | bool] = {"note": 'a "quoted" \\ back\u00a0slash ✓', "x": 0.1}
+    values = [0.1 + 0.2, 1e-300, -1.7976931348623157e308, 5e-324]
+    observations = [
+        Observation(
+            id=f"capteur-é:laeq:{i}",
+            device_id=DeviceId("capteur-é"),
+            kind=DeviceKind.NOISE_METER,
+            stream="laeq",
+            value=v,
+            unit="dB(A)",
+            observed_at=at + timedelta(seconds=i),
+            received_at=at,
+            location=LatLon(60.1699, 24.9384),
+            zone=None,
+            attrs=attrs if i == len(values) - 1 else {},
+        )
+        for i, v in enumerate(values)
+    ]
+    assert [o.id for o in store.write(observations, [], NOW).stored] == [o.id for o in observations]
+    assert [v.value for v in store.recent("capteur-é", limit=10)] == values[::-1]
+    (latest,) = store.latest("capteur-é")
+    assert (latest.value, latest.attrs, latest.observed_at, latest.received_at) == (
+        values[-1],
+        attrs,
+        at + timedelta(seconds=len(values) - 1),
+        at,
+    )

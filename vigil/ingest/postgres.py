@@ -11,11 +11,14 @@ the ones several processes on one database need:
   or drops whole months;
 - idempotency of ids (a device resends) is kept in ``observation_ids``,
   because a partitioned table's unique keys must contain the partition key;
-- the whole write is one statement over column arrays (``unnest``): the rows
-  are adapted to PostgreSQL's binary format in C, and the server, not this
-  process, dedupes, inserts and keeps ``latest`` (newest observation time
-  wins, as in SQLite), so the cost per observation on the Vigil side stays
-  near SQLite's.
+- the whole write is one statement over the batch encoded as one JSON array
+  (msgspec, in C; ``json_to_recordset`` on the server), and the server, not
+  this process, dedupes, inserts and keeps ``latest`` (newest observation
+  time wins, as in SQLite), so the cost per observation on the Vigil side
+  stays near SQLite's. (Column arrays were 5–6× dearer here: psycopg adapts
+  a Python list to an array literal in Python, escaping element by element.)
+  ``json`` (not ``jsonb``) keeps each ``attrs`` object's text as msgspec wrote
+  it, so the stored bytes are the same as the SQLite store's.
 """
 
 from __future__ import annotations
@@ -46,11 +49,13 @@ _PARTITION_LOCK = 0x76696732  # advisory lock key of partition creation ("vig2")
 
 _WRITE = """
 WITH u AS (
-    SELECT DISTINCT ON (id) * FROM unnest(
-        %(id)s::text[], %(device)s::text[], %(stream)s::text[], %(value)s::float8[],
-        %(unit)s::text[], %(observed)s::timestamptz[], %(received)s::timestamptz[],
-        %(attrs)s::bytea[]
-    ) WITH ORDINALITY AS u(id, device_id, stream, value, unit, observed_at, received_at,
+    SELECT DISTINCT ON (id)
+        id, device_id, stream, value, unit, observed_at, received_at,
+        convert_to(NULLIF(attrs::text, '{}'), 'UTF8') AS attrs, ord
+    FROM ROWS FROM (json_to_recordset(%s::json) AS (
+        id text, device_id text, stream text, value float8, unit text,
+        observed_at timestamptz, received_at timestamptz, attrs json
+    )) WITH ORDINALITY AS u(id, device_id, stream, value, unit, observed_at, received_at,
                            attrs, ord)
     ORDER BY id, ord
 ), fresh AS (
@@ -160,20 +165,11 @@ class PostgresObservationStore:
             return WriteResult(stored=[], duplicates=[])
         if observations:
             self._ensure_partitions(observations)
-        columns: dict[str, Any] = {
-            "id": [o.id for o in observations],
-            "device": [o.device_id for o in observations],
-            "stream": [o.stream for o in observations],
-            "value": [o.value for o in observations],
-            "unit": [o.unit for o in observations],
-            "observed": [o.observed_at for o in observations],
-            "received": [o.received_at for o in observations],
-            "attrs": [_encode(o.attrs) if o.attrs else None for o in observations],
-        }
         with self._db.tx() as conn:
             fresh: set[str] = set()
             if observations:
-                fresh = {str(r[0]) for r in conn.execute(_WRITE, columns)}
+                rows = _encode(observations).decode()
+                fresh = {str(r[0]) for r in conn.execute(_WRITE, (rows,))}
             stored: list[Observation] = []
             duplicates: list[Observation] = []
             for o in observations:
