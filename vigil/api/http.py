@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, FastAPI
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import Message, Scope
 
 from vigil import __version__
 from vigil.api import problems
@@ -45,9 +49,54 @@ def mount(api: FastAPI, router: APIRouter) -> None:
     api.state.routers.append(router)
 
 
+async def route_nothing(api: FastAPI) -> int:
+    """Route one request that matches no route through the API's router; return its status.
+
+    FastAPI builds each route's request handling (dependencies, parameter and response
+    models) when a request is first matched against it, and a request to a path that
+    no route takes is matched against all of them. Done at startup, the first page
+    load does not pay for it: 0.1-0.3 CPU-s of ~90 routes, before its first byte.
+    """
+    path = "/.vigil-warm-up"
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "client": None,
+        "server": None,
+    }
+    status = 0
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+
+    await api.router(scope, receive, send)
+    return status
+
+
+@asynccontextmanager
+async def warm_routes(api: FastAPI) -> AsyncIterator[None]:
+    """Build every route's request handling before the server takes its first request."""
+    await route_nothing(api)
+    yield
+
+
 def create_api(app: App) -> FastAPI:
     """Build the HTTP API around a built App."""
     api = FastAPI(
+        lifespan=warm_routes,
         title="Vigil",
         version=__version__,
         summary="Open, accountable public-safety platform: events about places, never identities.",
