@@ -47,6 +47,10 @@ const BASEMAP_URL = "/api/v1/map/basemap?layer=";
 const BASEMAP_SOURCES = ["areas", "roads"];
 
 const MAX_PULSES = 150;
+// The canvas's resolution while the map loads (hidden): its frames before the first
+// complete one are drawn at 1/16 of the size, almost free for a software rasteriser;
+// the frame that is shown is drawn at full resolution (see rendered()).
+const LOADING_PIXEL_RATIO = 1 / 16;
 const EMPTY: FeatureCollection = { type: "FeatureCollection", features: [] };
 const FONT = ["DejaVu Sans", "Noto Sans", "Liberation Sans", "Arial", "sans-serif"];
 
@@ -491,6 +495,7 @@ export class MapView {
       attributionControl: { compact: true, customAttribution: cfg.attribution ?? "© OpenStreetMap contributors" },
       keyboard: false, // the command centre owns the keyboard; see keys.ts
       fadeDuration: 0,
+      pixelRatio: LOADING_PIXEL_RATIO,
       // The drawing buffer is kept so the last finished picture can be copied (see hold()).
       canvasContextAttributes: { antialias: false, preserveDrawingBuffer: true },
     });
@@ -521,6 +526,7 @@ export class MapView {
     });
     this.startPulse();
     this.setupQuiet();
+    this.map.on("idle", () => (this.idleFrame = this.frames));
     this.map.on("render", () => {
       this.frames += 1;
       // A frame's whole cost: the JavaScript of the frame and, after it in the same
@@ -539,6 +545,10 @@ export class MapView {
   private measuring = false;
   /** Frames drawn so far (the benchmark reads how many the first render took). */
   frames = 0;
+  /** The frame after which MapLibre last went idle (everything drawn, nothing left to do). */
+  private idleFrame = -1;
+  /** True until the first complete frame is drawn at full resolution (LOADING_PIXEL_RATIO). */
+  private loadingResolution = true;
   private readonly allSources: StyleSpecification["sources"];
   private readonly allLayers: LayerSpecification[];
   /** The sources the map has now (the others wait for their first data). */
@@ -572,7 +582,9 @@ export class MapView {
       }
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
       ctx.clearRect(0, 0, w, hgt);
-      if (this.hidden.has("incidents")) return;
+      // Nothing to see until the first complete frame is shown (rendered()); a 2D
+      // frame costs the software rasteriser too.
+      if (this.hidden.has("incidents") || this.map.getContainer().style.visibility === "hidden") return;
       const t = still ? 0.35 : this.pulse / 12;
       const radius = 14 + 16 * t;
       ctx.lineWidth = 3;
@@ -597,25 +609,37 @@ export class MapView {
     }
   }
 
-  /** Resolve once every source has its data tiled and a frame with them was drawn. */
+  /**
+   * Resolve once a frame was drawn with every source's data tiled and its labels
+   * placed, and the page has put it on screen.
+   *
+   * That frame is the one after which MapLibre goes idle (every requested tile
+   * loaded, placement and transitions done, nothing left to draw). Waiting for it,
+   * rather than asking for one more frame once everything is loaded, spares a frame,
+   * which software WebGL pays for dearly. The frames until then are drawn at a low
+   * resolution; that one is drawn again at full resolution and then shown.
+   */
   rendered(): Promise<void> {
     return new Promise((resolve) => {
       const check = (): void => {
-        // Not getStyle(): it serialises every source's data (1,300 features) each call.
-        const ids = [...this.present];
-        if (this.map.loaded() && this.map.areTilesLoaded() && ids.every((id) => this.map.isSourceLoaded(id))) {
-          this.map.once("render", () => {
-            // Shown once the GPU has finished that frame; resolved once the page has
-            // put it on screen (the time counts what the browser spends taking it).
-            void this.gpuDone().then(() => {
-              this.map.getContainer().style.visibility = "";
-              requestAnimationFrame(() => window.setTimeout(resolve, 0));
-            });
-          });
-          this.map.triggerRepaint();
-        } else {
-          window.setTimeout(check, 16);
+        if (this.idleFrame !== this.frames || !this.map.loaded()) {
+          this.map.once("idle", check);
+          return;
         }
+        if (this.loadingResolution) {
+          this.loadingResolution = false;
+          this.map.once("idle", check);
+          // null: the device's pixel ratio again, as when none is given (MapLibre's docs).
+          this.map.setPixelRatio(null as unknown as number);
+          return;
+        }
+        // Shown once the GPU has finished that frame; resolved once the page has
+        // put it on screen (the time counts what the browser spends taking it).
+        void this.gpuDone().then(() => {
+          this.map.getContainer().style.visibility = "";
+          this.drawPulse();
+          requestAnimationFrame(() => window.setTimeout(resolve, 0));
+        });
       };
       check();
     });
