@@ -42,6 +42,7 @@ from vigil.store.ports import Store
 from vigil.store.postgres.database import Database
 from vigil.store.postgres.store import PostgresStore
 from vigil.store.sqlite import SqliteStore
+from vigil.workers.duties import Duties, ticking
 from vigil.workers.group import WorkerGroup, member_id
 from vigil.workers.handover import Handover
 
@@ -49,9 +50,10 @@ ROLES = frozenset({"api", "ingest", "rules"})
 """What one process does: serve HTTP, take devices' readings (MQTT), run the rules.
 
 A process with every role (the default, one machine) also runs the duties that
-must run once per deployment: alert delivery, the retention purge, CAP feed
-polling and audit checkpoints. With several processes those run in the process
-with the rules role that owns partition 0 (see docs/deployment.md).
+must run once per deployment: alert delivery, rule notifications, the retention
+purges, CAP feed polling and audit checkpoints. With several processes those run
+in the process with the rules role that holds partition 0, and move with it when
+partitions move by lease (`vigil.workers.duties`, docs/deployment.md).
 """
 
 
@@ -76,6 +78,7 @@ class App:
     exchange: Exchange
     reports: Reports
     tickers: list[Ticker] = field(default_factory=list)
+    duties: Duties = field(default_factory=Duties)
     network: RoadNetwork | None = None
     geocoder: Geocoder | None = None
     roles: frozenset[str] = ROLES
@@ -90,12 +93,8 @@ class App:
             self.group.start()  # join: the first partitions are taken (and warmed) now
         if "ingest" in self.roles:
             self.ingest.start()
-        if not self.singleton:
-            return
-        self.delivery.start()
-        names = [c.name for c in self.settings.alerts.channels]
-        for alert_id, xml, channels in self.alerts.undelivered(names):
-            self.delivery.enqueue(alert_id, xml, only=channels)
+        if self.singleton:
+            self.duties.start()
 
     def close(self) -> None:
         """Stop services and release every resource."""
@@ -103,6 +102,7 @@ class App:
             ticker.stop()
         if self.group is not None:
             self.group.close()  # hand every partition over at once (cursors saved)
+        self.duties.stop()
         self.ingest.close()
         self.bus.close()  # every consumer stops (cursors saved) before what it calls closes
         self.rules.close()
@@ -127,7 +127,8 @@ def build(
     store, observations = _stores(settings)
     bus = bus_of(settings.bus, store)
     shared = isinstance(settings.bus, NatsBusSettings)  # other processes share the log
-    group, handover = _leased(settings, roles, bus, store, clock)
+    duties = Duties()
+    group, handover = _leased(settings, roles, bus, store, clock, duties=duties)
     owns_device = _owns_device(settings.bus, bus)
     singleton = group is None and (
         roles == ROLES
@@ -235,21 +236,7 @@ def build(
         retention=timedelta(days=settings.alerts.report_retention_days),
         blur=PhotoBlur(),
     )
-    tickers = [rules.ticker(settings.rules.reload_interval_s)]
-    if singleton:
-        # Not durable: the deliverer re-queues what the log shows undelivered when it starts.
-        bus.subscribe("alert-delivery", delivery.on_record, kinds=(AlertPublished,), durable=False)
-        tickers += [
-            Ticker("purge-personal-data", settings.audit.purge_interval_s, access.purge_expired),
-            Ticker("purge-reports", settings.audit.purge_interval_s, reports.purge_expired),
-            *_cap_feed_tickers(settings, cap_in),
-        ]
-    anchors = anchors_of(settings, store, clock) if singleton else None
-    if anchors is not None:
-        tickers.append(
-            Ticker("audit-checkpoint", settings.audit.checkpoint_interval_s, anchors.tick)
-        )
-    return App(
+    app = App(
         settings=settings,
         clock=clock,
         store=store,
@@ -274,19 +261,67 @@ def build(
             personal_data_retention=timedelta(days=settings.audit.personal_data_retention_days),
         ),
         reports=reports,
-        tickers=tickers,
+        tickers=[rules.ticker(settings.rules.reload_interval_s)],
+        duties=duties,
         network=network,
         geocoder=geocoder,
         roles=roles,
         singleton=singleton,
         group=group,
     )
+    if singleton or (group is not None and "rules" in roles):
+        _add_duties(app)
+    return app
+
+
+def _add_duties(app: App) -> None:
+    """Give `app` the once-per-deployment duties (started by `App.start` or by lease)."""
+    settings, bus, duties = app.settings, app.bus, app.duties
+
+    def alert_delivery() -> Callable[[], None]:
+        app.delivery.start()
+        # Not durable: what the log shows undelivered is queued again at each start.
+        stop = bus.subscribe(
+            "alert-delivery", app.delivery.on_record, kinds=(AlertPublished,), durable=False
+        )
+        names = [c.name for c in settings.alerts.channels]
+        for alert_id, xml, channels in app.alerts.undelivered(names):
+            app.delivery.enqueue(alert_id, xml, only=channels)
+        return stop
+
+    duties.add("alert delivery", alert_delivery)
+    notifier = app.rules.notifier
+    if notifier is not None:
+        duties.add("rule notifications", lambda: notifier.attach(bus))
+    purge = settings.audit.purge_interval_s
+    tickers = [
+        Ticker("purge-personal-data", purge, app.access.purge_expired),
+        Ticker("purge-reports", purge, app.reports.purge_expired),
+    ]
+    if settings.alerts.feeds:  # other agencies' CAP feeds, each on its own interval
+        tickers.append(Ticker("cap-feeds", 5.0, app.cap_in.poller.poll_due))
+    anchors = anchors_of(settings, app.store, app.clock)
+    if anchors is not None:
+        interval = settings.audit.checkpoint_interval_s
+        tickers.append(Ticker("audit-checkpoint", interval, anchors.tick))
+    for ticker in tickers:
+        duties.add(ticker.name, ticking(ticker))
 
 
 def _leased(
-    settings: Settings, roles: frozenset[str], bus: Bus, store: Store, clock: Clock
+    settings: Settings,
+    roles: frozenset[str],
+    bus: Bus,
+    store: Store,
+    clock: Clock,
+    *,
+    duties: Duties,
 ) -> tuple[WorkerGroup | None, Handover | None]:
-    """Return the worker group and its hand-over when partitions move by lease (auto)."""
+    """Return the worker group and its hand-over when partitions move by lease (auto).
+
+    The holder of partition 0 in a group with the rules role runs `duties`: started
+    after the partition is taken, stopped before it is handed over.
+    """
     s = settings.bus
     if not isinstance(s, NatsBusSettings) or s.owned.strip() != "auto":
         return None, None
@@ -305,6 +340,18 @@ def _leased(
         # Batches the last owner had in hand come back after ack_wait_s at the latest.
         keep_s=2 * s.ack_wait_s + 60.0,
     )
+    runs_duties = "rules" in roles
+
+    def acquire(parts: tuple[int, ...]) -> None:
+        handover.acquire(parts)
+        if runs_duties:
+            duties.on_acquire(parts)
+
+    def release(part: int) -> None:
+        if runs_duties:
+            duties.on_release(part)
+        handover.release(part)
+
     group = WorkerGroup(
         store,
         group=f"{s.prefix}:{'+'.join(sorted(roles & {'ingest', 'rules'}))}",
@@ -312,8 +359,8 @@ def _leased(
         partitions=s.partitions,
         ttl_s=s.lease_ttl_s,
         margin_s=s.lease_margin_s,
-        on_acquire=handover.acquire,
-        on_release=handover.release,
+        on_acquire=acquire,
+        on_release=release,
         on_round=handover.checkpoint,
     )
     bus.use_leases(group)
@@ -478,10 +525,3 @@ def _geo_parts(
         return Located(location=best.location, label=best.label, confidence=best.confidence)
 
     return geocoder, resolve
-
-
-def _cap_feed_tickers(settings: Settings, cap_in: CapIn) -> list[Ticker]:
-    """Poll other agencies' CAP feeds, when any are subscribed (each on its own interval)."""
-    if not settings.alerts.feeds:
-        return []
-    return [Ticker("cap-feeds", 5.0, cap_in.poller.poll_due)]

@@ -13,7 +13,7 @@ class Ticker:
     """Call `fn` every `interval_s` seconds on a daemon thread; errors are logged, not fatal."""
 
     def __init__(self, name: str, interval_s: float, fn: Callable[[], object]) -> None:
-        self._name = name
+        self.name = name
         self._interval = interval_s
         self._fn = fn
         self._stop = threading.Event()
@@ -21,9 +21,10 @@ class Ticker:
         self.failures = 0
 
     def start(self) -> None:
-        """Start ticking (idempotent)."""
+        """Start ticking (idempotent; a stopped ticker may be started again)."""
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
@@ -39,4 +40,4 @@ class Ticker:
                 self._fn()
             except Exception:
                 self.failures += 1
-                log.exception("%s failed", self._name)
+                log.exception("%s failed", self.name)

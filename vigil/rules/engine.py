@@ -124,7 +124,7 @@ class RulesEngine:
         self._last_error_at: datetime | None = None
         self._problems: tuple[RuleProblem, ...] = ()
         self._on_close = on_close
-        self._notifier = notifier
+        self.notifier = notifier
         self._detach: list[Callable[[], None]] = []
         self.input_count = 0
         self.firing_errors = 0
@@ -187,12 +187,10 @@ class RulesEngine:
     def attach(self, bus: Bus, ingest: ObservationSource) -> None:
         """Consume committed log events (durable cursor ``rules``) and observation batches.
 
-        The notifier, when there is one, consumes the firings' notification requests
-        from its own cursor (``notifications``).
+        The notifier (`notifier`) is attached apart, by the process that runs the
+        deployment's duties (`vigil.workers.duties`): one sender of each request.
         """
         self._detach.append(bus.subscribe("rules", self.on_record))
-        if self._notifier is not None:
-            self._detach.append(self._notifier.attach(bus))
         self._detach.append(ingest.subscribe("rules", self.on_observations))
 
     def close(self) -> None:
