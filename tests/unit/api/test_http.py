@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from fastapi.dependencies.utils import get_dependant
 from fastapi.testclient import TestClient
 
-from vigil.api.http import create_api
+from vigil.api.http import create_api, probe
 from vigil.app import App
 
 
@@ -43,3 +44,10 @@ def test_the_first_request_finds_every_route_built(
         assert warm.get("/").status_code == 200
         assert warm.get("/api/v1/health").status_code == 200
     assert calls[0] == every_route  # nothing more on the requests
+
+
+def test_the_startup_probes_answer(app: App) -> None:
+    api = create_api(app)
+    with TestClient(api):
+        assert asyncio.run(probe(api, "/.vigil-warm-up")) == 404  # matched against every route
+        assert asyncio.run(probe(api, "/api/v1/health")) == 200
