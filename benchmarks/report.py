@@ -683,10 +683,30 @@ def _scale_rows(s: dict[str, Any]) -> list[str]:
                 ),
             ),
             _row(
-                "PostgreSQL + NATS cost per observation vs SQLite",
+                "PostgreSQL + NATS cost per observation vs SQLite (Vigil CPU)",
                 f"×{ratio:.2f}",
                 "≤ ×2",
                 ratio <= 2,
+            ),
+            *(
+                [
+                    _row(
+                        "PostgreSQL and NATS servers' CPU µs per observation: "
+                        "PostgreSQL + log bus / PostgreSQL + NATS",
+                        " / ".join(
+                            f"{r['server_cpu_us_per_obs']:.1f}"
+                            for r in (s.get("postgres_log_bus"), pg)
+                            if r is not None
+                        ),
+                    ),
+                    _row(
+                        "PostgreSQL + NATS cost per observation vs SQLite, "
+                        "the servers' CPU counted too",
+                        f"×{s['postgres_cost_per_obs_vs_sqlite_with_servers']:.2f}",
+                    ),
+                ]
+                if "postgres_cost_per_obs_vs_sqlite_with_servers" in s
+                else []
             ),
         ]
     rows += _worker_rows(s.get("workers", []))
